@@ -1,0 +1,213 @@
+"""The ``revloop`` command line: a thin layer over the public functions notebooks call."""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from sim.analysis.metrics import KPIS
+from sim.errors import InvariantError, ScenarioError
+from sim.experiment.results import Results
+from sim.scenario import load_scenario
+from sim.scenario.schema import Scenario
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+_MONEY = {"ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr"}
+_MONEY |= {"recycled_new_arr", "marketing_cost"}
+_SHARE = {"nrr", "grr", "win_rate", "is_utilisation", "fs_utilisation", "cs_utilisation"}
+
+
+def _fmt(kpi: str, value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if kpi in _MONEY:
+        return f"${value / 1e6:,.2f}M" if abs(value) >= 1e5 else f"${value:,.0f}"
+    if kpi in _SHARE:
+        return f"{value:.1%}"
+    return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def _load(path: str, sets: Sequence[str]) -> Scenario:
+    return _guard(lambda: load_scenario(path, sets))
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; report bad input as ``file:line: path: message`` and exit 2."""
+    try:
+        return action()
+    except ScenarioError as err:
+        for problem in err.problems:
+            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"{len(err.problems)} problem(s) found.", style="bold red")
+        sys.exit(EXIT_BAD_INPUT)
+
+
+_set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override a scenario value, e.g. --set inside_sales.headcount=12 (repeatable).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="revloop")
+def main() -> None:
+    """revloop: Monte Carlo simulation of a B2B revenue organisation.
+
+    Leads flow marketing -> inside sales -> field sales -> customer success, and whatever
+    falls out is recycled. Bad input exits with status 2 and one line per problem.
+    """
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@_set_option
+def validate(scenario: str, sets: tuple[str, ...]) -> None:
+    """Check SCENARIO and print a one-screen summary of it."""
+    from sim.scenario.summary import summarize
+
+    sc = _load(scenario, sets)
+    for line in summarize(sc):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    console.print(f"OK: {scenario} is valid (sha256 {sc.digest()[:12]})", style="green")
+
+
+@main.command("run")
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--reps", "-n", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for monthly.csv/.parquet, kpis.csv, summary.json, manifest.json.",
+)
+@_set_option
+def run_command(
+    scenario: str,
+    reps: int,
+    seed: int,
+    workers: int | None,
+    out: str | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Run SCENARIO for --reps replications and report the headline KPIs."""
+    from sim.experiment.runner import run
+
+    sc = _load(scenario, sets)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{sc.name}: replications", total=reps)
+        try:
+            results = run(
+                sc,
+                replications=reps,
+                seed=seed,
+                workers=workers,
+                progress=lambda done, total: bar.update(task, completed=done),
+            )
+        except InvariantError as err:
+            err_console.print(f"internal error (please report): {err}", markup=False)
+            sys.exit(3)
+    _print_summary(results)
+    if out is not None:
+        command = shlex.join(["revloop", *sys.argv[1:]])
+        written = _guard_io(lambda: results.save(out, command=command))
+        console.print(f"wrote {len(written)} files to {out}/", highlight=False)
+    if not results.complete:
+        err_console.print(
+            f"interrupted: kept {len(results.replications)} of {reps} replications",
+            style="yellow",
+        )
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _guard_io(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except OSError as err:
+        err_console.print(f"cannot write results: {err}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+def _print_summary(results: Results) -> None:
+    if not results.replications:
+        err_console.print("no replication finished", style="yellow")
+        return
+    summary = results.summary()
+    n = len(results.replications)
+    table = Table(title=f"{results.scenario.name}: {n} replications, seed {results.seed}")
+    table.add_column("KPI")
+    for col in ("mean", "±95% CI", "P10", "P50", "P90"):
+        table.add_column(col, justify="right")
+    for kpi in KPIS:
+        row: dict[str, Any] = summary.loc[kpi].to_dict()
+        table.add_row(
+            kpi,
+            _fmt(kpi, row["mean"]),
+            _fmt(kpi, row["ci95"]),
+            _fmt(kpi, row["p10"]),
+            _fmt(kpi, row["p50"]),
+            _fmt(kpi, row["p90"]),
+        )
+    console.print(table)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False), default=None, required=False)
+@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@_set_option
+def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
+    """Time the model against a bare SimPy loop (default: the bundled base scenario)."""
+    from sim.experiment.bench import bench as run_bench
+
+    path = scenario or str(_bundled("base.yaml"))
+    sc = _load(path, sets)
+    result = run_bench(sc, repeats=repeats)
+    table = Table(title=f"{sc.name}: median of {repeats} replication(s)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("leads per replication", f"{result.leads:,}")
+    table.add_row("events per replication", f"{result.events:,}")
+    table.add_row("model seconds", f"{result.model_seconds:.2f}")
+    table.add_row("leads / s", f"{result.leads_per_second:,.0f}")
+    table.add_row("model events / s", f"{result.events_per_second:,.0f}")
+    table.add_row("bare SimPy events / s", f"{result.bare_events_per_second:,.0f}")
+    table.add_row("time per event vs bare loop", f"{result.ratio:.2f}x")
+    console.print(table)
+
+
+def _bundled(name: str) -> Path:
+    here = Path(__file__).resolve().parent.parent / "scenarios" / name
+    if not here.exists():
+        err_console.print(f"no bundled scenario {name}; pass a scenario file", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+    return here

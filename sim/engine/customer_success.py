@@ -1,0 +1,201 @@
+"""Customer success: CSM coverage, onboarding, renewals, churn, expansion and referrals.
+
+CSMs cover at most ``headcount x accounts_per_csm`` accounts. Customers beyond that wait,
+uncovered, for a CSM; the share of a term spent uncovered raises the odds of churn at renewal.
+This team also keeps the ARR ledger.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.engine.core import Context, call_later
+from sim.engine.leads import CUSTOMER
+from sim.engine.ledger import F, Level
+from sim.engine.marketing import Marketing
+from sim.scenario.schema import Scenario
+
+_NEW_ARR, _EXP, _CONTR, _CHURN_ARR = (
+    F["new_arr"],
+    F["expansion_arr"],
+    F["contraction_arr"],
+    F["churned_arr"],
+)
+_NEW, _CHURNED, _RENEWALS = F["new_customers"], F["churned_customers"], F["renewals"]
+_ONB_START, _ONB_DONE = F["onboardings_started"], F["onboardings_completed"]
+_WAIT_SUM, _WAITS, _RECYCLED_ARR = F["cs_wait_days_sum"], F["cs_waits"], F["recycled_new_arr"]
+
+DAYS_PER_MONTH = 365.25 / 12
+
+
+class CustomerSuccess:
+    """The customer-success team and the book of customers."""
+
+    to_recycle: Callable[[int, str], None]
+
+    def __init__(self, ctx: Context, scenario: Scenario, marketing: Marketing) -> None:
+        cfg = scenario.customer_success
+        self.ctx = ctx
+        self.marketing = marketing
+        self.capacity = cfg.headcount * cfg.accounts_per_csm
+        self.term_days = cfg.term_months * DAYS_PER_MONTH
+        self.covered = Level()
+        self.queue = Level()
+        self.customers = 0
+        self.arr = 0.0
+        self._uncovered: deque[tuple[int, int]] = deque()
+        self._ticket: dict[int, int] = {}
+        self._tickets = itertools.count()
+        self._covered: set[int] = set()
+        self._to_onboard: set[int] = set()
+        self._uncovered_since: dict[int, float] = {}
+        self._uncovered_days: dict[int, float] = {}
+        self._churn = scenario.per_segment(cfg.churn_probability)
+        self._expand = scenario.per_segment(cfg.expansion_probability)
+        self._contract = scenario.per_segment(cfg.contraction_probability)
+        self._multiplier = cfg.uncovered_churn_multiplier
+        self._referral_rate = cfg.referrals.leads_per_customer_per_year / 365.25
+        s = ctx.streams
+        self._onboarding = s.sampler("cs.onboarding", cfg.onboarding_days)
+        self._expansion = s.sampler("cs.expansion", cfg.expansion_fraction)
+        self._contraction = s.sampler("cs.contraction", cfg.contraction_fraction)
+        self._u_churn = s.uniforms("cs.churn")
+        self._u_change = s.uniforms("cs.change")
+
+    # -- hand-offs in ---------------------------------------------------------------------
+    def receive(self, lead: int, acv: float) -> None:
+        """A deal was won: book its ARR, find it a CSM, schedule its renewal."""
+        ctx = self.ctx
+        ctx.flows[_NEW_ARR] += acv
+        ctx.flows[_NEW] += 1
+        if ctx.leads.cycles[lead] > 0:
+            ctx.flows[_RECYCLED_ARR] += acv
+        self._book(lead, acv, self.term_days, onboard=True)
+
+    def seed_customer(self, lead: int, acv: float, renewal_in_days: float) -> None:
+        """Add a customer of the starting book (already onboarded)."""
+        self._book(lead, acv, renewal_in_days, onboard=False)
+
+    def _book(self, lead: int, acv: float, renewal_in_days: float, onboard: bool) -> None:
+        ctx = self.ctx
+        leads = ctx.leads
+        epoch = leads.move(lead, CUSTOMER) if leads.state[lead] != CUSTOMER else leads.epoch[lead]
+        leads.arr[lead] = acv
+        self.arr += acv
+        self.customers += 1
+        self._uncovered_days[lead] = 0.0
+        if self.covered.value < self.capacity:
+            self._assign(lead, onboard)
+        else:
+            ticket = next(self._tickets)
+            self._ticket[lead] = ticket
+            self._uncovered.append((ticket, lead))
+            self._uncovered_since[lead] = ctx.env.now
+            self.queue.add(ctx.env.now, 1)
+            if onboard:
+                self._to_onboard.add(lead)
+        call_later(ctx.env, renewal_in_days, self._renew, (lead, epoch))
+
+    # -- coverage -------------------------------------------------------------------------
+    def _assign(self, lead: int, onboard: bool = True) -> None:
+        ctx = self.ctx
+        now = ctx.env.now
+        self.covered.add(now, 1)
+        self._covered.add(lead)
+        since = self._uncovered_since.pop(lead, now)
+        self._uncovered_days[lead] += now - since
+        if onboard:
+            ctx.flows[_ONB_START] += 1
+            ctx.flows[_WAIT_SUM] += now - ctx.leads.won_at[lead]
+            ctx.flows[_WAITS] += 1
+            call_later(ctx.env, self._onboarding(), self._onboarded, (lead, ctx.leads.epoch[lead]))
+
+    def _onboarded(self, event: simpy.Event) -> None:
+        lead, epoch = event._value
+        ctx = self.ctx
+        if ctx.leads.epoch[lead] == epoch:
+            ctx.flows[_ONB_DONE] += 1
+
+    def _cover_next(self) -> None:
+        now = self.ctx.env.now
+        while self._uncovered and self.covered.value < self.capacity:
+            ticket, lead = self._uncovered.popleft()
+            if self._ticket.get(lead) == ticket:
+                del self._ticket[lead]
+                self.queue.add(now, -1)
+                onboard = lead in self._to_onboard
+                self._to_onboard.discard(lead)
+                self._assign(lead, onboard)
+
+    # -- renewals -------------------------------------------------------------------------
+    def _renew(self, event: simpy.Event) -> None:
+        lead, epoch = event._value
+        ctx = self.ctx
+        leads = ctx.leads
+        now = ctx.env.now
+        seg = leads.segment[lead]
+        uncovered = self._uncovered_days[lead]
+        if lead in self._uncovered_since:
+            uncovered += now - self._uncovered_since[lead]
+        share = min(1.0, uncovered / self.term_days)
+        p_churn = min(1.0, self._churn[seg] * (1.0 + (self._multiplier - 1.0) * share))
+        acv = leads.arr[lead]
+        flows = ctx.flows
+        if self._u_churn() < p_churn:
+            flows[_CHURN_ARR] += acv
+            flows[_CHURNED] += 1
+            self.arr -= acv
+            self.customers -= 1
+            leads.arr[lead] = 0.0
+            del self._uncovered_days[lead]
+            if lead in self._covered:
+                self._covered.remove(lead)
+                self.covered.add(now, -1)
+                self._cover_next()
+            else:
+                del self._ticket[lead]
+                del self._uncovered_since[lead]
+                self._to_onboard.discard(lead)
+                self.queue.add(now, -1)
+            self.to_recycle(lead, "churned")
+            return
+        flows[_RENEWALS] += 1
+        u = self._u_change()
+        if u < self._expand[seg]:
+            delta = acv * self._expansion()
+            flows[_EXP] += delta
+        elif u < self._expand[seg] + self._contract[seg]:
+            delta = -min(acv, acv * self._contraction())
+            flows[_CONTR] -= delta
+        else:
+            delta = 0.0
+        leads.arr[lead] = acv + delta
+        self.arr += delta
+        self._uncovered_days[lead] = 0.0
+        if lead in self._uncovered_since:
+            self._uncovered_since[lead] = now
+        call_later(ctx.env, self.term_days, self._renew, (lead, epoch))
+
+    # -- referrals ------------------------------------------------------------------------
+    def referrals(self) -> Generator[Any, Any, None]:
+        """SimPy process: each month, customers bring referral leads (Poisson)."""
+        ctx = self.ctx
+        env = ctx.env
+        gen = ctx.streams.generator("cs.referrals")
+        starts = ctx.month_starts
+        mk = self.marketing
+        for m in range(len(starts) - 1):
+            if starts[m] > env.now:
+                yield env.timeout(starts[m] - env.now)
+            days = starts[m + 1] - starts[m]
+            n = gen.poisson(self.customers * self._referral_rate * days)
+            if n == 0:
+                continue
+            times = np.sort(gen.uniform(starts[m], starts[m + 1], n))
+            mk.schedule(mk.draw_batch(mk.referral, times))

@@ -1,0 +1,245 @@
+"""Inside sales: SDRs working a queue of MQLs within business hours.
+
+The team is a pool of identical reps served from one work queue (no ``Resource.request()``
+per touch). A touch takes rep *working* time: the :class:`~sim.engine.calendar.WorkClock`
+turns it into a wall-clock finish time. A shift process opens and closes the desk.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from sim.engine.calendar import WorkClock
+from sim.engine.core import Context, call_later
+from sim.engine.leads import INF, INSIDE_SALES
+from sim.engine.ledger import F, Level
+from sim.scenario.schema import Scenario
+
+_MQLS, _TOUCHES, _CONTACTS = F["mqls"], F["is_touches"], F["is_contacts"]
+_SQLS, _NOT_NOW, _DISQ, _UNREACHED = (
+    F["sqls"],
+    F["is_not_now"],
+    F["is_disqualified"],
+    F["is_unreached"],
+)
+_COLD, _HOURS = F["went_cold"], F["is_work_hours"]
+_WAIT_SUM, _WAITS = F["is_wait_days_sum"], F["is_waits"]
+_STL_SUM, _FIRST = F["speed_to_lead_hours_sum"], F["first_touches"]
+
+# outcome of one attempt, decided when the touch starts
+NO_ANSWER, QUALIFIED, NOT_NOW, DISQUALIFIED = range(4)
+
+
+class InsideSales:
+    """The inside-sales desk: queue, reps, attempts and outcomes."""
+
+    to_field_sales: Callable[[int], None]
+    to_recycle: Callable[[int, str], None]
+
+    def __init__(self, ctx: Context, scenario: Scenario) -> None:
+        cfg = scenario.inside_sales
+        self.ctx = ctx
+        self.headcount = cfg.headcount
+        self.idle = cfg.headcount
+        self.clock = WorkClock(
+            scenario.start_date,
+            ctx.month_starts[-1],
+            always=cfg.calendar == "always",
+            start_hour=cfg.work_start_hour,
+            hours_per_day=cfg.hours_per_day,
+        )
+        self.open = self.clock.always
+        self.policy = cfg.queue_policy
+        self._fifo: deque[tuple[int, int, float]] = deque()
+        self._heap: list[tuple[float, int, int, float]] = []
+        self._priority: deque[tuple[int, int, float]] = deque()
+        self.queue = Level()
+        self.waiting = 0
+        self._tickets = itertools.count()
+        self._queued: dict[int, int] = {}
+        self._mql_at: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
+        self.max_attempts = cfg.max_attempts
+        self.p_contact = cfg.contact_probability
+        stl = cfg.speed_to_lead
+        self._half_life = INF if stl is None else stl.half_life_hours
+        self._floor = 1.0 if stl is None else stl.floor
+        self._outcome = [
+            (o.qualified, o.not_now)
+            for o in (cfg.outcome["active"], cfg.outcome["dormant"], cfg.outcome["never"])
+        ]
+        s = ctx.streams
+        self._touch_minutes = s.sampler("is.touch_minutes", cfg.minutes_per_touch)
+        self._interval = s.sampler("is.attempt_interval", cfg.attempt_interval_days)
+        self._patience = (
+            None if cfg.patience_days is None else s.sampler("is.patience", cfg.patience_days)
+        )
+        self._u_contact = s.uniforms("is.contact")
+        self._u_outcome = s.uniforms("is.outcome")
+
+    @property
+    def busy(self) -> int:
+        """Reps in the middle of a touch."""
+        return self.headcount - self.idle
+
+    def shifts(self) -> Generator[Any, Any, None]:
+        """SimPy process: open the desk in working hours, close it outside them."""
+        env = self.ctx.env
+        for opens, closes in self.clock.shifts():
+            if closes <= env.now:
+                continue
+            if opens > env.now:
+                yield env.timeout(opens - env.now)
+            self.open = True
+            self._dispatch()
+            yield env.timeout(closes - env.now)
+            self.open = False
+
+    # -- hand-off in ----------------------------------------------------------------------
+    def receive(self, lead: int, delay: float, alert: bool = False) -> None:
+        """Take an MQL; first attempt after ``delay`` days, or at the head of the queue."""
+        ctx = self.ctx
+        now = ctx.env.now
+        leads = ctx.leads
+        leads.move(lead, INSIDE_SALES)
+        ctx.flows[_MQLS] += 1
+        if leads.first_mql_at[lead] == INF:
+            leads.first_mql_at[lead] = now
+        self._mql_at[lead] = now
+        self._attempts[lead] = 0
+        if alert:
+            self._enqueue(lead, priority=True)
+        elif delay > 0:
+            self.waiting += 1
+            call_later(ctx.env, delay, self._ready, lead)
+        else:
+            self._enqueue(lead)
+
+    def score_of(self, lead: int) -> float:
+        """Priority of a lead under the ``score`` policy (its fit score)."""
+        return self.ctx.leads.fit[lead]
+
+    # -- queue ----------------------------------------------------------------------------
+    def _ready(self, event: simpy.Event) -> None:
+        self.waiting -= 1
+        self._enqueue(event._value)
+
+    def _enqueue(self, lead: int, priority: bool = False) -> None:
+        env = self.ctx.env
+        now = env.now
+        ticket = next(self._tickets)
+        self._queued[lead] = ticket
+        if priority:
+            self._priority.append((ticket, lead, now))
+        elif self.policy == "score":
+            heapq.heappush(self._heap, (-self.score_of(lead), ticket, lead, now))
+        else:
+            self._fifo.append((ticket, lead, now))
+        self.queue.add(now, 1)
+        if self._patience is not None:
+            call_later(env, self._patience(), self._cold, (lead, ticket))
+        self._dispatch()
+
+    def _pop(self) -> tuple[int, float]:
+        queued = self._queued
+        while True:
+            if self._priority:
+                ticket, lead, ready = self._priority.popleft()
+            elif self.policy == "score":
+                _, ticket, lead, ready = heapq.heappop(self._heap)
+            elif self.policy == "fifo":
+                ticket, lead, ready = self._fifo.popleft()
+            else:
+                ticket, lead, ready = self._fifo.pop()
+            if queued.get(lead) == ticket:
+                del queued[lead]
+                return lead, ready
+
+    def _cold(self, event: simpy.Event) -> None:
+        lead, ticket = event._value
+        if self._queued.get(lead) != ticket:
+            return
+        del self._queued[lead]
+        ctx = self.ctx
+        self.queue.add(ctx.env.now, -1)
+        ctx.flows[_COLD] += 1
+        self._leave(lead)
+        self.to_recycle(lead, "unreached")
+
+    def _dispatch(self) -> None:
+        while self.open and self.idle and self.queue.value > 0:
+            lead, ready = self._pop()
+            self._start(lead, ready)
+
+    # -- touches --------------------------------------------------------------------------
+    def _start(self, lead: int, ready: float) -> None:
+        ctx = self.ctx
+        env = ctx.env
+        now = env.now
+        flows = ctx.flows
+        self.queue.add(now, -1)
+        self.idle -= 1
+        flows[_WAIT_SUM] += now - ready
+        flows[_WAITS] += 1
+        waited_hours = (now - self._mql_at[lead]) * 24.0
+        if self._attempts[lead] == 0:
+            flows[_STL_SUM] += waited_hours
+            flows[_FIRST] += 1
+            leads = ctx.leads
+            if leads.first_touch_at[lead] == INF:
+                leads.first_touch_at[lead] = now
+        hours = self._touch_minutes() / 60.0
+        flows[_TOUCHES] += 1
+        flows[_HOURS] += hours
+        decay = self._floor + (1.0 - self._floor) * 0.5 ** (waited_hours / self._half_life)
+        outcome = NO_ANSWER
+        if self._u_contact() < self.p_contact * decay:
+            flows[_CONTACTS] += 1
+            qualified, not_now = self._outcome[ctx.leads.intent(lead, now)]
+            u = self._u_outcome()
+            q = qualified * decay
+            outcome = QUALIFIED if u < q else NOT_NOW if u < qualified + not_now else DISQUALIFIED
+        finish = self.clock.after(now, hours)
+        call_later(env, finish - now, self._done, (lead, outcome))
+
+    def _done(self, event: simpy.Event) -> None:
+        lead, outcome = event._value
+        ctx = self.ctx
+        self.idle += 1
+        now = ctx.env.now
+        if outcome == NO_ANSWER:
+            attempts = self._attempts[lead] + 1
+            if attempts >= self.max_attempts:
+                ctx.flows[_UNREACHED] += 1
+                self._leave(lead)
+                self.to_recycle(lead, "unreached")
+            else:
+                self._attempts[lead] = attempts
+                self.waiting += 1
+                call_later(ctx.env, self._interval(), self._ready, lead)
+        elif outcome == QUALIFIED:
+            ctx.flows[_SQLS] += 1
+            leads = ctx.leads
+            if leads.first_sql_at[lead] == INF:
+                leads.first_sql_at[lead] = now
+            self._leave(lead)
+            self.to_field_sales(lead)
+        elif outcome == NOT_NOW:
+            ctx.flows[_NOT_NOW] += 1
+            self._leave(lead)
+            self.to_recycle(lead, "not_now")
+        else:
+            ctx.flows[_DISQ] += 1
+            self._leave(lead)
+            self.to_recycle(lead, "rejected")
+        self._dispatch()
+
+    def _leave(self, lead: int) -> None:
+        del self._mql_at[lead]
+        del self._attempts[lead]

@@ -1,0 +1,148 @@
+"""Cheap counters kept during a replication, and the :class:`Ledger` it returns.
+
+Monthly counters are lists indexed by month, bumped in the event loop; everything derived
+(rates, utilisation, KPIs) is computed after the run by :mod:`sim.analysis.metrics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+FLOWS = (
+    # marketing
+    "leads_created",
+    "referral_leads",
+    "non_target_leads",
+    "marketing_cost",
+    "mqls",
+    "fast_passed",
+    "nurtured",
+    "reengaged",
+    # inside sales
+    "is_touches",
+    "is_contacts",
+    "sqls",
+    "is_not_now",
+    "is_disqualified",
+    "is_unreached",
+    "went_cold",
+    "is_work_hours",
+    "is_wait_days_sum",
+    "is_waits",
+    "speed_to_lead_hours_sum",
+    "first_touches",
+    # field sales
+    "appointments",
+    "opportunities",
+    "rejected_by_ae",
+    "wins",
+    "losses",
+    "no_decisions",
+    "fs_wait_days_sum",
+    "fs_waits",
+    "sales_cycle_days_sum",
+    # customer success
+    "new_arr",
+    "expansion_arr",
+    "contraction_arr",
+    "churned_arr",
+    "new_customers",
+    "churned_customers",
+    "renewals",
+    "onboardings_started",
+    "onboardings_completed",
+    "cs_wait_days_sum",
+    "cs_waits",
+    # recycle
+    "recycled_not_now",
+    "recycled_unreached",
+    "recycled_rejected",
+    "recycled_lost",
+    "recycled_churned",
+    "retired",
+    "alerts",
+    "recycled_wins",
+    "recycled_new_arr",
+)
+"""Quantities summed over each month."""
+
+STOCKS = (
+    "arr",
+    "customers",
+    "covered_customers",
+    "is_queue_length",
+    "fs_queue_length",
+    "fs_open",
+    "cs_queue_length",
+    "nurture_pool",
+    "recycle_pool",
+)
+"""Levels read at the end of each month."""
+
+AREAS = ("is_queue", "fs_queue", "fs_open", "cs_covered", "cs_queue")
+"""Time integrals (level x days) per month, for time averages and Little's law."""
+
+F = {name: i for i, name in enumerate(FLOWS)}
+
+
+class Level:
+    """A level that changes at event times, integrated over time for time averages."""
+
+    __slots__ = ("area", "last", "value")
+
+    def __init__(self, value: float = 0.0) -> None:
+        self.value = value
+        self.last = 0.0
+        self.area = 0.0
+
+    def add(self, t: float, delta: float) -> None:
+        """Change the level by ``delta`` at time ``t``."""
+        self.area += self.value * (t - self.last)
+        self.last = t
+        self.value += delta
+
+    def flush(self, t: float) -> float:
+        """Return the area accumulated up to ``t`` and start a new period."""
+        area = self.area + self.value * (t - self.last)
+        self.area = 0.0
+        self.last = t
+        return area
+
+
+@dataclass
+class Ledger:
+    """Everything one replication produced.
+
+    Attributes
+    ----------
+    months
+        ``YYYY-MM`` label of each simulated month.
+    flows, stocks, areas
+        One array per name in :data:`FLOWS`, :data:`STOCKS`, :data:`AREAS`, one value a month.
+    capacity
+        Per team, the capacity available each month (IS rep hours, FS open-opportunity
+        slot-days, CS account-days).
+    leads
+        Per-lead columns (ids are positions): channel, segment, intent_class, state, cycles,
+        created_at, first_mql_at, first_touch_at, first_sql_at, first_opp_at, won_at, arr.
+        Times are days from the start date, ``inf`` where the stage was never reached.
+    totals
+        Scalars: opening and closing ARR, NRR and GRR over the last 12 months, event count.
+    """
+
+    scenario: str
+    seed: str
+    months: list[str]
+    month_days: np.ndarray[Any, Any]
+    flows: dict[str, np.ndarray[Any, Any]]
+    stocks: dict[str, np.ndarray[Any, Any]]
+    areas: dict[str, np.ndarray[Any, Any]]
+    capacity: dict[str, np.ndarray[Any, Any]]
+    leads: dict[str, np.ndarray[Any, Any]]
+    channels: list[str]
+    segments: list[str]
+    totals: dict[str, float] = field(default_factory=dict)
+    state_counts: dict[str, int] = field(default_factory=dict)

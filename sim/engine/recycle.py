@@ -1,0 +1,91 @@
+"""Recycle: leads that fall out pause, then return to the funnel ("the line that solves it").
+
+Each reason (not now, unreached, rejected, lost, churned) has its own rule: pause, where the
+lead re-enters, a cap on cycles, whether re-engagement during the pause alerts sales at once,
+and whether the old buying window closes (a lost deal, a churned customer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import simpy
+
+from sim.engine.core import Context, call_later
+from sim.engine.leads import INF, RECYCLE, RETIRED
+from sim.engine.ledger import F
+from sim.engine.streams import Draws
+from sim.scenario.schema import RECYCLE_REASONS, RecycleRule, Scenario
+
+_RETIRED, _ALERTS = F["retired"], F["alerts"]
+
+
+class _Rule:
+    """A recycle rule compiled for the event loop."""
+
+    __slots__ = ("alert", "flow", "max_cycles", "pause", "reenter_is", "reset_after", "reset_p")
+
+    def __init__(self, ctx: Context, reason: str, rule: RecycleRule) -> None:
+        s = ctx.streams
+        self.flow = F[f"recycled_{reason}"]
+        self.pause = s.sampler(f"recycle.{reason}.pause", rule.pause_days)
+        self.reenter_is = rule.reenter == "inside_sales"
+        self.max_cycles = rule.max_cycles
+        self.alert = rule.alert_on_reengage
+        self.reset_p = -1.0 if rule.reset_intent is None else rule.reset_intent.probability
+        self.reset_after: Draws | None = (
+            None
+            if rule.reset_intent is None
+            else s.sampler(f"recycle.{reason}.active_after", rule.reset_intent.active_after_days)
+        )
+
+
+class Recycler:
+    """Holds recycled leads for their pause and sends them back."""
+
+    to_marketing: Callable[[int, float], None]
+    to_inside_sales: Callable[[int, float, bool], None]
+
+    def __init__(self, ctx: Context, scenario: Scenario) -> None:
+        self.ctx = ctx
+        self._rules = {r: _Rule(ctx, r, getattr(scenario.recycle, r)) for r in RECYCLE_REASONS}
+        self._u_reset = ctx.streams.uniforms("recycle.reset")
+
+    def receive(self, lead: int, reason: str) -> None:
+        """A lead fell out for ``reason``: retire it, or pause it and plan its return."""
+        ctx = self.ctx
+        leads = ctx.leads
+        now = ctx.env.now
+        rule = self._rules[reason]
+        if leads.cycles[lead] >= rule.max_cycles:
+            leads.move(lead, RETIRED)
+            ctx.flows[_RETIRED] += 1
+            return
+        leads.cycles[lead] += 1
+        epoch = leads.move(lead, RECYCLE)
+        ctx.flows[rule.flow] += 1
+        if rule.reset_after is not None:
+            new_window = self._u_reset() < rule.reset_p
+            leads.active_at[lead] = now + rule.reset_after() if new_window else INF
+        pause = rule.pause()
+        call_later(ctx.env, pause, self._pause_end, (lead, epoch, pause, rule.reenter_is))
+        active_at = leads.active_at[lead]
+        if rule.alert and now < active_at < now + pause:
+            call_later(ctx.env, active_at - now, self._alert, (lead, epoch))
+
+    def _pause_end(self, event: simpy.Event) -> None:
+        lead, epoch, pause, reenter_is = event._value
+        if self.ctx.leads.epoch[lead] != epoch:
+            return
+        if reenter_is:
+            self.to_inside_sales(lead, 0.0, False)
+        else:
+            self.to_marketing(lead, pause)
+
+    def _alert(self, event: simpy.Event) -> None:
+        lead, epoch = event._value
+        ctx = self.ctx
+        if ctx.leads.epoch[lead] != epoch:
+            return
+        ctx.flows[_ALERTS] += 1
+        self.to_inside_sales(lead, 0.0, True)

@@ -1,0 +1,299 @@
+"""Builds one replication: the environment, the teams and their hand-offs; runs it.
+
+``simulate(scenario, seed)`` is a pure function of its arguments. After the run it checks that
+every lead is in exactly one state and that the ARR ledger balances, and raises
+:class:`~sim.errors.InvariantError` if not: a broken law is a bug, never a result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.engine.calendar import month_labels, month_starts
+from sim.engine.core import Context
+from sim.engine.customer_success import CustomerSuccess
+from sim.engine.field_sales import FieldSales
+from sim.engine.inside_sales import InsideSales
+from sim.engine.leads import (
+    CUSTOMER,
+    FS_OPEN,
+    FS_QUEUE,
+    INSIDE_SALES,
+    NURTURE,
+    RECYCLE,
+    STATES,
+    Leads,
+)
+from sim.engine.ledger import AREAS, FLOWS, STOCKS, Ledger
+from sim.engine.marketing import Marketing
+from sim.engine.recycle import Recycler
+from sim.engine.streams import SeedLike, Streams
+from sim.errors import InvariantError
+from sim.scenario.schema import Scenario
+
+_NRR_WINDOW_MONTHS = 12
+
+
+class World:
+    """One replication of a scenario, wired and ready to run."""
+
+    def __init__(self, scenario: Scenario, seed: SeedLike) -> None:
+        self.scenario = scenario
+        self.streams = Streams(seed)
+        self.env = simpy.Environment()
+        starts = month_starts(scenario.start_date, scenario.horizon_months)
+        self.horizon = starts[-1]
+        self.flows = [[0.0] * scenario.horizon_months for _ in FLOWS]
+        self.ctx = Context(
+            env=self.env,
+            leads=Leads(),
+            flows=[0.0] * len(FLOWS),
+            streams=self.streams,
+            month_starts=starts,
+        )
+        self.marketing = Marketing(self.ctx, scenario)
+        self.inside_sales = InsideSales(self.ctx, scenario)
+        self.field_sales = FieldSales(self.ctx, scenario)
+        self.customer_success = CustomerSuccess(self.ctx, scenario, self.marketing)
+        self.recycler = Recycler(self.ctx, scenario)
+        self._wire()
+        self.stocks = {name: [0.0] * scenario.horizon_months for name in STOCKS}
+        self.areas = {name: [0.0] * scenario.horizon_months for name in AREAS}
+        self.opening_arr = self._seed_starting_book()
+        self._nrr_base: dict[int, tuple[int, float]] = {}
+
+    def _wire(self) -> None:
+        mk, is_, fs, cs, rc = (
+            self.marketing,
+            self.inside_sales,
+            self.field_sales,
+            self.customer_success,
+            self.recycler,
+        )
+        mk.to_inside_sales = is_.receive
+        mk.to_field_sales = fs.receive
+        is_.to_field_sales = fs.receive
+        is_.to_recycle = rc.receive
+        fs.to_customer_success = cs.receive
+        fs.to_recycle = rc.receive
+        cs.to_recycle = rc.receive
+        rc.to_marketing = mk.qualify
+        rc.to_inside_sales = is_.receive
+
+    # -- starting book --------------------------------------------------------------------
+    def _seed_starting_book(self) -> float:
+        sc = self.scenario
+        book = sc.starting_book
+        leads = self.ctx.leads
+        gen = self.streams.generator("book")
+        seg_names = list(sc.segments)
+        channel = len(sc.marketing.channels) + 1
+        counts = [book.customers.get(s, 0) for s in seg_names]
+        acvs = [sc.segments[s].acv.sample(gen, n) for s, n in zip(seg_names, counts, strict=True)]
+        raw = float(sum(a.sum() for a in acvs))
+        scale = book.arr / raw if raw > 0 and book.arr > 0 else 1.0
+        cs = self.customer_success
+        for seg, values in enumerate(acvs):
+            renewals = gen.uniform(0.0, cs.term_days, len(values))
+            for acv, renewal in zip((values * scale).tolist(), renewals.tolist(), strict=True):
+                lead = leads.create(0.0, CUSTOMER, channel, seg, 0, 0.0, 0.0)
+                cs.seed_customer(lead, acv, renewal)
+        phases = sc.field_sales.phases
+        shares = np.array([sc.segments[s].share for s in seg_names])
+        segs = gen.choice(len(seg_names), size=book.open_opportunities, p=shares)
+        for i, seg in enumerate(segs.tolist()):
+            phase = i % len(phases)
+            lead = leads.create(0.0, FS_OPEN, channel, seg, 0, 0.0, 0.0)
+            leads.first_opp_at[lead] = 0.0
+            remaining = float(phases[phase].duration_days.sample(gen, 1)[0] * gen.random())
+            self.field_sales.open_existing(lead, phase, remaining)
+        return cs.arr
+
+    # -- bookkeeping processes ------------------------------------------------------------
+    def _month_ends(self) -> Generator[Any, Any, None]:
+        starts = self.ctx.month_starts
+        for m in range(self.scenario.horizon_months - 1):
+            yield self.env.timeout(starts[m + 1] - self.env.now)
+            self._close_month(m)
+
+    def _close_month(self, m: int) -> None:
+        t = self.env.now
+        current = self.ctx.flows
+        for i, value in enumerate(current):
+            self.flows[i][m] = value
+            current[i] = 0.0
+        is_, fs, cs = self.inside_sales, self.field_sales, self.customer_success
+        counts = self.ctx.leads.counts_from_flows()
+        values = {
+            "arr": cs.arr,
+            "customers": cs.customers,
+            "covered_customers": cs.covered.value,
+            "is_queue_length": is_.queue.value,
+            "fs_queue_length": fs.queue.value,
+            "fs_open": fs.open.value,
+            "cs_queue_length": cs.queue.value,
+            "nurture_pool": counts[NURTURE],
+            "recycle_pool": counts[RECYCLE],
+        }
+        for name, value in values.items():
+            self.stocks[name][m] = float(value)
+        for name, level in (
+            ("is_queue", is_.queue),
+            ("fs_queue", fs.queue),
+            ("fs_open", fs.open),
+            ("cs_covered", cs.covered),
+            ("cs_queue", cs.queue),
+        ):
+            self.areas[name][m] = level.flush(t)
+
+    def _nrr_snapshot(self) -> Generator[Any, Any, None]:
+        months = self.scenario.horizon_months
+        at = self.ctx.month_starts[max(0, months - _NRR_WINDOW_MONTHS)]
+        if at > 0:
+            yield self.env.timeout(at)
+        leads = self.ctx.leads
+        self._nrr_base = {
+            lead: (leads.epoch[lead], leads.arr[lead])
+            for lead in range(len(leads))
+            if leads.state[lead] == CUSTOMER
+        }
+
+    # -- run ------------------------------------------------------------------------------
+    def run(self) -> Ledger:
+        """Run to the end of the horizon, check the invariants, return the ledger."""
+        env = self.env
+        env.process(self.marketing.arrivals())
+        env.process(self.customer_success.referrals())
+        if not self.inside_sales.open:
+            env.process(self.inside_sales.shifts())
+        env.process(self._month_ends())
+        env.process(self._nrr_snapshot())
+        env.run(until=self.horizon)
+        self._close_month(self.scenario.horizon_months - 1)
+        self.check()
+        return self._ledger()
+
+    def check(self) -> None:
+        """Raise :class:`InvariantError` unless leads are conserved and ARR balances."""
+        leads = self.ctx.leads
+        problems: list[str] = []
+        actual = np.bincount(np.asarray(leads.state, dtype=np.int64), minlength=len(STATES))
+        implied = leads.counts_from_flows()
+        for s, name in enumerate(STATES):
+            if actual[s] != implied[s]:
+                problems.append(f"{name}: {actual[s]} leads there, flows imply {implied[s]}")
+        if int(actual.sum()) != len(leads):
+            problems.append(f"{int(actual.sum())} leads in states but {len(leads)} created")
+        is_, fs, cs = self.inside_sales, self.field_sales, self.customer_success
+        held = {
+            INSIDE_SALES: ("inside sales", is_.queue.value + is_.busy + is_.waiting),
+            FS_QUEUE: ("field sales queue", fs.queued),
+            FS_OPEN: ("field sales open", fs.open.value),
+            CUSTOMER: ("customer success", cs.customers),
+        }
+        for s, (team, n) in held.items():
+            if actual[s] != n:
+                problems.append(f"{team} holds {n} leads but {actual[s]} are in {STATES[s]}")
+        f = {name: sum(self.flows[i]) for i, name in enumerate(FLOWS)}
+        closing = self.opening_arr + f["new_arr"] + f["expansion_arr"]
+        closing -= f["contraction_arr"] + f["churned_arr"]
+        book = sum(a for a, s in zip(leads.arr, leads.state, strict=True) if s == CUSTOMER)
+        tol = 1e-9 * max(1.0, self.opening_arr + f["new_arr"] + f["expansion_arr"])
+        if abs(closing - cs.arr) > tol or abs(book - cs.arr) > tol:
+            problems.append(
+                f"ARR does not balance: opening + new + expansion - contraction - churn = "
+                f"{closing:.2f}, ledger {cs.arr:.2f}, sum over customers {book:.2f}"
+            )
+        if problems:
+            raise InvariantError(
+                f"replication of {self.scenario.name!r} broke an invariant:\n  "
+                + "\n  ".join(problems)
+            )
+
+    def _ledger(self) -> Ledger:
+        sc = self.scenario
+        ctx = self.ctx
+        leads = ctx.leads
+        starts = ctx.month_starts
+        days = np.diff(starts)
+        is_ = self.inside_sales
+        hours = [is_.clock.hours_between(starts[m], starts[m + 1]) for m in range(len(days))]
+        base = sum(arr for _, arr in self._nrr_base.values())
+        kept = [
+            (arr, leads.arr[lead] if leads.epoch[lead] == epoch else 0.0)
+            for lead, (epoch, arr) in self._nrr_base.items()
+        ]
+        nrr = sum(now for _, now in kept) / base if base > 0 else math.nan
+        grr = sum(min(then, now) for then, now in kept) / base if base > 0 else math.nan
+        columns = (
+            "channel",
+            "segment",
+            "intent_class",
+            "state",
+            "cycles",
+            "created_at",
+            "first_mql_at",
+            "first_touch_at",
+            "first_sql_at",
+            "first_opp_at",
+            "won_at",
+            "arr",
+        )
+        seed = self.streams.seed
+        processed = next(self.env._eid) - len(self.env._queue)
+        return Ledger(
+            scenario=sc.name,
+            seed=f"{seed.entropy}:{'/'.join(map(str, seed.spawn_key))}",
+            months=month_labels(sc.start_date, sc.horizon_months),
+            month_days=days,
+            flows={name: np.asarray(self.flows[i]) for i, name in enumerate(FLOWS)},
+            stocks={name: np.asarray(v) for name, v in self.stocks.items()},
+            areas={name: np.asarray(v) for name, v in self.areas.items()},
+            capacity={
+                "inside_sales_hours": np.asarray(hours) * is_.headcount,
+                "field_sales_slot_days": days * self.field_sales.capacity,
+                "customer_success_account_days": days * self.customer_success.capacity,
+            },
+            leads={c: np.asarray(getattr(leads, c)) for c in columns},
+            channels=[*sc.marketing.channels, "referral", "starting_book"],
+            segments=list(sc.segments),
+            totals={
+                "opening_arr": self.opening_arr,
+                "closing_arr": self.customer_success.arr,
+                "nrr": nrr,
+                "grr": grr,
+                "events": float(processed),
+            },
+            state_counts=dict(
+                zip(STATES, np.bincount(leads.state, minlength=len(STATES)).tolist(), strict=True)
+            ),
+        )
+
+
+def simulate(scenario: Scenario, seed: SeedLike = 0) -> Ledger:
+    """Run one replication of ``scenario``.
+
+    Parameters
+    ----------
+    scenario
+        A validated scenario (see :func:`sim.load_scenario`).
+    seed
+        A non-negative int or a :class:`numpy.random.SeedSequence`; the same scenario and
+        seed give the same ledger, bit for bit.
+
+    Returns
+    -------
+    Ledger
+        Monthly counters, month-end stocks, per-lead records and totals.
+
+    Raises
+    ------
+    InvariantError
+        If leads were not conserved or the ARR ledger does not balance (a bug).
+    """
+    return World(scenario, seed).run()

@@ -1,0 +1,63 @@
+"""Errors raised by revloop for bad user input.
+
+Every problem names where it was found (file and line when known), the dotted field path,
+what is wrong and the offending value, so that the command line can print it without a
+traceback and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a scenario, located as precisely as the input allows."""
+
+    message: str
+    path: str = ""
+    file: str | None = None
+    line: int | None = None
+    value: Any = field(default=_MISSING)
+
+    def __str__(self) -> str:
+        where = self.file or "<input>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        parts = [where]
+        if self.path:
+            parts.append(self.path)
+        text = ": ".join(parts) + f": {self.message}"
+        if self.value is not _MISSING:
+            text += f" (got {_short(self.value)})"
+        return text
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class RevloopError(Exception):
+    """Base class of every error revloop raises on purpose."""
+
+
+class ScenarioError(RevloopError):
+    """A scenario (or a file it extends, or a ``--set`` override) is invalid.
+
+    Attributes
+    ----------
+    problems
+        Every problem found, in file order where possible.
+    """
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class InvariantError(RevloopError):
+    """A replication broke a conservation law (leads or ARR). This is a bug, never bad input."""

@@ -1,0 +1,188 @@
+"""Results of many replications: tidy tables, summaries, and files written atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.analysis.metrics import KPIS
+from sim.engine.ledger import Ledger
+from sim.scenario.schema import Scenario
+
+PERCENTILES = (10, 50, 90)
+
+
+@dataclass
+class Replication:
+    """What one replication contributes to a run."""
+
+    replication: int
+    seed: str
+    kpis: dict[str, float]
+    monthly: dict[str, np.ndarray[Any, Any]]
+    ledger: Ledger | None = None
+
+
+@dataclass
+class Results:
+    """The replications of one scenario, in replication order.
+
+    ``complete`` is False when the run was interrupted: the finished replications are kept.
+    """
+
+    scenario: Scenario
+    seed: int
+    requested: int
+    replications: list[Replication] = field(default_factory=list)
+    months: list[str] = field(default_factory=list)
+    complete: bool = True
+
+    def kpis(self) -> pd.DataFrame:
+        """One row per replication, one column per KPI."""
+        rows = [{"replication": r.replication, "seed": r.seed, **r.kpis} for r in self.replications]
+        return pd.DataFrame(rows, columns=["replication", "seed", *KPIS])
+
+    def monthly(self) -> pd.DataFrame:
+        """Tidy monthly table: scenario, replication, seed, month, metric, value."""
+        frames = []
+        n = len(self.months)
+        for r in self.replications:
+            metrics = list(r.monthly)
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "scenario": self.scenario.name,
+                        "replication": r.replication,
+                        "seed": r.seed,
+                        "month": np.tile(self.months, len(metrics)),
+                        "metric": np.repeat(metrics, n),
+                        "value": np.concatenate([r.monthly[m] for m in metrics]),
+                    }
+                )
+            )
+        if not frames:
+            return pd.DataFrame(
+                columns=["scenario", "replication", "seed", "month", "metric", "value"]
+            )
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self) -> pd.DataFrame:
+        """Per KPI: mean, sd, 95% CI half-width of the mean (Student t), P10, P50, P90, n."""
+        table = self.kpis()[list(KPIS)]
+        rows = {}
+        for name in KPIS:
+            x = table[name].dropna().to_numpy(float)
+            n = len(x)
+            sd = float(x.std(ddof=1)) if n > 1 else float("nan")
+            p10, p50, p90 = np.percentile(x, PERCENTILES) if n else [np.nan] * 3
+            rows[name] = {
+                "mean": float(x.mean()) if n else float("nan"),
+                "sd": sd,
+                "ci95": float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else np.nan,
+                "p10": float(p10),
+                "p50": float(p50),
+                "p90": float(p90),
+                "n": n,
+            }
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def monthly_summary(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+        """Per month and metric: mean, P10, P50, P90 across replications."""
+        table = self.monthly()
+        if metrics is not None:
+            table = table[table["metric"].isin(list(metrics))]
+        grouped = table.groupby(["metric", "month"], sort=False)["value"]
+        out = grouped.agg(
+            mean="mean",
+            p10=lambda v: v.quantile(0.1),
+            p50="median",
+            p90=lambda v: v.quantile(0.9),
+        )
+        return out.reset_index()
+
+    def manifest(self, command: str | None = None) -> dict[str, Any]:
+        """Provenance: scenario hash, seed, replications, versions, command, completeness."""
+        from sim import __version__
+
+        return {
+            "scenario": self.scenario.name,
+            "scenario_sha256": self.scenario.digest(),
+            "seed": self.seed,
+            "replications_requested": self.requested,
+            "replications_done": [r.replication for r in self.replications],
+            "complete": self.complete,
+            "command": command,
+            "revloop_version": __version__,
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+
+    def save(self, out_dir: str | os.PathLike[str], command: str | None = None) -> list[Path]:
+        """Write monthly.csv, monthly.parquet, kpis.csv, summary.json, scenario.json and
+        manifest.json into ``out_dir``; every file is written atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        monthly = self.monthly()
+        summary = self.summary()
+        writers: dict[str, Callable[[Path], None]] = {
+            "monthly.csv": lambda p: monthly.to_csv(p, index=False),
+            "monthly.parquet": lambda p: monthly.to_parquet(p, index=False),
+            "kpis.csv": lambda p: self.kpis().to_csv(p, index=False),
+            "summary.json": lambda p: _write_json(
+                p,
+                {
+                    name: {k: _finite(v) for k, v in row.items()}
+                    for name, row in summary.to_dict(orient="index").items()
+                },
+            ),
+            "scenario.json": lambda p: _write_json(
+                p, self.scenario.model_dump(mode="json", by_alias=True)
+            ),
+            "manifest.json": lambda p: _write_json(p, self.manifest(command)),
+        }
+        written = []
+        for name, write in writers.items():
+            written.append(atomic_write(out / name, write))
+        return written
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

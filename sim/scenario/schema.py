@@ -1,0 +1,405 @@
+"""The scenario schema: the single source of truth for what a scenario may say.
+
+A scenario is a frozen pydantic model validated when it is loaded, never half-way through a
+run. Names follow the domain (``mql_threshold``, ``speed_to_lead``, ``recycle``) and carry
+their unit where it is not obvious (``pause_days``, ``minutes_per_touch``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sim.scenario.distributions import Duration, Fixed
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+NonNegative = Annotated[float, Field(ge=0.0)]
+Count = Annotated[int, Field(ge=0)]
+
+SEGMENT_KEYED = "a number for every segment, or a mapping segment -> number"
+INTENT_STATES = ("active", "dormant", "never")
+RECYCLE_REASONS = ("not_now", "unreached", "rejected", "lost", "churned")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+PerSegment = Probability | dict[str, Probability]
+"""A probability that is the same for every segment, or given per segment."""
+
+
+def _check_shares(shares: dict[str, float], what: str) -> None:
+    total = sum(shares.values())
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ValueError(f"{what} must sum to 1 (they sum to {total:.6g})")
+
+
+class Segment(_Model):
+    """A customer segment: its share of new leads and its annual contract value."""
+
+    share: Probability
+    acv: Duration = Field(description="annual contract value of a new deal, in currency units")
+
+
+class IntentMix(_Model):
+    """Latent buying intent of newly acquired leads (DOMAIN.md section 2: 10% / 65% / 25%)."""
+
+    now: Probability
+    later: Probability
+    never: Probability
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> IntentMix:
+        _check_shares({"now": self.now, "later": self.later, "never": self.never}, "intent shares")
+        return self
+
+
+class Channel(_Model):
+    """A lead source with its volume, growth, seasonality and cost."""
+
+    monthly_leads: NonNegative = Field(description="expected new leads in the first month")
+    growth_per_month: float = Field(
+        0.0, gt=-1.0, description="compound monthly growth of volume, 0.01 = +1%/month"
+    )
+    seasonality: list[NonNegative] = Field(
+        default_factory=lambda: [1.0] * 12,
+        min_length=12,
+        max_length=12,
+        description="volume multiplier per calendar month, January first",
+    )
+    cost_per_lead: NonNegative = 0.0
+    follow_up_delay_days: Duration = Field(
+        default_factory=lambda: Fixed(value=0.0),
+        description="wait before inside sales may first touch a lead from this channel",
+    )
+    non_target_share: Probability = Field(
+        0.0, description="competitors, partners, students: filtered out by marketing"
+    )
+    intent: IntentMix | None = Field(None, description="overrides the scenario-wide intent mix")
+    segment_shares: dict[str, Probability] | None = Field(
+        None, description="overrides the scenario-wide segment shares"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> Channel:
+        if self.segment_shares is not None:
+            _check_shares(self.segment_shares, "segment_shares")
+        return self
+
+
+class FitSignal(_Model):
+    """An attribute of the company or contact that earns points (revenue, industry, title)."""
+
+    name: str
+    points: float
+    probability: PerSegment = Field(description="share of leads with this attribute")
+
+
+class BehaviourSignal(_Model):
+    """An engagement signal that earns points; its odds depend on the lead's intent."""
+
+    name: str
+    points: float
+    probability: dict[Literal["active", "dormant", "never"], Probability] = Field(
+        description="odds of showing the signal when intent is active, dormant (later) or never"
+    )
+
+    @model_validator(mode="after")
+    def _all_states(self) -> BehaviourSignal:
+        missing = [s for s in INTENT_STATES if s not in self.probability]
+        if missing:
+            raise ValueError(f"probability needs every intent state; missing {missing}")
+        return self
+
+
+class Scoring(_Model):
+    """Fit + behaviour lead scoring (DOMAIN.md section 3)."""
+
+    fit: list[FitSignal] = Field(default_factory=list)
+    behaviour: list[BehaviourSignal] = Field(default_factory=list)
+    inactivity_penalty_points: float = Field(
+        -10.0, description="added when a dormant lead shows no activity for inactivity_days"
+    )
+    inactivity_days: NonNegative = 90.0
+    mql_threshold: float = Field(description="score at or above which a lead goes to inside sales")
+    fast_pass_threshold: float | None = Field(
+        None, description="score at or above which a lead goes straight to field sales"
+    )
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> Scoring:
+        if self.fast_pass_threshold is not None and self.fast_pass_threshold < self.mql_threshold:
+            raise ValueError(
+                f"fast_pass_threshold ({self.fast_pass_threshold:g}) must not be below "
+                f"mql_threshold ({self.mql_threshold:g})"
+            )
+        return self
+
+
+class Marketing(_Model):
+    """Lead generation and qualification by score."""
+
+    channels: dict[str, Channel] = Field(min_length=1)
+    scoring: Scoring
+
+
+class SpeedToLead(_Model):
+    """How odds decay while a lead waits: multiplier = floor + (1 - floor) * 0.5^(h / half_life).
+
+    HBR 2011 and the MIT/InsideSales study report very steep decay (x7 between 1 h and 2 h,
+    x60 after a day); defaults here are gentler and should be calibrated.
+    """
+
+    half_life_hours: float = Field(24.0, gt=0)
+    floor: Probability = 0.25
+
+
+class ContactOutcome(_Model):
+    """What happens when a rep reaches a lead: shares of qualified / not now / disqualified."""
+
+    qualified: Probability
+    not_now: Probability
+    disqualified: Probability
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> ContactOutcome:
+        _check_shares(
+            {
+                "qualified": self.qualified,
+                "not_now": self.not_now,
+                "disqualified": self.disqualified,
+            },
+            "outcome shares",
+        )
+        return self
+
+
+class InsideSales(_Model):
+    """SDRs working a queue of MQLs in business hours."""
+
+    headcount: Count
+    calendar: Literal["business_hours", "always"] = Field(
+        "business_hours",
+        description="business_hours: Mon-Fri, hours_per_day from work_start_hour; always: 24/7",
+    )
+    hours_per_day: float = Field(8.0, gt=0, le=24)
+    work_start_hour: float = Field(9.0, ge=0, lt=24)
+    minutes_per_touch: Duration = Field(description="rep time one attempt takes")
+    queue_policy: Literal["fifo", "newest_first", "score"] = "fifo"
+    max_attempts: int = Field(6, ge=1)
+    attempt_interval_days: Duration = Field(description="wait between unanswered attempts")
+    contact_probability: Probability = Field(description="odds an attempt reaches a fresh lead")
+    speed_to_lead: SpeedToLead | None = Field(
+        default_factory=SpeedToLead, description="decay of contact and qualify odds; null = none"
+    )
+    patience_days: Duration | None = Field(
+        None, description="a queued lead goes cold if not touched within this (null: never)"
+    )
+    outcome: dict[Literal["active", "dormant", "never"], ContactOutcome] = Field(
+        description="outcome of a contact by the lead's intent state"
+    )
+
+    @model_validator(mode="after")
+    def _checks(self) -> InsideSales:
+        missing = [s for s in INTENT_STATES if s not in self.outcome]
+        if missing:
+            raise ValueError(f"outcome needs every intent state; missing {missing}")
+        if self.work_start_hour + self.hours_per_day > 24:
+            raise ValueError(
+                f"work_start_hour + hours_per_day must not pass midnight "
+                f"(got {self.work_start_hour:g} + {self.hours_per_day:g})"
+            )
+        return self
+
+
+class Phase(_Model):
+    """One opportunity phase: how long it takes and the odds of advancing past it."""
+
+    name: str
+    advance_probability: Probability
+    duration_days: Duration
+
+
+class FieldSales(_Model):
+    """Account executives running opportunities through phases."""
+
+    headcount: Count
+    max_open_opportunities_per_ae: int = Field(ge=1)
+    appointment_delay_days: Duration = Field(description="from hand-off to the first meeting")
+    acceptance_probability: dict[Literal["active", "dormant", "never"], Probability] = Field(
+        description="odds the AE accepts the lead as an opportunity, by intent state"
+    )
+    phases: list[Phase] = Field(min_length=1)
+    no_decision_share: Probability = Field(
+        0.3, description="share of failed opportunities that end in no decision rather than lost"
+    )
+
+    @model_validator(mode="after")
+    def _all_states(self) -> FieldSales:
+        missing = [s for s in INTENT_STATES if s not in self.acceptance_probability]
+        if missing:
+            raise ValueError(f"acceptance_probability needs every intent state; missing {missing}")
+        return self
+
+
+class Referrals(_Model):
+    """Leads that customers bring (the advocacy loop)."""
+
+    leads_per_customer_per_year: NonNegative = 0.0
+    follow_up_delay_days: Duration = Field(default_factory=lambda: Fixed(value=0.0))
+    intent: IntentMix | None = Field(None, description="defaults to the scenario-wide mix")
+
+
+class CustomerSuccess(_Model):
+    """CSMs onboarding, renewing and expanding customers."""
+
+    headcount: Count
+    accounts_per_csm: int = Field(ge=1, description="book size a CSM can cover")
+    onboarding_days: Duration = Field(description="from CSM assignment to onboarding complete")
+    term_months: int = Field(12, ge=1, le=60)
+    churn_probability: PerSegment = Field(description="odds a customer leaves at a renewal")
+    uncovered_churn_multiplier: float = Field(
+        2.0, ge=1.0, description="churn odds scale up to this for a term spent without a CSM"
+    )
+    expansion_probability: PerSegment = 0.0
+    expansion_fraction: Duration = Field(
+        default_factory=lambda: Fixed(value=0.0), description="ARR uplift as a share"
+    )
+    contraction_probability: PerSegment = 0.0
+    contraction_fraction: Duration = Field(
+        default_factory=lambda: Fixed(value=0.0), description="ARR cut as a share"
+    )
+    referrals: Referrals = Field(default_factory=Referrals)
+
+    @model_validator(mode="after")
+    def _fractions(self) -> CustomerSuccess:
+        if self.contraction_fraction.mean > 1:
+            raise ValueError("contraction_fraction cannot average above 1 (all of the ARR)")
+        return self
+
+
+class ResetIntent(_Model):
+    """On entering recycle: the old buying window closes; a new one may open later."""
+
+    probability: Probability = Field(description="odds a new buying window opens")
+    active_after_days: Duration
+
+
+class RecycleRule(_Model):
+    """What happens to a lead that falls out for one reason."""
+
+    pause_days: Duration = Field(description="no contact for this long")
+    reenter: Literal["nurture", "inside_sales"] = Field(
+        "nurture", description="back to marketing scoring, or straight to the IS queue"
+    )
+    max_cycles: Count = Field(
+        3, description="a lead already recycled this many times is retired instead"
+    )
+    alert_on_reengage: bool = Field(
+        False, description="a lead whose intent turns active during the pause goes to IS at once"
+    )
+    reset_intent: ResetIntent | None = None
+
+
+class Recycle(_Model):
+    """One rule per reason a lead falls out of the funnel."""
+
+    not_now: RecycleRule
+    unreached: RecycleRule
+    rejected: RecycleRule
+    lost: RecycleRule
+    churned: RecycleRule
+
+
+class StartingBook(_Model):
+    """The business as it stands on day one: real forecasts never start from zero."""
+
+    customers: dict[str, Count] = Field(default_factory=dict, description="customers by segment")
+    arr: NonNegative = Field(0.0, description="their total ARR; individual ACVs are scaled to it")
+    open_opportunities: Count = Field(0, description="spread evenly over the phases")
+
+
+class Scenario(_Model):
+    """A complete, validated description of one revenue organisation."""
+
+    name: str
+    description: str = ""
+    start_date: dt.date = Field(description="first day of the first simulated month")
+    horizon_months: int = Field(ge=1, le=240)
+    segments: dict[str, Segment] = Field(min_length=1)
+    intent: IntentMix
+    later_active_after_days: Duration = Field(
+        description="how long a 'later' lead stays dormant before its buying window opens"
+    )
+    marketing: Marketing
+    inside_sales: InsideSales
+    field_sales: FieldSales
+    customer_success: CustomerSuccess
+    recycle: Recycle
+    starting_book: StartingBook = Field(default_factory=StartingBook)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Scenario:
+        # Messages start with the dotted path they are about; the loader locates them.
+        if self.start_date.day != 1:
+            raise ValueError(
+                f"start_date: must be the first day of a month (got {self.start_date})"
+            )
+        total = sum(s.share for s in self.segments.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise ValueError(f"segments: shares must sum to 1 (they sum to {total:.6g})")
+        known = sorted(self.segments)
+        partial: list[tuple[str, dict[str, Any]]] = [
+            ("starting_book.customers", self.starting_book.customers)
+        ]
+        for name, ch in self.marketing.channels.items():
+            if ch.segment_shares is not None:
+                partial.append((f"marketing.channels.{name}.segment_shares", ch.segment_shares))
+        complete: list[tuple[str, dict[str, Any]]] = []
+        for i, sig in enumerate(self.marketing.scoring.fit):
+            if isinstance(sig.probability, dict):
+                complete.append((f"marketing.scoring.fit.{i}.probability", sig.probability))
+        cs = self.customer_success
+        for field in ("churn_probability", "expansion_probability", "contraction_probability"):
+            value = getattr(cs, field)
+            if isinstance(value, dict):
+                complete.append((f"customer_success.{field}", value))
+        for path, mapping in partial + complete:
+            for key in mapping:
+                if key not in self.segments:
+                    raise ValueError(f"{path}.{key}: unknown segment; segments are {known}")
+        for path, mapping in complete:
+            missing = sorted(set(known) - set(mapping))
+            if missing:
+                raise ValueError(f"{path}: give a value for every segment; missing {missing}")
+        if self.starting_book.arr > 0 and sum(self.starting_book.customers.values()) == 0:
+            raise ValueError("starting_book.arr: is set but starting_book.customers is empty")
+        return self
+
+    def per_segment(self, value: float | dict[str, float]) -> list[float]:
+        """Expand a per-segment value to a list in segment order."""
+        if isinstance(value, dict):
+            return [value[s] for s in self.segments]
+        return [value] * len(self.segments)
+
+    @property
+    def end_date(self) -> dt.date:
+        """First day after the horizon."""
+        return add_months(self.start_date, self.horizon_months)
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of the validated scenario: same inputs, same hash."""
+        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def add_months(date: dt.date, months: int) -> dt.date:
+    """The first day of the month ``months`` after ``date``'s month."""
+    index = date.year * 12 + date.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)

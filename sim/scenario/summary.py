@@ -1,0 +1,73 @@
+"""A one-screen, human summary of a validated scenario (``revloop validate``)."""
+
+from __future__ import annotations
+
+import math
+
+from sim.engine.customer_success import DAYS_PER_MONTH
+from sim.scenario.schema import Scenario
+
+
+def _money(x: float) -> str:
+    return f"${x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"${x:,.0f}"
+
+
+def summarize(sc: Scenario) -> list[str]:
+    """Lines describing the scenario and the capacity it implies."""
+    mk, is_, fs, cs = sc.marketing, sc.inside_sales, sc.field_sales, sc.customer_success
+    lines = [
+        f"{sc.name}: {sc.description}".rstrip(": "),
+        f"horizon      {sc.horizon_months} months, {sc.start_date} to {sc.end_date}",
+        "segments     "
+        + ", ".join(
+            f"{k} {s.share:.0%} (ACV {_money(s.acv.mean)})" for k, s in sc.segments.items()
+        ),
+        f"intent       now {sc.intent.now:.0%}, later {sc.intent.later:.0%} "
+        f"(active after ~{sc.later_active_after_days.mean:.0f} d), never {sc.intent.never:.0%}",
+    ]
+    total = sum(ch.monthly_leads for ch in mk.channels.values())
+    lines.append(f"marketing    {total:,.0f} leads/month from {len(mk.channels)} channels:")
+    for name, ch in mk.channels.items():
+        lines.append(
+            f"  {name:<18} {ch.monthly_leads:>7,.0f}/mo  growth {ch.growth_per_month:+.1%}/mo  "
+            f"{_money(ch.cost_per_lead)}/lead  follow-up {ch.follow_up_delay_days.mean:g} d"
+        )
+    fast = mk.scoring.fast_pass_threshold
+    lines.append(
+        f"scoring      MQL at {mk.scoring.mql_threshold:g} points"
+        + (f", fast pass at {fast:g}" if fast is not None else "")
+        + f"; {len(mk.scoring.fit)} fit and {len(mk.scoring.behaviour)} behaviour signals"
+    )
+    hours_week = 24 * 7 if is_.calendar == "always" else is_.hours_per_day * 5
+    touches = is_.headcount * hours_week * 60 / is_.minutes_per_touch.mean
+    lines.append(
+        f"inside sales {is_.headcount} reps, {touches:,.0f} touches/week "
+        f"({is_.minutes_per_touch.mean:g} min each, {is_.calendar}), "
+        f"{is_.max_attempts} attempts, {is_.queue_policy} queue"
+    )
+    win = math.prod(p.advance_probability for p in fs.phases)
+    cycle = sum(p.duration_days.mean for p in fs.phases)
+    lines.append(
+        f"field sales  {fs.headcount} AEs x {fs.max_open_opportunities_per_ae} open opportunities; "
+        f"{len(fs.phases)} phases, win rate {win:.0%}, ~{cycle:.0f} d to close"
+    )
+    lines.append(
+        f"cust success {cs.headcount} CSMs x {cs.accounts_per_csm} accounts = "
+        f"{cs.headcount * cs.accounts_per_csm:,} covered; {cs.term_months}-month terms "
+        f"({cs.term_months * DAYS_PER_MONTH:.0f} d)"
+    )
+    rules = sc.recycle
+    lines.append(
+        "recycle      "
+        + ", ".join(
+            f"{r} {getattr(rules, r).pause_days.mean:.0f} d"
+            f"{' (alert)' if getattr(rules, r).alert_on_reengage else ''}"
+            for r in ("not_now", "unreached", "rejected", "lost", "churned")
+        )
+    )
+    book = sc.starting_book
+    lines.append(
+        f"start book   {sum(book.customers.values()):,} customers, {_money(book.arr)} ARR, "
+        f"{book.open_opportunities} open opportunities"
+    )
+    return lines
