@@ -7,7 +7,7 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 from rich.console import Console
@@ -34,7 +34,7 @@ _SHARE = {"nrr", "grr", "win_rate", "is_utilisation", "fs_utilisation", "cs_util
 
 
 def _fmt(kpi: str, value: float) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if math.isnan(value):
         return "-"
     if kpi in _MONEY:
         return f"${value / 1e6:,.2f}M" if abs(value) >= 1e5 else f"${value:,.0f}"
@@ -139,7 +139,10 @@ def run_command(
             sys.exit(3)
     _print_summary(results)
     if out is not None:
-        command = shlex.join(["revloop", *sys.argv[1:]])
+        words = ["revloop", "run", scenario, "--reps", str(reps), "--seed", str(seed)]
+        words += ["--workers", str(workers)] if workers else []
+        words += ["--out", out, *(w for item in sets for w in ("--set", item))]
+        command = shlex.join(words)
         written = _guard_io(lambda: results.save(out, command=command))
         console.print(f"wrote {len(written)} files to {out}/", highlight=False)
     if not results.complete:
@@ -168,16 +171,9 @@ def _print_summary(results: Results) -> None:
     table.add_column("KPI")
     for col in ("mean", "±95% CI", "P10", "P50", "P90"):
         table.add_column(col, justify="right")
-    for kpi in KPIS:
-        row: dict[str, Any] = summary.loc[kpi].to_dict()
-        table.add_row(
-            kpi,
-            _fmt(kpi, row["mean"]),
-            _fmt(kpi, row["ci95"]),
-            _fmt(kpi, row["p10"]),
-            _fmt(kpi, row["p50"]),
-            _fmt(kpi, row["p90"]),
-        )
+    values = summary.loc[list(KPIS), ["mean", "ci95", "p10", "p50", "p90"]].to_numpy(float)
+    for kpi, row in zip(KPIS, values, strict=True):
+        table.add_row(kpi, *(_fmt(kpi, float(v)) for v in row))
     console.print(table)
 
 

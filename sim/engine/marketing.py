@@ -98,9 +98,7 @@ class Marketing:
         intent = gen.choice(3, size=n, p=self._intent_p[channel])
         delay = self._later_delay.sample(gen, n)
         active_at = np.where(intent == 0, times, np.where(intent == 1, times + delay, np.inf))
-        fit = np.zeros(n)
-        for points, probs in self._fit:
-            fit += points * (gen.random(n) < np.asarray(probs)[segment])
+        fit = self.draw_fit(gen, segment)
         state = np.where(active_at <= times, ACTIVE, np.where(intent == 1, DORMANT, NEVER))
         behaviour = np.zeros(n)
         for k in range(len(self._behaviour[0])):
@@ -121,6 +119,13 @@ class Marketing:
                 strict=True,
             )
         )
+
+    def draw_fit(self, gen: np.random.Generator, segment: np.ndarray[Any, Any]) -> Any:
+        """Fit scores of leads of the given segments."""
+        fit = np.zeros(len(segment))
+        for points, probs in self._fit:
+            fit += points * (gen.random(len(segment)) < np.asarray(probs)[segment])
+        return fit
 
     # -- arrivals -------------------------------------------------------------------------
     def arrivals(self) -> Generator[Any, Any, None]:
@@ -168,7 +173,7 @@ class Marketing:
             flows[_NON_TARGET] += 1
             return ctx.leads.create(t, NON_TARGET, channel, segment, intent, active_at, fit)
         lead = ctx.leads.create(t, NURTURE, channel, segment, intent, active_at, fit)
-        self._route(lead, fit + behaviour, ctx.leads.intent(lead, t))
+        self._route(lead, fit + behaviour)
         return lead
 
     def qualify(self, lead: int, idle_days: float) -> None:
@@ -186,22 +191,27 @@ class Marketing:
                 score += points
         if state != ACTIVE and idle_days >= self._inactivity_days:
             score += self._penalty
-        self._route(lead, score, state)
+        self._route(lead, score)
 
-    def _route(self, lead: int, score: float, state: int) -> None:
+    def _route(self, lead: int, score: float) -> None:
         ctx = self.ctx
         leads = ctx.leads
-        now = ctx.env.now
         if score >= self._fast:
             ctx.flows[_FAST] += 1
             self.to_field_sales(lead)
         elif score >= self._mql:
             self.to_inside_sales(lead, self._follow_up[leads.channel[lead]]())
         else:
-            epoch = leads.move(lead, NURTURE)
             ctx.flows[_NURTURED] += 1
-            if state == DORMANT:
-                call_later(ctx.env, leads.active_at[lead] - now, self._reengage, (lead, epoch))
+            self.nurture(lead)
+
+    def nurture(self, lead: int) -> None:
+        """Keep a lead in nurture until its buying window opens (if it ever does)."""
+        env = self.ctx.env
+        leads = self.ctx.leads
+        epoch = leads.move(lead, NURTURE)
+        if leads.intent(lead, env.now) == DORMANT:
+            call_later(env, leads.active_at[lead] - env.now, self._reengage, (lead, epoch))
 
     def _reengage(self, event: simpy.Event) -> None:
         lead, epoch = event._value

@@ -112,7 +112,29 @@ class World:
             leads.first_opp_at[lead] = 0.0
             remaining = float(phases[phase].duration_days.sample(gen, 1)[0] * gen.random())
             self.field_sales.open_existing(lead, phase, remaining)
+        self._seed_nurture_database(gen, channel, shares)
         return cs.arr
+
+    def _seed_nurture_database(
+        self, gen: np.random.Generator, channel: int, shares: np.ndarray[Any, Any]
+    ) -> None:
+        """Dormant leads of past months: each 'later' lead is part-way through its delay."""
+        sc = self.scenario
+        n = sc.starting_book.nurture_leads
+        undecided = sc.intent.later + sc.intent.never
+        if n == 0 or undecided == 0:
+            return
+        segs = gen.choice(len(shares), size=n, p=shares)
+        later = gen.random(n) < sc.intent.later / undecided
+        remaining = sc.later_active_after_days.sample(gen, n) * gen.random(n)
+        active_at = np.where(later, remaining, np.inf)
+        fit = self.marketing.draw_fit(gen, segs)
+        leads = self.ctx.leads
+        for seg, is_later, at, points in zip(
+            segs.tolist(), later.tolist(), active_at.tolist(), fit.tolist(), strict=True
+        ):
+            lead = leads.create(0.0, NURTURE, channel, seg, 1 if is_later else 2, at, points)
+            self.marketing.nurture(lead)
 
     # -- bookkeeping processes ------------------------------------------------------------
     def _month_ends(self) -> Generator[Any, Any, None]:

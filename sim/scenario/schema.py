@@ -323,6 +323,11 @@ class StartingBook(_Model):
     customers: dict[str, Count] = Field(default_factory=dict, description="customers by segment")
     arr: NonNegative = Field(0.0, description="their total ARR; individual ACVs are scaled to it")
     open_opportunities: Count = Field(0, description="spread evenly over the phases")
+    nurture_leads: Count = Field(
+        0,
+        description="leads already in the marketing database: 'later' and 'never' in the "
+        "scenario's proportions, 'later' ones turning active over the coming months",
+    )
 
 
 class Scenario(_Model):

@@ -1,0 +1,117 @@
+"""Monte Carlo runs: reproducibility across executors, interruption, output files, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sim import run
+from sim.analysis.metrics import KPIS
+from sim.cli import main
+from sim.experiment.bench import bench
+from tests.helpers import BASE, small
+
+
+@pytest.fixture(scope="module")
+def serial():  # type: ignore[no-untyped-def]
+    return run(small(months=3), replications=3, seed=21, workers=1)
+
+
+def test_workers_do_not_change_the_numbers(serial) -> None:  # type: ignore[no-untyped-def]
+    parallel = run(small(months=3), replications=3, seed=21, workers=2)
+    pd.testing.assert_frame_equal(serial.monthly(), parallel.monthly())
+    pd.testing.assert_frame_equal(serial.kpis(), parallel.kpis())
+
+
+def test_replications_are_independent_streams(serial) -> None:  # type: ignore[no-untyped-def]
+    leads = serial.kpis()["leads"]
+    assert leads.nunique() == 3
+    assert list(serial.kpis()["seed"]) == ["21:0", "21:1", "21:2"]
+
+
+def test_summary_has_bands_for_every_kpi(serial) -> None:  # type: ignore[no-untyped-def]
+    summary = serial.summary()
+    assert list(summary.index) == list(KPIS)
+    finite = summary.loc["ending_arr"]
+    assert finite["p10"] <= finite["p50"] <= finite["p90"]
+    assert finite["ci95"] > 0
+    assert (summary["n"] == 3).all()
+
+
+def test_monthly_table_is_tidy(serial) -> None:  # type: ignore[no-untyped-def]
+    table = serial.monthly()
+    assert list(table.columns) == ["scenario", "replication", "seed", "month", "metric", "value"]
+    assert set(table["month"]) == {"2027-01", "2027-02", "2027-03"}
+    per_cell = table.groupby(["replication", "month", "metric"]).size()
+    assert (per_cell == 1).all()
+    arr = table[(table.metric == "arr") & (table.replication == 0)]["value"].to_numpy()
+    assert arr[-1] == pytest.approx(serial.kpis().loc[0, "ending_arr"])
+
+
+def test_interrupted_run_keeps_what_finished() -> None:
+    def stop_after_two(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    results = run(small(months=2), replications=5, seed=1, workers=1, progress=stop_after_two)
+    assert not results.complete
+    assert [r.replication for r in results.replications] == [0, 1]
+    again = run(small(months=2), replications=2, seed=1, workers=1)
+    pd.testing.assert_frame_equal(results.monthly(), again.monthly())
+
+
+def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    written = serial.save(tmp_path / "out", command="revloop run x")
+    names = sorted(p.name for p in written)
+    assert names == sorted(
+        [
+            "monthly.csv",
+            "monthly.parquet",
+            "kpis.csv",
+            "summary.json",
+            "scenario.json",
+            "manifest.json",
+        ]
+    )
+    out = tmp_path / "out"
+    assert not list(out.glob(".*.tmp")), "temporary files left behind"
+    parquet = pd.read_parquet(out / "monthly.parquet")
+    csv = pd.read_csv(out / "monthly.csv", dtype={"seed": str})
+    np.testing.assert_allclose(parquet["value"], csv["value"])
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["scenario_sha256"] == serial.scenario.digest()
+    assert manifest["seed"] == 21 and manifest["complete"] is True
+    assert manifest["replications_done"] == [0, 1, 2]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == set(KPIS)
+
+
+def test_cli_run_prints_kpis_and_writes_results(tmp_path: Path) -> None:
+    out = tmp_path / "res"
+    args = ["run", str(BASE), "--reps", "2", "--workers", "1", "--seed", "4"]
+    args += ["--set", "horizon_months=2", "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    for kpi in ("ending_arr", "win_rate", "is_utilisation", "speed_to_lead_hours"):
+        assert kpi in result.output
+    assert (out / "monthly.parquet").exists()
+    assert json.loads((out / "manifest.json").read_text())["command"].startswith("revloop run")
+
+
+def test_cli_run_bad_scenario_exits_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "missing.yaml"), "--reps", "1"])
+    assert result.exit_code == 2
+    assert "file not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bench_reports_a_ratio_to_the_bare_loop() -> None:
+    result = bench(small(months=1), repeats=1)
+    assert result.events > 1000 and result.leads > 1000
+    assert result.model_seconds > 0 and result.bare_seconds > 0
+    assert result.ratio == pytest.approx(result.model_seconds / result.bare_seconds)
