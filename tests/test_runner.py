@@ -85,7 +85,8 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
     np.testing.assert_allclose(parquet["value"], csv["value"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["scenario_sha256"] == serial.scenario.digest()
-    assert manifest["seed"] == 21 and manifest["complete"] is True
+    assert manifest["seed"] == 21
+    assert manifest["complete"] is True
     assert manifest["replications_done"] == [0, 1, 2]
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == set(KPIS)
@@ -112,6 +113,8 @@ def test_cli_run_bad_scenario_exits_2(tmp_path: Path) -> None:
 
 def test_bench_reports_a_ratio_to_the_bare_loop() -> None:
     result = bench(small(months=1), repeats=1)
-    assert result.events > 1000 and result.leads > 1000
-    assert result.model_seconds > 0 and result.bare_seconds > 0
+    assert result.events > 1000
+    assert result.leads > 1000
+    assert result.model_seconds > 0
+    assert result.bare_seconds > 0
     assert result.ratio == pytest.approx(result.model_seconds / result.bare_seconds)

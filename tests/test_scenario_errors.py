@@ -143,7 +143,9 @@ CASES = [
         id="intent-shares-sum",
     ),
     pytest.param(
-        "inside_sales:\n  outcome:\n    active: {qualified: 0.5, not_now: 0.3, disqualified: 0.1}\n",
+        "inside_sales:\n"
+        "  outcome:\n"
+        "    active: {qualified: 0.5, not_now: 0.3, disqualified: 0.1}\n",
         "inside_sales.outcome.active",
         4,
         ("outcome shares must sum to 1", "they sum to 0.9"),
@@ -210,12 +212,12 @@ CASES = [
         id="per-segment-mapping-missing-segment",
     ),
     pytest.param(
-        # A Scoring-level check: located at the child's scoring key (both thresholds matter).
+        # A Scoring-level check that names its field: located at the child's threshold line.
         "marketing:\n  scoring:\n    fast_pass_threshold: 10\n",
-        "marketing.scoring",
-        3,
-        ("fast_pass_threshold (10) must not be below mql_threshold (20)",),
-        NO_VALUE,
+        "marketing.scoring.fast_pass_threshold",
+        4,
+        ("must not be below mql_threshold (20)",),
+        10,
         id="fast-pass-below-mql",
     ),
     pytest.param(
@@ -364,7 +366,9 @@ def test_valid_set_changes_the_value() -> None:
 
 
 def test_set_replaces_a_distribution_wholesale() -> None:
-    sc = load_scenario(BASE, ["field_sales.appointment_delay_days={dist: uniform, low: 1, high: 2}"])
+    sc = load_scenario(
+        BASE, ["field_sales.appointment_delay_days={dist: uniform, low: 1, high: 2}"]
+    )
     assert sc.field_sales.appointment_delay_days == Uniform(low=1, high=2)
 
 
@@ -454,27 +458,21 @@ def test_bundled_scenario_loads(path: Path) -> None:
     assert sc.start_date.day == 1
 
 
-# --- genuine bugs, pinned as strict xfails --------------------------------------------------
+# --- overrides replace tagged objects and own what they change -----------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _merge deep-merges a child's distribution into the base's one of another "
-    "kind, so base's mean/sd leak into a uniform and errors point at base.yaml",
-)
 def test_child_can_replace_a_distribution_with_another_kind(workdir: Path) -> None:
-    write_child(workdir, "field_sales:\n  appointment_delay_days: {dist: uniform, low: 1, high: 2}\n")
+    write_child(
+        workdir, "field_sales:\n  appointment_delay_days: {dist: uniform, low: 1, high: 2}\n"
+    )
     sc = load_scenario(CHILD)
     assert sc.field_sales.appointment_delay_days == Uniform(low=1, high=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: same merge; the negative uniform is reported as unknown fields mean/sd "
-    "located at base.yaml:117 instead of a negative duration at child.yaml:3",
-)
 def test_negative_uniform_over_a_base_lognormal_is_located_in_child(workdir: Path) -> None:
-    write_child(workdir, "field_sales:\n  appointment_delay_days: {dist: uniform, low: -1, high: 2}\n")
+    write_child(
+        workdir, "field_sales:\n  appointment_delay_days: {dist: uniform, low: -1, high: 2}\n"
+    )
     with pytest.raises(ScenarioError) as err:
         load_scenario(CHILD)
     problem = only_problem(err)
@@ -483,11 +481,6 @@ def test_negative_uniform_over_a_base_lognormal_is_located_in_child(workdir: Pat
     assert "cannot be negative" in problem.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _apply_override does not re-attribute existing parent mappings to --set, so a "
-    "mapping-level check broken by --set intent.now is blamed on base.yaml:28",
-)
 def test_set_breaking_a_mapping_level_check_is_located_at_set() -> None:
     with pytest.raises(ScenarioError) as err:
         load_scenario(BASE, ["intent.now=0.3"])

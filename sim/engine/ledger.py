@@ -126,7 +126,7 @@ class Ledger:
         Per team, the capacity available each month (IS rep hours, FS open-opportunity
         slot-days, CS account-days).
     leads
-        Per-lead columns (ids are positions): channel, segment, intent_class, state, cycles,
+        Per-lead columns (ids are positions): channel, segment, intent_class, fit, state, cycles,
         created_at, first_mql_at, first_touch_at, first_sql_at, first_opp_at, won_at, arr.
         Times are days from the start date, ``inf`` where the stage was never reached.
     totals

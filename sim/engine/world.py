@@ -256,6 +256,7 @@ class World:
             "channel",
             "segment",
             "intent_class",
+            "fit",
             "state",
             "cycles",
             "created_at",

@@ -32,6 +32,8 @@ SourceMap: TypeAlias = dict[KeyPath, tuple[str, int]]
 M = TypeVar("M", bound=BaseModel)
 
 SET_FILE = "--set"
+TAG = "dist"
+"""Key that makes a mapping a tagged object (a distribution), replaced whole by overrides."""
 """The pseudo file name of command-line overrides; their "line" is their position."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -298,7 +300,9 @@ def _merge(
     merged = dict(base)
     for key, value in over.items():
         sub = (*path, key)
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        # A tagged object ({dist: ...}) is one value: it replaces, never merges field by field.
+        tagged = isinstance(value, dict) and TAG in value
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and not tagged:
             merged[key] = _merge(merged[key], value, sub, sources, over_sources)
             sources[sub] = over_sources[sub]
         else:
@@ -352,7 +356,9 @@ def _apply_override(data: dict[str, Any], sources: SourceMap, item: str, positio
         path = (*path, step)
         if isinstance(container, dict) and step not in container:
             container[step] = {}
-            sources[path] = (SET_FILE, position)
+        # The override now shapes this mapping too, as a child file's keys do in _merge, so a
+        # whole-mapping check it breaks (shares summing to 1) is reported against it.
+        sources[path] = (SET_FILE, position)
         container = container[step]
     step = _step(container, parts[-1], path)
     container[step] = value

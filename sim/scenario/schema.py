@@ -136,8 +136,7 @@ class Scoring(_Model):
     def _thresholds(self) -> Scoring:
         if self.fast_pass_threshold is not None and self.fast_pass_threshold < self.mql_threshold:
             raise ValueError(
-                f"fast_pass_threshold ({self.fast_pass_threshold:g}) must not be below "
-                f"mql_threshold ({self.mql_threshold:g})"
+                f"fast_pass_threshold: must not be below mql_threshold ({self.mql_threshold:g})"
             )
         return self
 
