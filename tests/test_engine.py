@@ -8,7 +8,7 @@ import pytest
 from sim import InvariantError, simulate
 from sim.engine.leads import CUSTOMER, STATES
 from sim.engine.world import World
-from tests.helpers import small
+from tests.helpers import SCENARIOS, small
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +121,10 @@ def test_more_reps_work_more_touches_on_the_bottleneck() -> None:
     late = slice(3, 6)  # once the queue has built up
     assert (base.flows["is_work_hours"] / base.capacity["inside_sales_hours"])[late].min() > 0.95
     assert more.flows["is_touches"][late].sum() > 1.1 * base.flows["is_touches"][late].sum()
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_bundled_scenario_runs(path) -> None:  # type: ignore[no-untyped-def]
+    ledger = simulate(small(path, months=3), seed=2)
+    assert ledger.flows["leads_created"].sum() > 0
+    assert ledger.totals["closing_arr"] > 0

@@ -72,6 +72,7 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
         [
             "monthly.csv",
             "monthly.parquet",
+            "monthly_summary.csv",
             "kpis.csv",
             "summary.json",
             "scenario.json",
@@ -90,6 +91,11 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
     assert manifest["replications_done"] == [0, 1, 2]
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary) == set(KPIS)
+    bands = pd.read_csv(out / "monthly_summary.csv")
+    arr = bands[bands.metric == "arr"]
+    assert list(arr.month) == ["2027-01", "2027-02", "2027-03"]
+    assert (arr.p10 <= arr.p50).all()
+    assert (arr.p50 <= arr.p90).all()
 
 
 def test_cli_run_prints_kpis_and_writes_results(tmp_path: Path) -> None:

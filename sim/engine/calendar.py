@@ -84,8 +84,8 @@ class WorkClock:
         return d + (self.start_hour + w - self._cum[d]) / 24.0
 
     def after(self, t: float, work_hours: float) -> float:
-        """Wall-clock time when ``work_hours`` of work started at ``t`` is done."""
-        return self.from_work(self.to_work(t) + work_hours)
+        """Wall-clock time when ``work_hours`` of work started at ``t`` is done (never before t)."""
+        return max(t, self.from_work(self.to_work(t) + work_hours))
 
     def shifts(self) -> list[tuple[float, float]]:
         """Opening and closing times of every working window (empty when ``always``)."""

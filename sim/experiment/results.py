@@ -130,8 +130,12 @@ class Results:
         }
 
     def save(self, out_dir: str | os.PathLike[str], command: str | None = None) -> list[Path]:
-        """Write monthly.csv, monthly.parquet, kpis.csv, summary.json, scenario.json and
-        manifest.json into ``out_dir``; every file is written atomically."""
+        """Write the results into ``out_dir``, every file atomically.
+
+        Files: monthly.csv and monthly.parquet (tidy, every replication), monthly_summary.csv
+        (mean and P10/P50/P90 per metric and month), kpis.csv, summary.json, scenario.json,
+        manifest.json.
+        """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         monthly = self.monthly()
@@ -139,6 +143,7 @@ class Results:
         writers: dict[str, Callable[[Path], None]] = {
             "monthly.csv": lambda p: monthly.to_csv(p, index=False),
             "monthly.parquet": lambda p: monthly.to_parquet(p, index=False),
+            "monthly_summary.csv": lambda p: self.monthly_summary().to_csv(p, index=False),
             "kpis.csv": lambda p: self.kpis().to_csv(p, index=False),
             "summary.json": lambda p: _write_json(
                 p,
