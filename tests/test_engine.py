@@ -128,3 +128,13 @@ def test_every_bundled_scenario_runs(path) -> None:  # type: ignore[no-untyped-d
     ledger = simulate(small(path, months=3), seed=2)
     assert ledger.flows["leads_created"].sum() > 0
     assert ledger.totals["closing_arr"] > 0
+
+
+def test_a_channel_can_replay_exact_monthly_counts() -> None:
+    counts = [120, 0, 75]
+    sets = [f"marketing.channels.{c}.monthly_leads=0" for c in small().marketing.channels]
+    sets += ["marketing.channels.seminar.monthly_leads=[120, 0, 75]"]
+    sets += ["marketing.channels.seminar.exact_volume=true"]
+    sets += ["customer_success.referrals.leads_per_customer_per_year=0"]
+    ledger = simulate(small(months=3, sets=sets), seed=8)
+    assert ledger.flows["leads_created"].tolist() == counts

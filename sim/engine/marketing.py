@@ -139,8 +139,8 @@ class Marketing:
             rows: list[Row] = []
             for c, ch in enumerate(self.channels):
                 gen = self._volume[c]
-                season = ch.seasonality[(first_month + m) % 12]
-                k = gen.poisson(ch.monthly_leads * (1.0 + ch.growth_per_month) ** m * season)
+                mean = ch.volume(m, (first_month + m) % 12)
+                k = round(mean) if ch.exact_volume else gen.poisson(mean)
                 rows += self.draw_batch(c, np.sort(gen.uniform(starts[m], starts[m + 1], k)))
             self.schedule(rows)
 

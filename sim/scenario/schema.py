@@ -63,7 +63,20 @@ class IntentMix(_Model):
 class Channel(_Model):
     """A lead source with its volume, growth, seasonality and cost."""
 
-    monthly_leads: NonNegative = Field(description="expected new leads in the first month")
+    def volume(self, month: int, calendar_month: int) -> float:
+        """Expected leads in simulated month ``month`` (calendar month 0 = January)."""
+        if isinstance(self.monthly_leads, list):
+            return self.monthly_leads[month]
+        growth = (1.0 + self.growth_per_month) ** month
+        return self.monthly_leads * growth * self.seasonality[calendar_month]
+
+    monthly_leads: NonNegative | list[NonNegative] = Field(
+        description="expected new leads in the first month (then growth and seasonality "
+        "apply), or a list with the expected leads of every simulated month"
+    )
+    exact_volume: bool = Field(
+        False, description="take the monthly volume as an exact count instead of a Poisson mean"
+    )
     growth_per_month: float = Field(
         0.0, gt=-1.0, description="compound monthly growth of volume, 0.01 = +1%/month"
     )
@@ -374,6 +387,12 @@ class Scenario(_Model):
             value = getattr(cs, field)
             if isinstance(value, dict):
                 complete.append((f"customer_success.{field}", value))
+        for name, ch in self.marketing.channels.items():
+            if isinstance(ch.monthly_leads, list) and len(ch.monthly_leads) < self.horizon_months:
+                raise ValueError(
+                    f"marketing.channels.{name}.monthly_leads: the list covers "
+                    f"{len(ch.monthly_leads)} months; the horizon is {self.horizon_months}"
+                )
         for path, mapping in partial + complete:
             for key in mapping:
                 if key not in self.segments:

@@ -25,11 +25,15 @@ def summarize(sc: Scenario) -> list[str]:
         f"intent       now {sc.intent.now:.0%}, later {sc.intent.later:.0%} "
         f"(active after ~{sc.later_active_after_days.mean:.0f} d), never {sc.intent.never:.0%}",
     ]
-    total = sum(ch.monthly_leads for ch in mk.channels.values())
-    lines.append(f"marketing    {total:,.0f} leads/month from {len(mk.channels)} channels:")
+    first = sc.start_date.month - 1
+    total = sum(ch.volume(0, first) for ch in mk.channels.values())
+    lines.append(f"marketing    {total:,.0f} leads in month 1 from {len(mk.channels)} channels:")
     for name, ch in mk.channels.items():
+        growth = (
+            "by month" if isinstance(ch.monthly_leads, list) else f"{ch.growth_per_month:+.1%}/mo"
+        )
         lines.append(
-            f"  {name:<18} {ch.monthly_leads:>7,.0f}/mo  growth {ch.growth_per_month:+.1%}/mo  "
+            f"  {name:<18} {ch.volume(0, first):>7,.0f}/mo  growth {growth}  "
             f"{_money(ch.cost_per_lead)}/lead  follow-up {ch.follow_up_delay_days.mean:g} d"
         )
     fast = mk.scoring.fast_pass_threshold
