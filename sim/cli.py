@@ -207,3 +207,47 @@ def _bundled(name: str) -> Path:
         err_console.print(f"no bundled scenario {name}; pass a scenario file", markup=False)
         sys.exit(EXIT_BAD_INPUT)
     return here
+
+
+@main.command("check-model")
+@click.option("--reps", "-n", default=20, show_default=True, type=click.IntRange(min=2))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--workers", "-w", default=None, type=click.IntRange(min=1))
+def check_model(reps: int, seed: int, workers: int | None) -> None:
+    """Check the model against theory: Erlang C/A, Markov chain, Poisson, renewals, Little.
+
+    Each check runs a bundled scenario of scenarios/validation/ and compares the simulated
+    mean (95% CI over replications) with the closed form computed from that scenario. A
+    check passes when theory lies within the 99.9% interval. Exits 1 if any check fails.
+    """
+    from sim.validation.checks import validate_model
+
+    with err_console.status("validating") as status:
+        checks = validate_model(
+            reps=reps,
+            seed=seed,
+            workers=workers,
+            progress=lambda name: status.update(f"validating: {name}"),
+        )
+    table = Table(title=f"revloop check-model: {reps} replications per check, seed {seed}")
+    for col, justify in (
+        ("check", "left"),
+        ("quantity", "left"),
+        ("theory", "right"),
+        ("simulated ± 95% CI", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for c in checks:
+        table.add_row(
+            c.check,
+            c.quantity + (f" ({c.note})" if c.note else ""),
+            f"{c.expected:.4g}",
+            f"{c.simulated:.4g} ± {c.ci95:.2g}",
+            "[green]pass[/green]" if c.passed else "[red]FAIL[/red]",
+        )
+    console.print(table)
+    failed = [c for c in checks if not c.passed]
+    console.print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        sys.exit(1)

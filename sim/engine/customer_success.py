@@ -30,6 +30,7 @@ _NEW_ARR, _EXP, _CONTR, _CHURN_ARR = (
 _NEW, _CHURNED, _RENEWALS = F["new_customers"], F["churned_customers"], F["renewals"]
 _ONB_START, _ONB_DONE = F["onboardings_started"], F["onboardings_completed"]
 _WAIT_SUM, _WAITS, _RECYCLED_ARR = F["cs_wait_days_sum"], F["cs_waits"], F["recycled_new_arr"]
+_QUEUE_WAIT, _QUEUE_EXITS = F["cs_queue_wait_days_sum"], F["cs_queue_exits"]
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -54,8 +55,9 @@ class CustomerSuccess:
         self._tickets = itertools.count()
         self._covered: set[int] = set()
         self._to_onboard: set[int] = set()
-        self._uncovered_since: dict[int, float] = {}
-        self._uncovered_days: dict[int, float] = {}
+        self._uncovered_since: dict[int, float] = {}  # queue entry time
+        self._uncovered_days: dict[int, float] = {}  # closed uncovered spells this term
+        self._term_start: dict[int, float] = {}
         self._churn = scenario.per_segment(cfg.churn_probability)
         self._expand = scenario.per_segment(cfg.expansion_probability)
         self._contract = scenario.per_segment(cfg.contraction_probability)
@@ -90,6 +92,7 @@ class CustomerSuccess:
         self.arr += acv
         self.customers += 1
         self._uncovered_days[lead] = 0.0
+        self._term_start[lead] = ctx.env.now
         if self.covered.value < self.capacity:
             self._assign(lead, onboard)
         else:
@@ -108,8 +111,8 @@ class CustomerSuccess:
         now = ctx.env.now
         self.covered.add(now, 1)
         self._covered.add(lead)
-        since = self._uncovered_since.pop(lead, now)
-        self._uncovered_days[lead] += now - since
+        if lead in self._uncovered_since:
+            self._leave_queue(lead)
         if onboard:
             ctx.flows[_ONB_START] += 1
             ctx.flows[_WAIT_SUM] += now - ctx.leads.won_at[lead]
@@ -123,15 +126,28 @@ class CustomerSuccess:
             ctx.flows[_ONB_DONE] += 1
 
     def _cover_next(self) -> None:
-        now = self.ctx.env.now
         while self._uncovered and self.covered.value < self.capacity:
             ticket, lead = self._uncovered.popleft()
             if self._ticket.get(lead) == ticket:
                 del self._ticket[lead]
-                self.queue.add(now, -1)
                 onboard = lead in self._to_onboard
                 self._to_onboard.discard(lead)
                 self._assign(lead, onboard)
+
+    def _leave_queue(self, lead: int) -> None:
+        """Take ``lead`` out of the uncovered queue now, for whatever reason."""
+        flows = self.ctx.flows
+        now = self.ctx.env.now
+        since = self._uncovered_since.pop(lead)
+        self._uncovered_days[lead] += now - max(since, self._term_start[lead])
+        flows[_QUEUE_WAIT] += now - since
+        flows[_QUEUE_EXITS] += 1
+        self.queue.add(now, -1)
+
+    def open_waits(self) -> float:
+        """Days waited so far by the customers still without a CSM."""
+        now = self.ctx.env.now
+        return sum(now - since for since in self._uncovered_since.values())
 
     # -- renewals -------------------------------------------------------------------------
     def _renew(self, event: simpy.Event) -> None:
@@ -142,7 +158,7 @@ class CustomerSuccess:
         seg = leads.segment[lead]
         uncovered = self._uncovered_days[lead]
         if lead in self._uncovered_since:
-            uncovered += now - self._uncovered_since[lead]
+            uncovered += now - max(self._uncovered_since[lead], self._term_start[lead])
         share = min(1.0, uncovered / self.term_days)
         p_churn = min(1.0, self._churn[seg] * (1.0 + (self._multiplier - 1.0) * share))
         acv = leads.arr[lead]
@@ -153,16 +169,15 @@ class CustomerSuccess:
             self.arr -= acv
             self.customers -= 1
             leads.arr[lead] = 0.0
-            del self._uncovered_days[lead]
             if lead in self._covered:
                 self._covered.remove(lead)
                 self.covered.add(now, -1)
                 self._cover_next()
             else:
                 del self._ticket[lead]
-                del self._uncovered_since[lead]
                 self._to_onboard.discard(lead)
-                self.queue.add(now, -1)
+                self._leave_queue(lead)
+            del self._uncovered_days[lead], self._term_start[lead]
             self.to_recycle(lead, "churned")
             return
         flows[_RENEWALS] += 1
@@ -178,8 +193,7 @@ class CustomerSuccess:
         leads.arr[lead] = acv + delta
         self.arr += delta
         self._uncovered_days[lead] = 0.0
-        if lead in self._uncovered_since:
-            self._uncovered_since[lead] = now
+        self._term_start[lead] = now
         call_later(ctx.env, self.term_days, self._renew, (lead, epoch))
 
     # -- referrals ------------------------------------------------------------------------

@@ -64,6 +64,11 @@ class FieldSales:
         self._opened_at[lead] = self.ctx.env.now
         call_later(self.ctx.env, remaining_days, self._phase_end, (lead, phase))
 
+    def open_waits(self) -> float:
+        """Days waited so far by the leads still waiting for an AE."""
+        now = self.ctx.env.now
+        return sum(now - since for _, since in self._waiting)
+
     @property
     def queued(self) -> int:
         """Leads waiting for an AE."""

@@ -29,7 +29,8 @@ _SQLS, _NOT_NOW, _DISQ, _UNREACHED = (
     F["is_unreached"],
 )
 _COLD, _HOURS = F["went_cold"], F["is_work_hours"]
-_WAIT_SUM, _WAITS = F["is_wait_days_sum"], F["is_waits"]
+_WAIT_SUM, _WAITS, _WAITED = F["is_wait_days_sum"], F["is_waits"], F["is_waited"]
+_COLD_WAIT = F["went_cold_wait_days_sum"]
 _STL_SUM, _FIRST = F["speed_to_lead_hours_sum"], F["first_touches"]
 
 # outcome of one attempt, decided when the touch starts
@@ -82,6 +83,14 @@ class InsideSales:
         )
         self._u_contact = s.uniforms("is.contact")
         self._u_outcome = s.uniforms("is.outcome")
+
+    def open_waits(self) -> float:
+        """Days waited so far by the leads still in the queue."""
+        now = self.ctx.env.now
+        entries = [*self._fifo, *self._priority, *(e[1:] for e in self._heap)]
+        return sum(
+            now - ready for ticket, lead, ready in entries if self._queued.get(lead) == ticket
+        )
 
     @property
     def busy(self) -> int:
@@ -143,7 +152,7 @@ class InsideSales:
             self._fifo.append((ticket, lead, now))
         self.queue.add(now, 1)
         if self._patience is not None:
-            call_later(env, self._patience(), self._cold, (lead, ticket))
+            call_later(env, self._patience(), self._cold, (lead, ticket, now))
         self._dispatch()
 
     def _pop(self) -> tuple[int, float]:
@@ -162,13 +171,15 @@ class InsideSales:
                 return lead, ready
 
     def _cold(self, event: simpy.Event) -> None:
-        lead, ticket = event._value
+        lead, ticket, ready = event._value
         if self._queued.get(lead) != ticket:
             return
         del self._queued[lead]
         ctx = self.ctx
-        self.queue.add(ctx.env.now, -1)
+        now = ctx.env.now
+        self.queue.add(now, -1)
         ctx.flows[_COLD] += 1
+        ctx.flows[_COLD_WAIT] += now - ready
         self._leave(lead)
         self.to_recycle(lead, "unreached")
 
@@ -187,6 +198,8 @@ class InsideSales:
         self.idle -= 1
         flows[_WAIT_SUM] += now - ready
         flows[_WAITS] += 1
+        if now > ready:
+            flows[_WAITED] += 1
         waited_hours = (now - self._mql_at[lead]) * 24.0
         if self._attempts[lead] == 0:
             flows[_STL_SUM] += waited_hours

@@ -32,6 +32,8 @@ FLOWS = (
     "is_work_hours",
     "is_wait_days_sum",
     "is_waits",
+    "is_waited",
+    "went_cold_wait_days_sum",
     "speed_to_lead_hours_sum",
     "first_touches",
     # field sales
@@ -56,6 +58,8 @@ FLOWS = (
     "onboardings_completed",
     "cs_wait_days_sum",
     "cs_waits",
+    "cs_queue_wait_days_sum",
+    "cs_queue_exits",
     # recycle
     "recycled_not_now",
     "recycled_unreached",

@@ -291,6 +291,9 @@ class World:
                 "nrr": nrr,
                 "grr": grr,
                 "events": float(processed),
+                "is_queue_open_wait_days": self.inside_sales.open_waits(),
+                "fs_queue_open_wait_days": self.field_sales.open_waits(),
+                "cs_queue_open_wait_days": self.customer_success.open_waits(),
             },
             state_counts=dict(
                 zip(STATES, np.bincount(leads.state, minlength=len(STATES)).tolist(), strict=True)

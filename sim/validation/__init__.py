@@ -1,0 +1,1 @@
+"""Validation: the model against closed forms (queueing theory, Markov chains, laws)."""
