@@ -163,7 +163,8 @@ class Marketing:
     def create(self, row: Row) -> int:
         """Create one lead now from pre-drawn attributes and route it."""
         ctx = self.ctx
-        t, channel, segment, intent, active_at, fit, behaviour, non_target = row
+        _, channel, segment, intent, active_at, fit, behaviour, non_target = row
+        t = ctx.env.now  # the clock, not the drawn time: they can differ in the last bit
         flows = ctx.flows
         flows[_CREATED] += 1
         flows[_COST] += self._cost[channel]
