@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from sim.analysis.metrics import KPIS
+from sim.analysis.metrics import KPI_GROUPS
 from sim.errors import InvariantError, ScenarioError
 from sim.experiment.results import Results
 from sim.scenario import load_scenario
@@ -28,9 +28,11 @@ err_console = Console(stderr=True)
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-_MONEY = {"ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr"}
-_MONEY |= {"recycled_new_arr", "marketing_cost"}
+_MONEY = set(KPI_GROUPS["money"]) - {"cac_payback_months", "ltv_to_cac", "magic_number"}
+_MONEY |= {"ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr"}
+_MONEY |= {"recycled_new_arr"}
 _SHARE = {"nrr", "grr", "win_rate", "is_utilisation", "fs_utilisation", "cs_utilisation"}
+_SHARE |= {"attrition_rate"}
 
 
 def _fmt(kpi: str, value: float) -> str:
@@ -168,12 +170,15 @@ def _print_summary(results: Results) -> None:
     summary = results.summary()
     n = len(results.replications)
     table = Table(title=f"{results.scenario.name}: {n} replications, seed {results.seed}")
-    table.add_column("KPI")
+    table.add_column("KPI", no_wrap=True)
     for col in ("mean", "±95% CI", "P10", "P50", "P90"):
-        table.add_column(col, justify="right")
-    values = summary.loc[list(KPIS), ["mean", "ci95", "p10", "p50", "p90"]].to_numpy(float)
-    for kpi, row in zip(KPIS, values, strict=True):
-        table.add_row(kpi, *(_fmt(kpi, float(v)) for v in row))
+        table.add_column(col, justify="right", no_wrap=True)
+    for group, names in KPI_GROUPS.items():
+        table.add_row(f"[bold]{group}[/bold]")
+        values = summary.loc[list(names), ["mean", "ci95", "p10", "p50", "p90"]].to_numpy(float)
+        for kpi, row in zip(names, values, strict=True):
+            table.add_row(kpi, *(_fmt(kpi, float(v)) for v in row))
+        table.add_section()
     console.print(table)
 
 

@@ -125,7 +125,7 @@ def test_more_reps_work_more_touches_on_the_bottleneck() -> None:
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.name)
 def test_every_bundled_scenario_runs(path) -> None:  # type: ignore[no-untyped-def]
-    ledger = simulate(small(path, months=3), seed=2)
+    ledger = simulate(small(path, months=6), seed=2)
     assert ledger.flows["leads_created"].sum() > 0
     assert ledger.totals["closing_arr"] > 0
 

@@ -38,8 +38,38 @@ KPIS: dict[str, str] = {
     "cs_utilisation": "customer success: covered accounts / book capacity (time average)",
     "cs_queue_wait_days": "customer success: mean wait from win to CSM assignment",
     "marketing_cost": "cost of leads bought over the horizon",
+    "sm_cost": "sales and marketing cost: leads, programs, inside and field sales (with tools)",
+    "total_cost": "S&M cost plus customer success",
+    "cac_blended": "S&M cost / new customers",
+    "cac_paid": "S&M cost / new customers whose lead came from a paid channel",
+    "cac_payback_months": "CAC / (new ARR per new customer / 12 x gross margin)",
+    "ltv": "ARR per customer x gross margin / yearly ARR churn rate (churn + contraction)",
+    "ltv_to_cac": "LTV / blended CAC",
+    "magic_number": "net new ARR / S&M cost, over the horizon",
+    "bookings_per_ae": "new ARR per AE-year on payroll",
+    "pipeline_per_sdr": "pipeline opened (ACV of accepted opportunities) per SDR-year",
+    "revenue_per_employee": "ending ARR / people on the three teams at the end",
+    "inside_sales_fte_lost": "inside sales: FTE lost to ramp, coaching and vacancies (average)",
+    "field_sales_fte_lost": "field sales: FTE lost to ramp, coaching and vacancies (average)",
+    "customer_success_fte_lost": "customer success: FTE lost to ramp, coaching and vacancies",
+    "attrition_rate": "leavers by attrition per head-year, all teams",
 }
 """Headline KPIs of a replication, with their meaning."""
+
+KPI_GROUPS: dict[str, tuple[str, ...]] = {
+    "revenue": ("ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr",
+                "nrr", "grr"),
+    "funnel": ("leads", "mqls", "fast_passed", "sqls", "opportunities", "wins", "win_rate",
+               "churned_customers", "recycled_leads", "recycled_wins", "recycled_new_arr"),
+    "teams": ("is_utilisation", "is_queue_wait_hours", "speed_to_lead_hours",
+              "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
+              "inside_sales_fte_lost", "field_sales_fte_lost", "customer_success_fte_lost",
+              "attrition_rate"),
+    "money": ("marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid",
+              "cac_payback_months", "ltv", "ltv_to_cac", "magic_number", "bookings_per_ae",
+              "pipeline_per_sdr", "revenue_per_employee"),
+}  # fmt: skip
+"""The KPIs in the order and groups the command line shows them."""
 
 
 def _ratio(num: float, den: float) -> float:
@@ -81,7 +111,59 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "cs_queue_wait_days": _ratio(f["cs_wait_days_sum"], f["cs_waits"]),
         "marketing_cost": f["marketing_cost"],
     }
+    out.update(_money(ledger, f))
     return out
+
+
+def _team_total(ledger: Ledger, team: str, name: str) -> float:
+    return float(ledger.staff[team][name].sum())
+
+
+def _money(ledger: Ledger, f: dict[str, float]) -> dict[str, float]:
+    """Costs and unit economics over the horizon."""
+    days = float(ledger.month_days.sum())
+    years = days / 365.25
+    staff = ledger.staff
+    sm = f["marketing_cost"] + f["marketing_programs"]
+    sm += _team_total(ledger, "inside_sales", "cost") + _team_total(ledger, "field_sales", "cost")
+    total = sm + _team_total(ledger, "customer_success", "cost")
+    gm = ledger.totals["gross_margin"]
+    cac = _ratio(sm, f["new_customers"])
+    acv = _ratio(f["new_arr"], f["new_customers"])
+    avg_arr = float(np.mean(ledger.stocks["arr"]))
+    avg_customers = float(np.mean(ledger.stocks["customers"]))
+    churn_rate = _ratio(f["churned_arr"] + f["contraction_arr"], avg_arr) / years
+    ltv = _ratio(_ratio(avg_arr, avg_customers) * gm, churn_rate)
+    heads_end = sum(float(staff[t]["headcount"][-1]) for t in staff)
+    lost = {
+        f"{team}_fte_lost": sum(
+            _team_total(ledger, team, k)
+            for k in ("ramp_loss_days", "coaching_loss_days", "vacancy_days")
+        )
+        / days
+        for team in staff
+    }
+    head_years = sum(_team_total(ledger, t, "person_days") for t in staff) / 365.25
+    leavers = sum(_team_total(ledger, t, "attrition") for t in staff)
+    return {
+        "sm_cost": sm,
+        "total_cost": total,
+        "cac_blended": cac,
+        "cac_paid": _ratio(sm, f["new_customers_paid"]),
+        "cac_payback_months": _ratio(cac, acv / 12 * gm),
+        "ltv": ltv,
+        "ltv_to_cac": _ratio(ltv, cac),
+        "magic_number": _ratio(ledger.totals["closing_arr"] - ledger.totals["opening_arr"], sm),
+        "bookings_per_ae": _ratio(
+            f["new_arr"], _team_total(ledger, "field_sales", "person_days") / 365.25
+        ),
+        "pipeline_per_sdr": _ratio(
+            f["pipeline_arr"], _team_total(ledger, "inside_sales", "person_days") / 365.25
+        ),
+        "revenue_per_employee": _ratio(ledger.totals["closing_arr"], heads_end),
+        **lost,
+        "attrition_rate": _ratio(leavers, head_years),
+    }
 
 
 def monthly(ledger: Ledger) -> dict[str, Series]:
@@ -97,6 +179,20 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
             "is_queue_mean": a["is_queue"] / ledger.month_days,
             "fs_queue_mean": a["fs_queue"] / ledger.month_days,
         }
+    staff = ledger.staff
+    for team, figures in staff.items():
+        derived[f"{team}_headcount"] = figures["headcount"]
+        derived[f"{team}_fte"] = figures["effective_days"] / ledger.month_days
+        for name in ("hires", "attrition", "planned_departures", "cost"):
+            derived[f"{team}_{name}"] = figures[name]
+        for name in ("ramp_loss", "coaching_loss", "vacancy"):
+            derived[f"{team}_{name}_fte"] = figures[f"{name}_days"] / ledger.month_days
+    sm = f["marketing_cost"] + f["marketing_programs"]
+    sm = sm + staff["inside_sales"]["cost"] + staff["field_sales"]["cost"]
+    derived["sm_cost"] = sm
+    derived["total_cost"] = sm + staff["customer_success"]["cost"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        derived["cac_blended"] = np.where(f["new_customers"] > 0, sm / f["new_customers"], np.nan)
     out: dict[str, Series] = {}
     out.update({n: f[n].astype(float) for n in FLOWS})
     out.update({n: ledger.stocks[n].astype(float) for n in STOCKS})

@@ -38,6 +38,8 @@ class WorkClock:
         Work around the clock, every day (queueing-theory checks use this).
     start_hour, hours_per_day
         The daily working window on business days (Monday to Friday).
+    holidays
+        Dates on which nobody works.
     """
 
     def __init__(
@@ -48,6 +50,7 @@ class WorkClock:
         always: bool,
         start_hour: float = 9.0,
         hours_per_day: float = 8.0,
+        holidays: frozenset[dt.date] = frozenset(),
     ) -> None:
         self.always = always
         self.start_hour = start_hour
@@ -60,6 +63,11 @@ class WorkClock:
         self._cum = [0.0]
         for h in self._hours:
             self._cum.append(self._cum[-1] + h)
+
+    def working_days_per_year(self) -> float:
+        """Average working days a year over the clock's span (for vacation shares)."""
+        days = sum(1 for h in self._hours if h > 0)
+        return days / (len(self._hours) / 365.25)
 
     def hours_between(self, t0: float, t1: float) -> float:
         """Working hours in [t0, t1)."""
@@ -96,3 +104,18 @@ class WorkClock:
             for d, h in enumerate(self._hours)
             if h > 0
         ]
+
+
+def holiday_dates(country: str | None, subdivision: str | None, start: dt.date, end: dt.date,
+                  extra: list[dt.date]) -> frozenset[dt.date]:  # fmt: skip
+    """Public holidays of ``country`` (python-holidays) between ``start`` and ``end``, plus
+    ``extra`` dates."""
+    days = set(extra)
+    if country is not None:
+        import holidays
+
+        calendar = holidays.country_holidays(
+            country, subdiv=subdivision, years=range(start.year, end.year + 1)
+        )
+        days |= {day for day in calendar if start <= day < end}
+    return frozenset(days)

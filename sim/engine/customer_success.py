@@ -19,6 +19,7 @@ from sim.engine.core import Context, call_later
 from sim.engine.leads import CUSTOMER
 from sim.engine.ledger import F, Level
 from sim.engine.marketing import Marketing
+from sim.engine.staff import DAYS_PER_MONTH, Person, Roster
 from sim.scenario.schema import Scenario
 
 _NEW_ARR, _EXP, _CONTR, _CHURN_ARR = (
@@ -28,11 +29,10 @@ _NEW_ARR, _EXP, _CONTR, _CHURN_ARR = (
     F["churned_arr"],
 )
 _NEW, _CHURNED, _RENEWALS = F["new_customers"], F["churned_customers"], F["renewals"]
+_NEW_PAID = F["new_customers_paid"]
 _ONB_START, _ONB_DONE = F["onboardings_started"], F["onboardings_completed"]
 _WAIT_SUM, _WAITS, _RECYCLED_ARR = F["cs_wait_days_sum"], F["cs_waits"], F["recycled_new_arr"]
 _QUEUE_WAIT, _QUEUE_EXITS = F["cs_queue_wait_days_sum"], F["cs_queue_exits"]
-
-DAYS_PER_MONTH = 365.25 / 12
 
 
 class CustomerSuccess:
@@ -44,7 +44,7 @@ class CustomerSuccess:
         cfg = scenario.customer_success
         self.ctx = ctx
         self.marketing = marketing
-        self.capacity = cfg.headcount * cfg.accounts_per_csm
+        self.per_csm = cfg.accounts_per_csm
         self.term_days = cfg.term_months * DAYS_PER_MONTH
         self.covered = Level()
         self.queue = Level()
@@ -53,7 +53,7 @@ class CustomerSuccess:
         self._uncovered: deque[tuple[int, int]] = deque()
         self._ticket: dict[int, int] = {}
         self._tickets = itertools.count()
-        self._covered: set[int] = set()
+        self._csm: dict[int, Person] = {}
         self._to_onboard: set[int] = set()
         self._uncovered_since: dict[int, float] = {}  # queue entry time
         self._uncovered_days: dict[int, float] = {}  # closed uncovered spells this term
@@ -69,6 +69,14 @@ class CustomerSuccess:
         self._contraction = s.sampler("cs.contraction", cfg.contraction_fraction)
         self._u_churn = s.uniforms("cs.churn")
         self._u_change = s.uniforms("cs.change")
+        self.roster = Roster(
+            ctx,
+            "customer_success",
+            cfg,
+            self._join,
+            self._leave,
+            scenario.finance.tools_per_head_per_month,
+        )
 
     # -- hand-offs in ---------------------------------------------------------------------
     def receive(self, lead: int, acv: float) -> None:
@@ -76,6 +84,8 @@ class CustomerSuccess:
         ctx = self.ctx
         ctx.flows[_NEW_ARR] += acv
         ctx.flows[_NEW] += 1
+        if self.marketing.paid[ctx.leads.channel[lead]]:
+            ctx.flows[_NEW_PAID] += 1
         if ctx.leads.cycles[lead] > 0:
             ctx.flows[_RECYCLED_ARR] += acv
         self._book(lead, acv, self.term_days, onboard=True)
@@ -93,24 +103,60 @@ class CustomerSuccess:
         self.customers += 1
         self._uncovered_days[lead] = 0.0
         self._term_start[lead] = ctx.env.now
-        if self.covered.value < self.capacity:
-            self._assign(lead, onboard)
+        csm = self._best_csm()
+        if csm is not None:
+            self._assign(lead, csm, onboard)
         else:
-            ticket = next(self._tickets)
-            self._ticket[lead] = ticket
-            self._uncovered.append((ticket, lead))
-            self._uncovered_since[lead] = ctx.env.now
-            self.queue.add(ctx.env.now, 1)
-            if onboard:
-                self._to_onboard.add(lead)
+            self._enqueue(lead, onboard)
         call_later(ctx.env, renewal_in_days, self._renew, (lead, epoch))
 
     # -- coverage -------------------------------------------------------------------------
-    def _assign(self, lead: int, onboard: bool = True) -> None:
+    def room(self, csm: Person) -> float:
+        """Accounts ``csm`` can still take now."""
+        cap = self.per_csm * self.roster.productivity(csm, self.ctx.env.now) * self.roster.factor
+        return cap - csm.load
+
+    def _best_csm(self) -> Person | None:
+        best = max(self.roster.active, key=self.room, default=None)
+        return best if best is not None and self.room(best) >= 1.0 - 1e-9 else None
+
+    def _join(self, person: Person) -> None:
+        self._cover_next()
+
+    def _leave(self, person: Person) -> None:
+        """A CSM left: their customers wait, first in line, for another CSM."""
+        now = self.ctx.env.now
+        theirs = [lead for lead, csm in self._csm.items() if csm is person]
+        for lead in reversed(theirs):
+            del self._csm[lead]
+            self.covered.add(now, -1)
+            self._enqueue(lead, onboard=False, first=True)
+        person.load = 0
+        self._cover_next()
+
+    def refill(self) -> None:
+        """Cover waiting customers if capacity grew (ramp steps, new hires)."""
+        self._cover_next()
+
+    def _enqueue(self, lead: int, onboard: bool, first: bool = False) -> None:
+        now = self.ctx.env.now
+        ticket = next(self._tickets)
+        self._ticket[lead] = ticket
+        if first:
+            self._uncovered.appendleft((ticket, lead))
+        else:
+            self._uncovered.append((ticket, lead))
+        self._uncovered_since[lead] = now
+        self.queue.add(now, 1)
+        if onboard:
+            self._to_onboard.add(lead)
+
+    def _assign(self, lead: int, csm: Person, onboard: bool) -> None:
         ctx = self.ctx
         now = ctx.env.now
         self.covered.add(now, 1)
-        self._covered.add(lead)
+        csm.load += 1
+        self._csm[lead] = csm
         if lead in self._uncovered_since:
             self._leave_queue(lead)
         if onboard:
@@ -126,13 +172,16 @@ class CustomerSuccess:
             ctx.flows[_ONB_DONE] += 1
 
     def _cover_next(self) -> None:
-        while self._uncovered and self.covered.value < self.capacity:
+        while self._uncovered:
+            csm = self._best_csm()
+            if csm is None:
+                return
             ticket, lead = self._uncovered.popleft()
             if self._ticket.get(lead) == ticket:
                 del self._ticket[lead]
                 onboard = lead in self._to_onboard
                 self._to_onboard.discard(lead)
-                self._assign(lead, onboard)
+                self._assign(lead, csm, onboard)
 
     def _leave_queue(self, lead: int) -> None:
         """Take ``lead`` out of the uncovered queue now, for whatever reason."""
@@ -169,8 +218,9 @@ class CustomerSuccess:
             self.arr -= acv
             self.customers -= 1
             leads.arr[lead] = 0.0
-            if lead in self._covered:
-                self._covered.remove(lead)
+            csm = self._csm.pop(lead, None)
+            if csm is not None:
+                csm.load -= 1
                 self.covered.add(now, -1)
                 self._cover_next()
             else:

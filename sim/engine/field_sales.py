@@ -1,6 +1,9 @@
 """Field sales: AEs take qualified leads to a meeting and run opportunities through phases.
 
-Capacity is a cap on open opportunities per AE; leads wait in a FIFO queue for a free slot.
+Each AE carries at most ``max_open_opportunities_per_ae`` open opportunities, scaled by
+their ramp; leads wait in a FIFO queue for an AE with room. Every opportunity has an owner:
+when an AE leaves, a share of their opportunities is lost and the rest pass to colleagues.
+Deal size is drawn when the opportunity opens (its pipeline value) and booked on a win.
 Phase ends are scheduled callbacks, not processes.
 """
 
@@ -14,16 +17,18 @@ import simpy
 from sim.engine.core import Context, call_later
 from sim.engine.leads import FS_OPEN, FS_QUEUE, INF
 from sim.engine.ledger import F, Level
+from sim.engine.staff import Person, Roster
 from sim.scenario.schema import Scenario
 
 _APPTS, _OPPS, _REJECTED = F["appointments"], F["opportunities"], F["rejected_by_ae"]
 _WINS, _LOSSES, _NO_DECISION = F["wins"], F["losses"], F["no_decisions"]
 _WAIT_SUM, _WAITS, _CYCLE = F["fs_wait_days_sum"], F["fs_waits"], F["sales_cycle_days_sum"]
-_RECYCLED_WINS = F["recycled_wins"]
+_RECYCLED_WINS, _PIPELINE = F["recycled_wins"], F["pipeline_arr"]
+_LEAVER_LOSSES = F["leaver_losses"]
 
 
 class FieldSales:
-    """The field-sales team: appointment queue, open-opportunity slots, phases, outcomes."""
+    """The field-sales team: appointment queue, AEs with open-opportunity caps, outcomes."""
 
     to_customer_success: Callable[[int, float], None]
     to_recycle: Callable[[int, str], None]
@@ -31,27 +36,80 @@ class FieldSales:
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         cfg = scenario.field_sales
         self.ctx = ctx
-        self.capacity = cfg.headcount * cfg.max_open_opportunities_per_ae
+        self.per_ae = cfg.max_open_opportunities_per_ae
         self.open = Level()
         self.queue = Level()
         self._waiting: deque[tuple[int, float]] = deque()
         self._opened_at: dict[int, float] = {}
+        self._owner: dict[int, Person] = {}
+        self._acv: dict[int, float] = {}
         self._accept = [cfg.acceptance_probability[s] for s in ("active", "dormant", "never")]
         self._advance = [ph.advance_probability for ph in cfg.phases]
         self._no_decision = cfg.no_decision_share
+        self._leaver_lost = cfg.leaver_lost_share
         s = ctx.streams
         self._appointment_delay = s.sampler("fs.appointment_delay", cfg.appointment_delay_days)
         self._duration = [
             s.sampler(f"fs.phase.{k}.duration", ph.duration_days) for k, ph in enumerate(cfg.phases)
         ]
-        self._acv = [
+        self._deal_size = [
             s.sampler(f"fs.acv.{name}", seg.acv) for name, seg in scenario.segments.items()
         ]
         self._u_accept = s.uniforms("fs.accept")
         self._u_phase = s.uniforms("fs.phase")
+        self._u_leaver = s.uniforms("fs.leaver")
+        self.roster = Roster(
+            ctx,
+            "field_sales",
+            cfg,
+            self._join,
+            self._leave,
+            scenario.finance.tools_per_head_per_month,
+        )
 
+    # -- capacity -------------------------------------------------------------------------
+    def room(self, ae: Person) -> float:
+        """Open opportunities ``ae`` can still take now."""
+        cap = self.per_ae * self.roster.productivity(ae, self.ctx.env.now) * self.roster.factor
+        return cap - ae.load
+
+    def _best_ae(self) -> Person | None:
+        """The AE with the most room, if anyone has room for one more."""
+        best = max(self.roster.active, key=self.room, default=None)
+        return best if best is not None and self.room(best) >= 1.0 - 1e-9 else None
+
+    def _join(self, person: Person) -> None:
+        self._fill()
+
+    def _leave(self, person: Person) -> None:
+        ctx = self.ctx
+        theirs = [lead for lead, owner in self._owner.items() if owner is person]
+        for lead in theirs:
+            if self._u_leaver() < self._leaver_lost:
+                ctx.flows[_LEAVER_LOSSES] += 1
+                ctx.flows[_LOSSES] += 1
+                self._close(lead)
+                self.to_recycle(lead, "lost")
+                continue
+            heir = max(self.roster.active, key=self.room, default=None)
+            if heir is None:  # nobody left to take it over
+                ctx.flows[_LEAVER_LOSSES] += 1
+                ctx.flows[_LOSSES] += 1
+                self._close(lead)
+                self.to_recycle(lead, "lost")
+                continue
+            self._owner[lead] = heir
+            heir.load += 1
+        person.load = 0
+        self._fill()
+
+    def refill(self) -> None:
+        """Take waiting leads if capacity grew (ramp steps, new hires)."""
+        self._fill()
+
+    # -- hand-off in ----------------------------------------------------------------------
     def receive(self, lead: int) -> None:
-        """Take a qualified (or fast-passed) lead; it waits for an AE with a free slot."""
+        """Take a qualified (or fast-passed) lead; it waits for an AE with room."""
         now = self.ctx.env.now
         self.ctx.leads.move(lead, FS_QUEUE)
         self._waiting.append((lead, now))
@@ -60,75 +118,99 @@ class FieldSales:
 
     def open_existing(self, lead: int, phase: int, remaining_days: float) -> None:
         """Seed an opportunity of the starting pipeline (already in ``FS_OPEN``)."""
-        self.open.add(self.ctx.env.now, 1)
-        self._opened_at[lead] = self.ctx.env.now
-        call_later(self.ctx.env, remaining_days, self._phase_end, (lead, phase))
-
-    def open_waits(self) -> float:
-        """Days waited so far by the leads still waiting for an AE."""
-        now = self.ctx.env.now
-        return sum(now - since for _, since in self._waiting)
+        ctx = self.ctx
+        owner = min(self.roster.active, key=lambda p: p.load, default=None)
+        if owner is not None:
+            owner.load += 1
+            self._owner[lead] = owner
+        self.open.add(ctx.env.now, 1)
+        self._opened_at[lead] = ctx.env.now
+        self._acv[lead] = self._deal_size[ctx.leads.segment[lead]]()
+        epoch = ctx.leads.epoch[lead]
+        call_later(ctx.env, remaining_days, self._phase_end, (lead, phase, epoch))
 
     @property
     def queued(self) -> int:
         """Leads waiting for an AE."""
         return len(self._waiting)
 
+    def open_waits(self) -> float:
+        """Days waited so far by the leads still waiting for an AE."""
+        now = self.ctx.env.now
+        return sum(now - since for _, since in self._waiting)
+
     def _fill(self) -> None:
         ctx = self.ctx
         now = ctx.env.now
-        while self._waiting and self.open.value < self.capacity:
+        while self._waiting:
+            ae = self._best_ae()
+            if ae is None:
+                return
             lead, since = self._waiting.popleft()
             self.queue.add(now, -1)
             self.open.add(now, 1)
-            ctx.leads.move(lead, FS_OPEN)
+            ae.load += 1
+            self._owner[lead] = ae
+            epoch = ctx.leads.move(lead, FS_OPEN)
             ctx.flows[_APPTS] += 1
             ctx.flows[_WAIT_SUM] += now - since
             ctx.flows[_WAITS] += 1
-            call_later(ctx.env, self._appointment_delay(), self._appointment, lead)
+            call_later(ctx.env, self._appointment_delay(), self._appointment, (lead, epoch))
 
     def _appointment(self, event: simpy.Event) -> None:
-        lead = event._value
+        lead, epoch = event._value
         ctx = self.ctx
-        now = ctx.env.now
         leads = ctx.leads
+        if leads.epoch[lead] != epoch:
+            return  # lost when its AE left
+        now = ctx.env.now
         if self._u_accept() < self._accept[leads.intent(lead, now)]:
             ctx.flows[_OPPS] += 1
             if leads.first_opp_at[lead] == INF:
                 leads.first_opp_at[lead] = now
             self._opened_at[lead] = now
-            call_later(ctx.env, self._duration[0](), self._phase_end, (lead, 0))
+            acv = self._deal_size[leads.segment[lead]]()
+            self._acv[lead] = acv
+            ctx.flows[_PIPELINE] += acv
+            call_later(ctx.env, self._duration[0](), self._phase_end, (lead, 0, epoch))
         else:
             ctx.flows[_REJECTED] += 1
-            self._release()
+            self._close(lead)
             self.to_recycle(lead, "rejected")
 
     def _phase_end(self, event: simpy.Event) -> None:
-        lead, phase = event._value
+        lead, phase, epoch = event._value
         ctx = self.ctx
+        leads = ctx.leads
+        if leads.epoch[lead] != epoch:
+            return  # lost when its AE left
         now = ctx.env.now
         flows = ctx.flows
         if self._u_phase() < self._advance[phase]:
             phase += 1
             if phase < len(self._advance):
-                call_later(ctx.env, self._duration[phase](), self._phase_end, (lead, phase))
+                call_later(ctx.env, self._duration[phase](), self._phase_end, (lead, phase, epoch))
                 return
             flows[_WINS] += 1
-            flows[_CYCLE] += now - self._opened_at.pop(lead)
-            leads = ctx.leads
+            flows[_CYCLE] += now - self._opened_at[lead]
             leads.won_at[lead] = now
             if leads.cycles[lead] > 0:
                 flows[_RECYCLED_WINS] += 1
-            acv = self._acv[leads.segment[lead]]()
-            self._release()
+            acv = self._acv[lead]
+            self._close(lead)
             self.to_customer_success(lead, acv)
             return
-        del self._opened_at[lead]
         no_decision = self._u_phase() < self._no_decision
         flows[_NO_DECISION if no_decision else _LOSSES] += 1
-        self._release()
+        self._close(lead)
         self.to_recycle(lead, "lost")
 
-    def _release(self) -> None:
+    def _close(self, lead: int) -> None:
+        """Free the lead's slot (won, lost or rejected) and take the next waiting lead."""
+        self._opened_at.pop(lead, None)
+        self._acv.pop(lead, None)
+        owner = self._owner.pop(lead, None)
+        if owner is not None:
+            owner.load -= 1
         self.open.add(self.ctx.env.now, -1)
         self._fill()

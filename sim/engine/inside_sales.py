@@ -15,10 +15,11 @@ from typing import Any
 
 import simpy
 
-from sim.engine.calendar import WorkClock
+from sim.engine.calendar import WorkClock, holiday_dates
 from sim.engine.core import Context, call_later
 from sim.engine.leads import INF, INSIDE_SALES
 from sim.engine.ledger import F, Level
+from sim.engine.staff import DAYS_PER_MONTH, Person, Roster
 from sim.scenario.schema import Scenario
 
 _MQLS, _TOUCHES, _CONTACTS = F["mqls"], F["is_touches"], F["is_contacts"]
@@ -46,16 +47,36 @@ class InsideSales:
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         cfg = scenario.inside_sales
         self.ctx = ctx
-        self.headcount = cfg.headcount
-        self.idle = cfg.headcount
+        days_off = holiday_dates(
+            cfg.holidays.country,
+            cfg.holidays.subdivision,
+            scenario.start_date,
+            scenario.end_date,
+            cfg.holidays.dates,
+        )
         self.clock = WorkClock(
             scenario.start_date,
             ctx.month_starts[-1],
             always=cfg.calendar == "always",
             start_hour=cfg.work_start_hour,
             hours_per_day=cfg.hours_per_day,
+            holidays=days_off,
         )
         self.open = self.clock.always
+        self.attendance = max(
+            0.0, 1.0 - cfg.vacation_days_per_year / self.clock.working_days_per_year()
+        )
+        self._idle: list[Person] = []
+        self.in_service = 0
+        self.roster = Roster(
+            ctx,
+            "inside_sales",
+            cfg,
+            self._rep_joins,
+            self._rep_leaves,
+            scenario.finance.tools_per_head_per_month,
+        )
+        self._scaled = self.roster.ramps or self.attendance < 1.0
         self.policy = cfg.queue_policy
         self._fifo: deque[tuple[int, int, float]] = deque()
         self._heap: list[tuple[float, int, int, float]] = []
@@ -95,7 +116,35 @@ class InsideSales:
     @property
     def busy(self) -> int:
         """Reps in the middle of a touch."""
-        return self.headcount - self.idle
+        return self.in_service
+
+    # -- people ---------------------------------------------------------------------------
+    def _rep_joins(self, person: Person) -> None:
+        now = self.ctx.env.now
+        ramp = self.roster.cfg.ramp
+        first = next((m for m, r in enumerate(ramp) if r > 0), None)
+        if first is None:
+            return  # a ramp of zeros: never productive
+        start = person.hired_at + first * DAYS_PER_MONTH
+        if start > now:
+            call_later(self.ctx.env, start - now, self._available, person)
+        else:
+            self._available_now(person)
+
+    def _available(self, event: simpy.Event) -> None:
+        person: Person = event._value
+        if person.left_at == INF:
+            self._available_now(person)
+
+    def _available_now(self, person: Person) -> None:
+        self._idle.append(person)
+        self._dispatch()
+
+    def _rep_leaves(self, person: Person) -> None:
+        if person.busy:
+            person.leaving = True  # finishes the touch in hand, then goes
+        elif person in self._idle:
+            self._idle.remove(person)
 
     def shifts(self) -> Generator[Any, Any, None]:
         """SimPy process: open the desk in working hours, close it outside them."""
@@ -184,18 +233,20 @@ class InsideSales:
         self.to_recycle(lead, "unreached")
 
     def _dispatch(self) -> None:
-        while self.open and self.idle and self.queue.value > 0:
+        idle = self._idle
+        while self.open and idle and self.queue.value > 0:
             lead, ready = self._pop()
-            self._start(lead, ready)
+            self._start(lead, ready, idle.pop())
 
     # -- touches --------------------------------------------------------------------------
-    def _start(self, lead: int, ready: float) -> None:
+    def _start(self, lead: int, ready: float, rep: Person) -> None:
         ctx = self.ctx
         env = ctx.env
         now = env.now
         flows = ctx.flows
         self.queue.add(now, -1)
-        self.idle -= 1
+        self.in_service += 1
+        rep.busy = True
         flows[_WAIT_SUM] += now - ready
         flows[_WAITS] += 1
         if now > ready:
@@ -218,13 +269,19 @@ class InsideSales:
             u = self._u_outcome()
             q = qualified * decay
             outcome = QUALIFIED if u < q else NOT_NOW if u < qualified + not_now else DISQUALIFIED
+        if self._scaled:
+            speed = self.roster.productivity(rep, now) * self.roster.factor * self.attendance
+            hours /= max(speed, 0.05)  # a floor: a rep swamped by coaching still crawls on
         finish = self.clock.after(now, hours)
-        call_later(env, finish - now, self._done, (lead, outcome))
+        call_later(env, finish - now, self._done, (lead, outcome, rep))
 
     def _done(self, event: simpy.Event) -> None:
-        lead, outcome = event._value
+        lead, outcome, rep = event._value
         ctx = self.ctx
-        self.idle += 1
+        self.in_service -= 1
+        rep.busy = False
+        if not rep.leaving:
+            self._idle.append(rep)
         now = ctx.env.now
         if outcome == NO_ANSWER:
             attempts = self._attempts[lead] + 1

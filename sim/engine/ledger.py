@@ -17,6 +17,7 @@ FLOWS = (
     "referral_leads",
     "non_target_leads",
     "marketing_cost",
+    "marketing_programs",
     "mqls",
     "fast_passed",
     "nurtured",
@@ -45,6 +46,8 @@ FLOWS = (
     "no_decisions",
     "fs_wait_days_sum",
     "fs_waits",
+    "pipeline_arr",
+    "leaver_losses",
     "sales_cycle_days_sum",
     # customer success
     "new_arr",
@@ -52,6 +55,7 @@ FLOWS = (
     "contraction_arr",
     "churned_arr",
     "new_customers",
+    "new_customers_paid",
     "churned_customers",
     "renewals",
     "onboardings_started",
@@ -128,7 +132,10 @@ class Ledger:
         One array per name in :data:`FLOWS`, :data:`STOCKS`, :data:`AREAS`, one value a month.
     capacity
         Per team, the capacity available each month (IS rep hours, FS open-opportunity
-        slot-days, CS account-days).
+        slot-days, CS account-days), after ramp, coaching, vacancies and vacation.
+    staff
+        Per team (inside_sales, field_sales, customer_success), monthly: headcount at month
+        end and every quantity of :data:`~sim.engine.staff.STAFF_FLOWS`.
     leads
         Per-lead columns (ids are positions): channel, segment, intent_class, fit, state, cycles,
         created_at, first_mql_at, first_touch_at, first_sql_at, first_opp_at, won_at, arr.
@@ -146,6 +153,7 @@ class Ledger:
     areas: dict[str, np.ndarray[Any, Any]]
     capacity: dict[str, np.ndarray[Any, Any]]
     leads: dict[str, np.ndarray[Any, Any]]
+    staff: dict[str, dict[str, np.ndarray[Any, Any]]]
     channels: list[str]
     segments: list[str]
     totals: dict[str, float] = field(default_factory=dict)

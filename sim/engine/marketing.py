@@ -61,6 +61,8 @@ class Marketing:
         self._intent_p = [np.array([m.now, m.later, m.never]) for m in mixes]
         self._non_target = [ch.non_target_share for ch in self.channels] + [0.0]
         self._cost = [ch.cost_per_lead for ch in self.channels] + [0.0]
+        self.paid = [ch.cost_per_lead > 0 for ch in self.channels] + [False, False]
+        """Per channel index: are its leads bought (paid CAC counts their customers)?"""
         streams = ctx.streams
         self._follow_up = [
             streams.sampler(f"mk.follow_up.{i}", ch.follow_up_delay_days)

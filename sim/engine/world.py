@@ -29,9 +29,10 @@ from sim.engine.leads import (
     STATES,
     Leads,
 )
-from sim.engine.ledger import AREAS, FLOWS, STOCKS, Ledger
+from sim.engine.ledger import AREAS, FLOWS, STOCKS, F, Ledger
 from sim.engine.marketing import Marketing
 from sim.engine.recycle import Recycler
+from sim.engine.staff import STAFF_FLOWS
 from sim.engine.streams import SeedLike, Streams
 from sim.errors import InvariantError
 from sim.scenario.schema import Scenario
@@ -62,6 +63,17 @@ class World:
         self.customer_success = CustomerSuccess(self.ctx, scenario, self.marketing)
         self.recycler = Recycler(self.ctx, scenario)
         self._wire()
+        self.teams = {
+            "inside_sales": self.inside_sales.roster,
+            "field_sales": self.field_sales.roster,
+            "customer_success": self.customer_success.roster,
+        }
+        for roster in self.teams.values():
+            roster.seed()
+        self.staff = {
+            team: {name: [0.0] * scenario.horizon_months for name in (*STAFF_FLOWS, "headcount")}
+            for team in self.teams
+        }
         self.stocks = {name: [0.0] * scenario.horizon_months for name in STOCKS}
         self.areas = {name: [0.0] * scenario.horizon_months for name in AREAS}
         self.opening_arr = self._seed_starting_book()
@@ -146,6 +158,7 @@ class World:
     def _close_month(self, m: int) -> None:
         t = self.env.now
         current = self.ctx.flows
+        current[F["marketing_programs"]] += self.scenario.finance.marketing_programs_per_month
         for i, value in enumerate(current):
             self.flows[i][m] = value
             current[i] = 0.0
@@ -164,6 +177,11 @@ class World:
         }
         for name, value in values.items():
             self.stocks[name][m] = float(value)
+        start = self.ctx.month_starts[m]
+        for team, roster in self.teams.items():
+            for name, value in roster.month_figures(start, t).items():
+                self.staff[team][name][m] = value
+            self.staff[team]["headcount"][m] = float(len(roster.active))
         for name, level in (
             ("is_queue", is_.queue),
             ("fs_queue", fs.queue),
@@ -172,6 +190,14 @@ class World:
             ("cs_queue", cs.queue),
         ):
             self.areas[name][m] = level.flush(t)
+
+    def _refills(self) -> Generator[Any, Any, None]:
+        """At each month start (after the plans), teams take up capacity that ramp added."""
+        starts = self.ctx.month_starts
+        for m in range(1, self.scenario.horizon_months):
+            yield self.env.timeout(starts[m] - self.env.now)
+            self.field_sales.refill()
+            self.customer_success.refill()
 
     def _nrr_snapshot(self) -> Generator[Any, Any, None]:
         months = self.scenario.horizon_months
@@ -194,6 +220,9 @@ class World:
         if not self.inside_sales.open:
             env.process(self.inside_sales.shifts())
         env.process(self._month_ends())
+        for roster in self.teams.values():
+            env.process(roster.plans())
+        env.process(self._refills())
         env.process(self._nrr_snapshot())
         env.run(until=self.horizon)
         self._close_month(self.scenario.horizon_months - 1)
@@ -244,7 +273,10 @@ class World:
         starts = ctx.month_starts
         days = np.diff(starts)
         is_ = self.inside_sales
-        hours = [is_.clock.hours_between(starts[m], starts[m + 1]) for m in range(len(days))]
+        hours = np.array(
+            [is_.clock.hours_between(starts[m], starts[m + 1]) for m in range(len(days))]
+        )
+        fte = {team: np.asarray(v["effective_days"]) / days for team, v in self.staff.items()}
         base = sum(arr for _, arr in self._nrr_base.values())
         kept = [
             (arr, leads.arr[lead] if leads.epoch[lead] == epoch else 0.0)
@@ -278,15 +310,22 @@ class World:
             stocks={name: np.asarray(v) for name, v in self.stocks.items()},
             areas={name: np.asarray(v) for name, v in self.areas.items()},
             capacity={
-                "inside_sales_hours": np.asarray(hours) * is_.headcount,
-                "field_sales_slot_days": days * self.field_sales.capacity,
-                "customer_success_account_days": days * self.customer_success.capacity,
+                "inside_sales_hours": hours * fte["inside_sales"] * is_.attendance,
+                "field_sales_slot_days": days * fte["field_sales"] * self.field_sales.per_ae,
+                "customer_success_account_days": (
+                    days * fte["customer_success"] * self.customer_success.per_csm
+                ),
+            },
+            staff={
+                team: {name: np.asarray(v) for name, v in figures.items()}
+                for team, figures in self.staff.items()
             },
             leads={c: np.asarray(getattr(leads, c)) for c in columns},
             channels=[*sc.marketing.channels, "referral", "starting_book"],
             segments=list(sc.segments),
             totals={
                 "opening_arr": self.opening_arr,
+                "gross_margin": sc.finance.gross_margin,
                 "closing_arr": self.customer_success.arr,
                 "nrr": nrr,
                 "grr": grr,

@@ -192,16 +192,125 @@ class ContactOutcome(_Model):
         return self
 
 
-class InsideSales(_Model):
+class PlannedChange(_Model):
+    """People who join or leave at the start of a simulated month."""
+
+    month: int = Field(ge=1, description="simulated month, 1 = the first")
+    hire: Count = 0
+    leave: Count = 0
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PlannedChange:
+        if (self.hire > 0) == (self.leave > 0):
+            raise ValueError("give either hire or leave (a positive count), not both or neither")
+        return self
+
+
+class Target(_Model):
+    """From this month on, the team hires (or lets go) toward this headcount."""
+
+    month: int = Field(ge=1, description="simulated month, 1 = the first")
+    headcount: Count
+
+
+class Staffing(_Model):
+    """Who is on a team over time, how productive they are, and what they cost."""
+
+    headcount: Count = Field(description="people on day one, fully ramped")
+    plan: list[PlannedChange] = Field(
+        default_factory=list, description="explicit hires and departures by month"
+    )
+    targets: list[Target] = Field(
+        default_factory=list,
+        description="headcount targets by month; requisitions take hiring_lead_days to fill",
+    )
+    hiring_lead_days: Duration = Field(
+        default_factory=lambda: Fixed(value=60.0),
+        description="from an open requisition (target or backfill) to the new hire's first day",
+    )
+    ramp: list[Probability] = Field(
+        default_factory=lambda: [1.0],
+        min_length=1,
+        description="productivity by month of tenure (25/50/75/100% = [0.25, 0.5, 0.75, 1]); "
+        "the last value holds afterwards",
+    )
+    coaching_load: list[NonNegative] = Field(
+        default_factory=list,
+        description="share of one experienced person's time each new hire takes, by month of "
+        "tenure (the dip before the rise)",
+    )
+    attrition_per_year: NonNegative = Field(
+        0.0, description="leavers per head-year (0.3 = 30% a year), a constant hazard"
+    )
+    backfill: bool = Field(True, description="open a requisition when someone leaves")
+    cost_per_head_per_year: NonNegative = Field(0.0, description="fully loaded cost")
+
+    @model_validator(mode="after")
+    def _plans(self) -> Staffing:
+        if self.plan and self.targets:
+            raise ValueError("plan: overlapping plans; give either plan or targets, not both")
+        for name, months in (
+            ("plan", [c.month for c in self.plan]),
+            ("targets", [t.month for t in self.targets]),
+        ):
+            seen = {m for m in months if months.count(m) > 1}
+            if seen:
+                raise ValueError(
+                    f"{name}: overlapping plans: month {sorted(seen)[0]} appears twice"
+                )
+        people = self.headcount
+        for change in sorted(self.plan, key=lambda c: c.month):
+            people += change.hire - change.leave
+            if people < 0:
+                raise ValueError(
+                    f"plan: headcount would go negative in month {change.month} "
+                    f"({change.leave} leave, {people + change.leave} on the team)"
+                )
+        return self
+
+
+class Holidays(_Model):
+    """Public holidays: a country's official calendar (python-holidays) and/or dates."""
+
+    country: str | None = Field(None, description="ISO code such as JP, US, DE, GB")
+    subdivision: str | None = Field(None, description="state or region, where it matters")
+    dates: list[dt.date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known(self) -> Holidays:
+        if self.country is None:
+            if self.subdivision is not None:
+                raise ValueError("subdivision: needs a country")
+            return self
+        import holidays
+
+        supported = holidays.list_supported_countries()
+        if self.country not in supported:
+            raise ValueError(
+                f"country: unknown country code {self.country!r}; use an ISO 3166 code "
+                f"such as {', '.join(sorted(supported)[:8])} ..."
+            )
+        if self.subdivision is not None and self.subdivision not in supported[self.country]:
+            raise ValueError(
+                f"subdivision: unknown for {self.country}; known: "
+                f"{', '.join(supported[self.country][:12])}"
+            )
+        return self
+
+
+class InsideSales(Staffing):
     """SDRs working a queue of MQLs in business hours."""
 
-    headcount: Count
     calendar: Literal["business_hours", "always"] = Field(
         "business_hours",
         description="business_hours: Mon-Fri, hours_per_day from work_start_hour; always: 24/7",
     )
     hours_per_day: float = Field(8.0, gt=0, le=24)
     work_start_hour: float = Field(9.0, ge=0, lt=24)
+    holidays: Holidays = Field(default_factory=Holidays, description="days nobody works")
+    vacation_days_per_year: NonNegative = Field(
+        0.0, description="working days each rep is away; capacity scales down in proportion"
+    )
     minutes_per_touch: Duration = Field(description="rep time one attempt takes")
     queue_policy: Literal["fifo", "newest_first", "score"] = "fifo"
     max_attempts: int = Field(6, ge=1)
@@ -238,10 +347,9 @@ class Phase(_Model):
     duration_days: Duration
 
 
-class FieldSales(_Model):
+class FieldSales(Staffing):
     """Account executives running opportunities through phases."""
 
-    headcount: Count
     max_open_opportunities_per_ae: int = Field(ge=1)
     appointment_delay_days: Duration = Field(description="from hand-off to the first meeting")
     acceptance_probability: dict[Literal["active", "dormant", "never"], Probability] = Field(
@@ -250,6 +358,11 @@ class FieldSales(_Model):
     phases: list[Phase] = Field(min_length=1)
     no_decision_share: Probability = Field(
         0.3, description="share of failed opportunities that end in no decision rather than lost"
+    )
+    leaver_lost_share: Probability = Field(
+        0.2,
+        description="when an AE leaves, the share of their open opportunities that is lost; "
+        "the rest go to the other AEs",
     )
 
     @model_validator(mode="after")
@@ -268,10 +381,12 @@ class Referrals(_Model):
     intent: IntentMix | None = Field(None, description="defaults to the scenario-wide mix")
 
 
-class CustomerSuccess(_Model):
-    """CSMs onboarding, renewing and expanding customers."""
+class CustomerSuccess(Staffing):
+    """CSMs onboarding, renewing and expanding customers.
 
-    headcount: Count
+    When a CSM leaves, their customers wait uncovered until another CSM has room.
+    """
+
     accounts_per_csm: int = Field(ge=1, description="book size a CSM can cover")
     onboarding_days: Duration = Field(description="from CSM assignment to onboarding complete")
     term_months: int = Field(12, ge=1, le=60)
@@ -329,6 +444,16 @@ class Recycle(_Model):
     churned: RecycleRule
 
 
+class Finance(_Model):
+    """Money not tied to a team: margins and fixed costs."""
+
+    gross_margin: Probability = Field(0.8, description="used for LTV and CAC payback")
+    tools_per_head_per_month: NonNegative = Field(0.0, description="software seats and such")
+    marketing_programs_per_month: NonNegative = Field(
+        0.0, description="fixed marketing spend on top of cost per lead (content, brand)"
+    )
+
+
 class StartingBook(_Model):
     """The business as it stands on day one: real forecasts never start from zero."""
 
@@ -360,6 +485,7 @@ class Scenario(_Model):
     customer_success: CustomerSuccess
     recycle: Recycle
     starting_book: StartingBook = Field(default_factory=StartingBook)
+    finance: Finance = Field(default_factory=Finance)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Scenario:
@@ -392,6 +518,24 @@ class Scenario(_Model):
                 raise ValueError(
                     f"marketing.channels.{name}.monthly_leads: the list covers "
                     f"{len(ch.monthly_leads)} months; the horizon is {self.horizon_months}"
+                )
+        end = self.end_date
+        for team in ("inside_sales", "field_sales", "customer_success"):
+            staffing: Staffing = getattr(self, team)
+            items: list[PlannedChange | Target] = [*staffing.plan, *staffing.targets]
+            for i, item in enumerate(items):
+                if item.month > self.horizon_months:
+                    kind = "plan" if i < len(staffing.plan) else "targets"
+                    j = i if kind == "plan" else i - len(staffing.plan)
+                    raise ValueError(
+                        f"{team}.{kind}.{j}.month: month {item.month} is past the horizon "
+                        f"({self.horizon_months} months)"
+                    )
+        for i, day in enumerate(self.inside_sales.holidays.dates):
+            if not self.start_date <= day < end:
+                raise ValueError(
+                    f"inside_sales.holidays.dates.{i}: {day} is outside the horizon "
+                    f"({self.start_date} to {end})"
                 )
         for path, mapping in partial + complete:
             for key in mapping:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from sim.engine.customer_success import DAYS_PER_MONTH
+from sim.engine.staff import DAYS_PER_MONTH
 from sim.scenario.schema import Scenario
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from scipy import stats
 
 from sim.engine.calendar import month_starts
-from sim.engine.customer_success import DAYS_PER_MONTH
 from sim.engine.ledger import Ledger
+from sim.engine.staff import DAYS_PER_MONTH
 from sim.experiment.runner import run
 from sim.scenario import load_scenario
 from sim.scenario.distributions import AnyDistribution, Exponential, Fixed

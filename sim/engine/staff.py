@@ -1,0 +1,260 @@
+"""Staff: the people of a team over time, their ramp, attrition, backfills and cost.
+
+A :class:`Roster` hires and loses people (planned changes, headcount targets, attrition as a
+constant hazard, backfills after a hiring delay) and tells its team through two callbacks.
+Productivity depends on tenure (the ramp, by month of tenure); new hires also take some of
+their experienced colleagues' time (the coaching load), so a hiring wave first dips and then
+lifts a team's capacity. Month-end accounting integrates all this exactly per person.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from sim.engine.core import Context, call_later
+from sim.scenario.distributions import Exponential, Fixed
+from sim.scenario.schema import Staffing
+
+DAYS_PER_MONTH = 365.25 / 12
+NEVER = math.inf
+
+
+class Person:
+    """One member of a team."""
+
+    __slots__ = ("busy", "hired_at", "index", "leaving", "left_at", "load")
+
+    def __init__(self, index: int, hired_at: float) -> None:
+        self.index = index
+        self.hired_at = hired_at
+        self.left_at = NEVER
+        self.load = 0  # team-specific: open opportunities, accounts
+        self.busy = False  # inside sales: in the middle of a touch
+        self.leaving = False  # inside sales: leaves when the touch ends
+
+
+STAFF_FLOWS = (
+    "hires",
+    "planned_departures",
+    "attrition",
+    "person_days",
+    "effective_days",
+    "ramp_loss_days",
+    "coaching_loss_days",
+    "vacancy_days",
+    "cost",
+)
+"""Per team and month: people in and out, days on payroll, productive days, what was lost to
+ramp, coaching and vacancies (open requisitions after attrition), and cost (loaded payroll
+plus tools)."""
+
+
+class Roster:
+    """The people of one team and how their number and productivity change over time.
+
+    Parameters
+    ----------
+    ctx
+        The replication's shared context.
+    team
+        Team name, used for stream names.
+    cfg
+        The team's staffing settings.
+    on_join, on_leave
+        Called with a :class:`Person` when someone starts or leaves.
+    tools_per_head_per_month
+        Software and such, paid per person on top of their loaded cost.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        team: str,
+        cfg: Staffing,
+        on_join: Callable[[Person], None],
+        on_leave: Callable[[Person], None],
+        tools_per_head_per_month: float = 0.0,
+    ) -> None:
+        self.ctx = ctx
+        self._cost_per_day = (cfg.cost_per_head_per_year + 12 * tools_per_head_per_month) / 365.25
+        self.cfg = cfg
+        self.on_join = on_join
+        self.on_leave = on_leave
+        self.people: list[Person] = []
+        self.active: list[Person] = []
+        self._ramp = list(cfg.ramp)
+        self._coaching = list(cfg.coaching_load)
+        self._hazard = cfg.attrition_per_year / 365.25
+        s = ctx.streams
+        self._lead_time = s.sampler(f"staff.{team}.hiring_lead", cfg.hiring_lead_days)
+        tenure = Exponential(mean=1.0 / self._hazard) if self._hazard > 0 else Fixed(value=0.0)
+        self._tenure = s.sampler(f"staff.{team}.attrition", tenure)
+        self.open_requisitions = 0
+        self.vacancies: list[float] = []  # start times of open backfill requisitions
+        self._vacancy_closed: list[tuple[float, float]] = []
+        self._departures: list[tuple[float, bool]] = []  # (time, attrition?)
+        self.ramps = any(r < 1.0 for r in self._ramp) or any(c > 0 for c in self._coaching)
+        self.factor = 1.0  # team-wide speed after coaching load, refreshed on changes
+
+    # -- productivity ---------------------------------------------------------------------
+    def productivity(self, person: Person, t: float) -> float:
+        """The ramp value of ``person`` at time ``t``."""
+        month = int((t - person.hired_at) / DAYS_PER_MONTH)
+        ramp = self._ramp
+        return ramp[month] if month < len(ramp) else ramp[-1]
+
+    def coaching(self, t: float) -> float:
+        """Experienced-person equivalents spent coaching new hires at time ``t``."""
+        load = self._coaching
+        total = 0.0
+        for person in self.active:
+            month = int((t - person.hired_at) / DAYS_PER_MONTH)
+            if month < len(load):
+                total += load[month]
+        return total
+
+    def refresh(self) -> None:
+        """Recompute the team-wide speed factor (coaching spread over the team)."""
+        now = self.ctx.env.now
+        n = len(self.active)
+        self.factor = max(0.0, 1.0 - self.coaching(now) / n) if n else 1.0
+
+    def capacity(self, t: float) -> float:
+        """Effective full-time equivalents at ``t``."""
+        return sum(self.productivity(p, t) for p in self.active) * self.factor
+
+    # -- changes --------------------------------------------------------------------------
+    def seed(self) -> None:
+        """The team on day one: fully ramped (hired long ago)."""
+        for _ in range(self.cfg.headcount):
+            self._join(-1e9)
+
+    def _join(self, hired_at: float | None = None) -> Person:
+        now = self.ctx.env.now
+        person = Person(len(self.people), now if hired_at is None else hired_at)
+        self.people.append(person)
+        self.active.append(person)
+        if self._hazard > 0:
+            call_later(self.ctx.env, self._tenure(), self._attrition, person)
+        self.refresh()
+        self.on_join(person)
+        return person
+
+    def _leave(self, person: Person, attrition: bool) -> None:
+        now = self.ctx.env.now
+        person.left_at = now
+        self.active.remove(person)
+        self._departures.append((now, attrition))
+        self.refresh()
+        self.on_leave(person)
+
+    def _attrition(self, event: simpy.Event) -> None:
+        person: Person = event._value
+        if person.left_at < NEVER:
+            return
+        self._leave(person, attrition=True)
+        if self.cfg.backfill:
+            self._requisition(backfill=True)
+
+    def _requisition(self, backfill: bool) -> None:
+        self.open_requisitions += 1
+        opened = self.ctx.env.now
+        if backfill:
+            self.vacancies.append(opened)
+        call_later(self.ctx.env, self._lead_time(), self._filled, (opened, backfill))
+
+    def _filled(self, event: simpy.Event) -> None:
+        opened, backfill = event._value
+        self.open_requisitions -= 1
+        if backfill:
+            self.vacancies.remove(opened)
+            self._vacancy_closed.append((opened, self.ctx.env.now))
+        self._join()
+
+    def _planned_departures(self, count: int) -> None:
+        for _ in range(min(count, len(self.active))):
+            # the newest leave first: a plan to shrink rarely lets the best people go
+            self._leave(max(self.active, key=lambda p: p.hired_at), attrition=False)
+
+    def plans(self) -> Generator[Any, Any, None]:
+        """SimPy process: apply the plan or chase the targets at each month start."""
+        env = self.ctx.env
+        starts = self.ctx.month_starts
+        changes = {c.month: c for c in self.cfg.plan}
+        targets = {t.month: t.headcount for t in self.cfg.targets}
+        goal: int | None = None
+        for m in range(len(starts) - 1):
+            if starts[m] > env.now:
+                yield env.timeout(starts[m] - env.now)
+            change = changes.get(m + 1)
+            if change is not None:
+                for _ in range(change.hire):
+                    self._join()
+                self._planned_departures(change.leave)
+            goal = targets.get(m + 1, goal)
+            if goal is not None:
+                gap = goal - len(self.active) - self.open_requisitions
+                for _ in range(max(gap, 0)):
+                    self._requisition(backfill=False)
+                if gap < 0 and self.open_requisitions == 0:
+                    self._planned_departures(-gap)
+            self.refresh()
+
+    # -- accounting -----------------------------------------------------------------------
+    def month_figures(self, start: float, end: float) -> dict[str, float]:
+        """Exact integrals over [start, end) of the staff quantities in :data:`STAFF_FLOWS`."""
+        person_days = effective = ramp_loss = coaching = 0.0
+        for person in self.people:
+            lo, hi = max(start, person.hired_at), min(end, person.left_at)
+            if hi <= lo:
+                continue
+            person_days += hi - lo
+            for t0, t1, value in self._pieces(person, lo, hi, self._ramp):
+                effective += value * (t1 - t0)
+                ramp_loss += (1.0 - value) * (t1 - t0)
+            if self._coaching:
+                for t0, t1, value in self._pieces(person, lo, hi, [*self._coaching, 0.0]):
+                    coaching += value * (t1 - t0)
+        # coaching comes out of the productive time of the team
+        coaching = min(coaching, effective)
+        effective -= coaching
+        vacancy = sum(max(0.0, min(end, b) - max(start, a)) for a, b in self._vacancy_closed) + sum(
+            max(0.0, end - max(start, a)) for a in self.vacancies if a < end
+        )
+        in_window = [a for t, a in self._departures if start <= t < end]
+        return {
+            "hires": float(sum(1 for p in self.people if start <= p.hired_at < end)),
+            "planned_departures": float(sum(1 for a in in_window if not a)),
+            "attrition": float(sum(1 for a in in_window if a)),
+            "person_days": person_days,
+            "effective_days": effective,
+            "ramp_loss_days": ramp_loss,
+            "coaching_loss_days": coaching,
+            "vacancy_days": vacancy,
+            "cost": person_days * self._cost_per_day,
+        }
+
+    @staticmethod
+    def _pieces(
+        person: Person, lo: float, hi: float, steps: list[float]
+    ) -> list[tuple[float, float, float]]:
+        """Split [lo, hi) where ``steps`` (one value per month of tenure) changes."""
+        out = []
+        month = int((lo - person.hired_at) / DAYS_PER_MONTH)
+        t = lo
+        while t < hi:
+            value = steps[month] if month < len(steps) else steps[-1]
+            if month >= len(steps) - 1:
+                out.append((t, hi, value))
+                break
+            # step the month as an integer: recomputing it from t can land on the same
+            # month again after rounding and never move on
+            boundary = min(hi, person.hired_at + (month + 1) * DAYS_PER_MONTH)
+            out.append((t, boundary, value))
+            t = boundary
+            month += 1
+        return out
