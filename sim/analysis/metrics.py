@@ -27,6 +27,7 @@ KPIS: dict[str, str] = {
     "wins": "deals won",
     "win_rate": "wins / (wins + losses + no decisions)",
     "churned_customers": "customers lost at renewal",
+    "outbound_meetings": "meetings BDRs booked for field sales from target accounts",
     "recycled_leads": "entries into recycle, all reasons",
     "recycled_wins": "wins from leads that had been recycled at least once",
     "recycled_new_arr": "new ARR from those wins",
@@ -38,7 +39,8 @@ KPIS: dict[str, str] = {
     "cs_utilisation": "customer success: covered accounts / book capacity (time average)",
     "cs_queue_wait_days": "customer success: mean wait from win to CSM assignment",
     "marketing_cost": "cost of leads bought over the horizon",
-    "sm_cost": "sales and marketing cost: leads, programs, inside and field sales (with tools)",
+    "sm_cost": "sales and marketing cost: leads, programs, inside sales, field sales and BDRs "
+    "(with tools)",
     "total_cost": "S&M cost plus customer success",
     "cac_blended": "S&M cost / new customers",
     "cac_paid": "S&M cost / new customers whose lead came from a paid channel",
@@ -60,7 +62,8 @@ KPI_GROUPS: dict[str, tuple[str, ...]] = {
     "revenue": ("ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr",
                 "nrr", "grr"),
     "funnel": ("leads", "mqls", "fast_passed", "sqls", "opportunities", "wins", "win_rate",
-               "churned_customers", "recycled_leads", "recycled_wins", "recycled_new_arr"),
+               "churned_customers", "outbound_meetings", "recycled_leads", "recycled_wins",
+               "recycled_new_arr"),
     "teams": ("is_utilisation", "is_queue_wait_hours", "speed_to_lead_hours",
               "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
               "inside_sales_fte_lost", "field_sales_fte_lost", "customer_success_fte_lost",
@@ -97,6 +100,7 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "wins": f["wins"],
         "win_rate": _ratio(f["wins"], f["wins"] + f["losses"] + f["no_decisions"]),
         "churned_customers": f["churned_customers"],
+        "outbound_meetings": f["outbound_meetings"],
         "recycled_leads": sum(
             f[f"recycled_{r}"] for r in ("not_now", "unreached", "rejected", "lost", "churned")
         ),
@@ -115,6 +119,10 @@ def kpis(ledger: Ledger) -> dict[str, float]:
     return out
 
 
+SALES_TEAMS = ("inside_sales", "field_sales", "outbound")
+"""Teams whose cost is sales and marketing cost (customer success is not)."""
+
+
 def _team_total(ledger: Ledger, team: str, name: str) -> float:
     return float(ledger.staff[team][name].sum())
 
@@ -125,7 +133,7 @@ def _money(ledger: Ledger, f: dict[str, float]) -> dict[str, float]:
     years = days / 365.25
     staff = ledger.staff
     sm = f["marketing_cost"] + f["marketing_programs"]
-    sm += _team_total(ledger, "inside_sales", "cost") + _team_total(ledger, "field_sales", "cost")
+    sm += sum(_team_total(ledger, t, "cost") for t in SALES_TEAMS if t in staff)
     total = sm + _team_total(ledger, "customer_success", "cost")
     gm = ledger.totals["gross_margin"]
     cac = _ratio(sm, f["new_customers"])
@@ -141,7 +149,7 @@ def _money(ledger: Ledger, f: dict[str, float]) -> dict[str, float]:
             for k in ("ramp_loss_days", "coaching_loss_days", "vacancy_days")
         )
         / days
-        for team in staff
+        for team in ("inside_sales", "field_sales", "customer_success")
     }
     head_years = sum(_team_total(ledger, t, "person_days") for t in staff) / 365.25
     leavers = sum(_team_total(ledger, t, "attrition") for t in staff)
@@ -188,7 +196,7 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
         for name in ("ramp_loss", "coaching_loss", "vacancy"):
             derived[f"{team}_{name}_fte"] = figures[f"{name}_days"] / ledger.month_days
     sm = f["marketing_cost"] + f["marketing_programs"]
-    sm = sm + staff["inside_sales"]["cost"] + staff["field_sales"]["cost"]
+    sm = sm + sum(staff[t]["cost"] for t in SALES_TEAMS if t in staff)
     derived["sm_cost"] = sm
     derived["total_cost"] = sm + staff["customer_success"]["cost"]
     with np.errstate(invalid="ignore", divide="ignore"):

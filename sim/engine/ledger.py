@@ -64,6 +64,10 @@ FLOWS = (
     "cs_waits",
     "cs_queue_wait_days_sum",
     "cs_queue_exits",
+    # outbound
+    "outbound_prospected",
+    "outbound_engaged",
+    "outbound_meetings",
     # recycle
     "recycled_not_now",
     "recycled_unreached",
@@ -87,6 +91,7 @@ STOCKS = (
     "cs_queue_length",
     "nurture_pool",
     "recycle_pool",
+    "outbound_available",
 )
 """Levels read at the end of each month."""
 

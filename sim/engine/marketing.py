@@ -34,8 +34,8 @@ behaviour score at creation, non_target)."""
 class Marketing:
     """Creates leads, scores them and routes them to inside sales, field sales or nurture.
 
-    Channel ``i`` of the scenario is channel index ``i``; referrals from customers use the
-    index after the last channel, and leads of the starting book the one after that.
+    Channel ``i`` of the scenario is channel index ``i``; after the last channel come
+    referrals from customers, leads of the starting book, and outbound (BDR) accounts.
     """
 
     to_inside_sales: Callable[[int, float], None]
@@ -47,32 +47,35 @@ class Marketing:
         mk = scenario.marketing
         self.channels = list(mk.channels.values())
         self.referral = len(self.channels)
-        seg_names = list(scenario.segments)
-        self._segment_p = [
-            np.array(
-                [(ch.segment_shares or {}).get(s, 0.0) for s in seg_names]
-                if ch.segment_shares is not None
-                else [scenario.segments[s].share for s in seg_names]
-            )
+        self.starting_book = self.referral + 1
+        self.outbound = self.referral + 2
+        shares = {name: seg.share for name, seg in scenario.segments.items()}
+        out = scenario.outbound
+        # every lead source, by channel index: (segment shares, intent mix, non-target share,
+        # cost per lead, follow-up delay)
+        sources = [
+            (ch.segment_shares or shares, ch.intent or scenario.intent, ch.non_target_share,
+             ch.cost_per_lead, ch.follow_up_delay_days)
             for ch in self.channels
-        ] + [np.array([scenario.segments[s].share for s in seg_names])]
-        mixes = [ch.intent or scenario.intent for ch in self.channels]
-        mixes.append(scenario.customer_success.referrals.intent or scenario.intent)
-        self._intent_p = [np.array([m.now, m.later, m.never]) for m in mixes]
-        self._non_target = [ch.non_target_share for ch in self.channels] + [0.0]
-        self._cost = [ch.cost_per_lead for ch in self.channels] + [0.0]
-        self.paid = [ch.cost_per_lead > 0 for ch in self.channels] + [False, False]
+        ] + [
+            (shares, scenario.customer_success.referrals.intent or scenario.intent, 0.0, 0.0,
+             scenario.customer_success.referrals.follow_up_delay_days),
+            # customers of the starting book who churned and come back: no form to wait on
+            (shares, scenario.intent, 0.0, 0.0, Fixed(value=0.0)),
+            (out.segment_shares or shares, out.intent, 0.0, 0.0, Fixed(value=0.0))
+            if out is not None
+            else (shares, scenario.intent, 0.0, 0.0, Fixed(value=0.0)),
+        ]  # fmt: skip
+        seg_names = list(scenario.segments)
+        self._segment_p = [np.array([sh.get(s, 0.0) for s in seg_names]) for sh, *_ in sources]
+        self._intent_p = [np.array([m.now, m.later, m.never]) for _, m, *_ in sources]
+        self._non_target = [src[2] for src in sources]
+        self._cost = [src[3] for src in sources]
+        self.paid = [cost > 0 for cost in self._cost]
         """Per channel index: are its leads bought (paid CAC counts their customers)?"""
         streams = ctx.streams
         self._follow_up = [
-            streams.sampler(f"mk.follow_up.{i}", ch.follow_up_delay_days)
-            for i, ch in enumerate(self.channels)
-        ] + [
-            streams.sampler(
-                "mk.follow_up.referral", scenario.customer_success.referrals.follow_up_delay_days
-            ),
-            # customers of the starting book who churned and come back: no form to wait on
-            streams.sampler("mk.follow_up.starting_book", Fixed(value=0.0)),
+            streams.sampler(f"mk.follow_up.{i}", src[4]) for i, src in enumerate(sources)
         ]
         sc = mk.scoring
         self._fit = [(sig.points, scenario.per_segment(sig.probability)) for sig in sc.fit]
@@ -85,9 +88,8 @@ class Marketing:
         self._mql = sc.mql_threshold
         self._fast = INF if sc.fast_pass_threshold is None else sc.fast_pass_threshold
         self._u_behaviour = streams.uniforms("mk.behaviour")
-        n_channels = len(self.channels) + 1
-        self._attributes = [streams.generator(f"mk.attributes.{c}") for c in range(n_channels)]
-        self._volume = [streams.generator(f"mk.volume.{c}") for c in range(n_channels)]
+        self._attributes = [streams.generator(f"mk.attributes.{c}") for c in range(len(sources))]
+        self._volume = [streams.generator(f"mk.volume.{c}") for c in range(len(self.channels))]
         self._later_delay = scenario.later_active_after_days
 
     # -- bulk draws -----------------------------------------------------------------------

@@ -31,6 +31,7 @@ from sim.engine.leads import (
 )
 from sim.engine.ledger import AREAS, FLOWS, STOCKS, F, Ledger
 from sim.engine.marketing import Marketing
+from sim.engine.outbound import Outbound
 from sim.engine.recycle import Recycler
 from sim.engine.staff import STAFF_FLOWS
 from sim.engine.streams import SeedLike, Streams
@@ -62,12 +63,19 @@ class World:
         self.field_sales = FieldSales(self.ctx, scenario)
         self.customer_success = CustomerSuccess(self.ctx, scenario, self.marketing)
         self.recycler = Recycler(self.ctx, scenario)
+        self.outbound = (
+            None
+            if scenario.outbound is None
+            else Outbound(self.ctx, scenario, scenario.outbound, self.marketing)
+        )
         self._wire()
         self.teams = {
             "inside_sales": self.inside_sales.roster,
             "field_sales": self.field_sales.roster,
             "customer_success": self.customer_success.roster,
         }
+        if self.outbound is not None:
+            self.teams["outbound"] = self.outbound.roster
         for roster in self.teams.values():
             roster.seed()
         self.staff = {
@@ -96,6 +104,8 @@ class World:
         cs.to_recycle = rc.receive
         rc.to_marketing = mk.qualify
         rc.to_inside_sales = is_.receive
+        if self.outbound is not None:
+            self.outbound.to_field_sales = fs.receive
 
     # -- starting book --------------------------------------------------------------------
     def _seed_starting_book(self) -> float:
@@ -174,6 +184,7 @@ class World:
             "cs_queue_length": cs.queue.value,
             "nurture_pool": counts[NURTURE],
             "recycle_pool": counts[RECYCLE],
+            "outbound_available": 0 if self.outbound is None else self.outbound.available,
         }
         for name, value in values.items():
             self.stocks[name][m] = float(value)
@@ -223,6 +234,8 @@ class World:
         for roster in self.teams.values():
             env.process(roster.plans())
         env.process(self._refills())
+        if self.outbound is not None:
+            env.process(self.outbound.prospecting())
         env.process(self._nrr_snapshot())
         env.run(until=self.horizon)
         self._close_month(self.scenario.horizon_months - 1)
@@ -321,7 +334,7 @@ class World:
                 for team, figures in self.staff.items()
             },
             leads={c: np.asarray(getattr(leads, c)) for c in columns},
-            channels=[*sc.marketing.channels, "referral", "starting_book"],
+            channels=[*sc.marketing.channels, "referral", "starting_book", "outbound"],
             segments=list(sc.segments),
             totals={
                 "opening_arr": self.opening_arr,

@@ -411,6 +411,35 @@ class CustomerSuccess(Staffing):
         return self
 
 
+class Outbound(Staffing):
+    """BDRs prospecting a finite list of target accounts (the market can run dry)."""
+
+    target_accounts: Count = Field(description="accounts in the target list")
+    accounts_per_bdr_per_month: NonNegative = Field(
+        description="new accounts a fully ramped BDR prospects in a month"
+    )
+    engage_probability: Probability = Field(
+        description="odds a prospected account engages (replies, takes a call)"
+    )
+    intent: IntentMix = Field(description="buying intent of accounts that engage")
+    meeting_probability: Probability = Field(
+        description="odds the BDR books a meeting with an engaged account whose intent is "
+        "active; others stay in nurture"
+    )
+    cooldown_days: Duration = Field(
+        description="an account that did not engage may be prospected again after this"
+    )
+    segment_shares: dict[str, Probability] | None = Field(
+        None, description="segments of the target list (default: the scenario's shares)"
+    )
+
+    @model_validator(mode="after")
+    def _shares(self) -> Outbound:
+        if self.segment_shares is not None:
+            _check_shares(self.segment_shares, "segment_shares")
+        return self
+
+
 class ResetIntent(_Model):
     """On entering recycle: the old buying window closes; a new one may open later."""
 
@@ -484,6 +513,7 @@ class Scenario(_Model):
     field_sales: FieldSales
     customer_success: CustomerSuccess
     recycle: Recycle
+    outbound: Outbound | None = Field(None, description="BDR prospecting (optional)")
     starting_book: StartingBook = Field(default_factory=StartingBook)
     finance: Finance = Field(default_factory=Finance)
 
@@ -504,6 +534,8 @@ class Scenario(_Model):
         for name, ch in self.marketing.channels.items():
             if ch.segment_shares is not None:
                 partial.append((f"marketing.channels.{name}.segment_shares", ch.segment_shares))
+        if self.outbound is not None and self.outbound.segment_shares is not None:
+            partial.append(("outbound.segment_shares", self.outbound.segment_shares))
         complete: list[tuple[str, dict[str, Any]]] = []
         for i, sig in enumerate(self.marketing.scoring.fit):
             if isinstance(sig.probability, dict):
@@ -520,8 +552,10 @@ class Scenario(_Model):
                     f"{len(ch.monthly_leads)} months; the horizon is {self.horizon_months}"
                 )
         end = self.end_date
-        for team in ("inside_sales", "field_sales", "customer_success"):
-            staffing: Staffing = getattr(self, team)
+        for team in ("inside_sales", "field_sales", "customer_success", "outbound"):
+            staffing: Staffing | None = getattr(self, team)
+            if staffing is None:
+                continue
             items: list[PlannedChange | Target] = [*staffing.plan, *staffing.targets]
             for i, item in enumerate(items):
                 if item.month > self.horizon_months:
