@@ -256,3 +256,14 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
     console.print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(1)
+
+
+def _register() -> None:
+    """Commands that live beside the functions they call."""
+    from sim.calibrate.commands import backtest_command, calibrate_command
+
+    main.add_command(calibrate_command)
+    main.add_command(backtest_command)
+
+
+_register()

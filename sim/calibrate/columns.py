@@ -1,0 +1,1001 @@
+"""Reading CRM exports: the column map, date-format detection, and row-by-row checks.
+
+Two CSV files go in: *leads* (one row per lead: id, created date, channel) and *deals* (rows
+keyed by the lead id: won date, optionally an outcome (won, lost, open), stage dates, owners and
+an amount). A column map (YAML) says which column is which; without one, common column names
+are tried. :func:`read_crm` returns one row per usable lead with its deal attached, and a
+:class:`~sim.calibrate.report.Report` of every row it had to change or leave out.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sim.calibrate.report import (
+    AFTER_AS_OF,
+    BAD_AMOUNT,
+    BAD_DATE,
+    BAD_OUTCOME,
+    DUPLICATE_DEAL,
+    DUPLICATE_LEAD,
+    EMPTY_ID,
+    NO_AMOUNT,
+    ORPHAN_DEAL,
+    STAGE_ORDER,
+    UNKNOWN_CHANNEL,
+    WON_BEFORE_CREATED,
+    CrmError,
+    Report,
+)
+from sim.errors import Problem, ScenarioError
+from sim.scenario.loader import load
+
+PathLike = str | os.PathLike[str]
+
+# -- the column map -------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LeadColumns(_Model):
+    """Columns of the leads file."""
+
+    id: str = Field(description="the lead id, unique per row")
+    created: str = Field(description="date the lead was created (the form fill, the MQL)")
+    channel: str | None = Field(None, description="lead source; none: one channel, 'all'")
+
+
+class Stage(_Model):
+    """An intermediate stage with a date column in the deals file (e.g. SQL, opportunity)."""
+
+    name: str
+    column: str
+
+
+class Owners(_Model):
+    """Owner id columns in the deals file, by team."""
+
+    inside_sales: str | None = Field(None, description="the SDR who qualified the lead")
+    field_sales: str | None = Field(None, description="the AE / sales rep who closed the deal")
+
+
+class DealColumns(_Model):
+    """Columns of the deals file (one row per lead that became a deal)."""
+
+    lead_id: str = Field(description="the lead the deal came from (joins the leads file)")
+    won: str = Field(description="date the deal was won; empty while open or if lost")
+    outcome: str | None = Field(None, description="won / lost / open (see outcome_values)")
+    stages: list[Stage] = Field(
+        default_factory=list, description="intermediate stage dates, in funnel order"
+    )
+    owners: Owners = Field(default_factory=Owners)
+    amount: str | None = Field(None, description="deal value (annual unless amount_period)")
+    amount_period: Literal["year", "month"] = Field(
+        "year", description="month: amounts are monthly and are multiplied by 12"
+    )
+
+
+class OutcomeValues(_Model):
+    """Which outcome-column values mean won, lost and open (compared without case)."""
+
+    won: list[str] = Field(default_factory=lambda: ["won", "closed won", "closed_won", "win"])
+    lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost", "closed_lost", "loss"])
+    open: list[str] = Field(default_factory=lambda: ["open", ""])
+
+
+DATE_ORDERS = ("auto", "day_first", "month_first", "iso")
+
+
+class ColumnMap(_Model):
+    """Which column of the CRM exports holds what, and how to read it."""
+
+    leads: LeadColumns
+    deals: DealColumns
+    date_format: str = Field(
+        "auto",
+        description="auto (detected), day_first, month_first, iso, or a strftime format "
+        "such as '%d-%m-%Y %H:%M'",
+    )
+    channels: dict[str, str] | None = Field(
+        None,
+        description="raw channel value -> channel name (several values may share a name); "
+        "values not listed are unknown channels",
+    )
+    unknown_channel: str = Field(
+        "unknown", description="channel given to leads with an empty or unlisted channel"
+    )
+    outcome_values: OutcomeValues = Field(default_factory=OutcomeValues)
+    deals_from: dt.date | None = Field(
+        None,
+        description="first date the deals file covers (default: its earliest date); a lead "
+        "created earlier may have converted unseen before it, and the fits allow for that",
+    )
+
+    @field_validator("date_format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value not in DATE_ORDERS and "%" not in value:
+            raise ValueError(f"must be one of {', '.join(DATE_ORDERS)} or a strftime format")
+        return value
+
+
+def load_column_map(path: PathLike) -> ColumnMap:
+    """Read and validate a column map YAML file.
+
+    Raises
+    ------
+    CrmError
+        With every problem located as ``file:line: key: message``.
+    """
+    try:
+        return load(ColumnMap, path)
+    except ScenarioError as err:
+        raise CrmError(err.problems) from None
+
+
+_GUESSES: dict[str, tuple[str, ...]] = {
+    "leads.id": ("lead_id", "mql_id", "id"),
+    "leads.created": (
+        "created",
+        "created_at",
+        "created_date",
+        "create_date",
+        "first_contact_date",
+        "date",
+    ),
+    "leads.channel": ("channel", "origin", "source", "lead_source", "utm_source"),
+    "deals.lead_id": ("lead_id", "mql_id"),
+    "deals.won": ("won_date", "won_at", "closed_won_date", "won"),
+    "deals.outcome": ("outcome", "status"),
+    "deals.owners.inside_sales": ("sdr_id", "sdr", "bdr_id"),
+    "deals.owners.field_sales": ("sr_id", "ae_id", "sales_rep_id", "owner_id"),
+    "deals.amount": ("amount", "acv", "arr", "deal_amount", "contract_value"),
+}
+_REQUIRED = ("leads.id", "leads.created", "deals.lead_id", "deals.won")
+
+
+def guess_column_map(
+    leads_header: Sequence[str], deals_header: Sequence[str], names: tuple[str, str], report: Report
+) -> ColumnMap:
+    """A column map from common column names (case-insensitive), each guess noted.
+
+    Raises
+    ------
+    CrmError
+        If a required column (lead id, created date, deal lead id, won date) has no match.
+    """
+    headers = {"leads": list(leads_header), "deals": list(deals_header)}
+    found: dict[str, str] = {}
+    problems = []
+    for key, candidates in _GUESSES.items():
+        which = key.split(".")[0]
+        lower = {h.lower(): h for h in headers[which]}
+        match = next((lower[c] for c in candidates if c in lower), None)
+        if match is not None:
+            found[key] = match
+        elif key in _REQUIRED:
+            file = names[0] if which == "leads" else names[1]
+            problems.append(
+                Problem(
+                    f"cannot tell which column is {key}: none of {', '.join(candidates)} "
+                    f"found; the columns are {', '.join(headers[which])}; give a column map "
+                    "(--map)",
+                    file=file,
+                    line=1,
+                )
+            )
+    if problems:
+        raise CrmError(problems)
+    report.note(
+        "column map guessed from the headers: "
+        + ", ".join(f"{key}={col}" for key, col in found.items())
+    )
+    return ColumnMap(
+        leads=LeadColumns(
+            id=found["leads.id"], created=found["leads.created"], channel=found.get("leads.channel")
+        ),
+        deals=DealColumns(
+            lead_id=found["deals.lead_id"],
+            won=found["deals.won"],
+            outcome=found.get("deals.outcome"),
+            owners=Owners(
+                inside_sales=found.get("deals.owners.inside_sales"),
+                field_sales=found.get("deals.owners.field_sales"),
+            ),
+            amount=found.get("deals.amount"),
+        ),
+    )
+
+
+# -- dates ----------------------------------------------------------------------------------
+
+_DATE = (
+    r"^(?P<a>\d{1,4})(?P<sep>[-/.])(?P<b>\d{1,2})(?P=sep)(?P<c>\d{1,4})"
+    r"(?:[ T](?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?(?:Z)?$"
+)
+_SHAPES = {
+    "day_first": "DD-MM-YYYY[ HH:MM[:SS]] (also with / or .)",
+    "month_first": "MM-DD-YYYY[ HH:MM[:SS]] (also with / or .)",
+    "iso": "YYYY-MM-DD[ HH:MM[:SS]]",
+}
+_MOSTLY_BAD = 0.5
+"""Above this share of unparseable dates in a column, the format is wrong: stop, not skip."""
+
+
+@dataclass
+class _DateColumn:
+    """One date column being parsed: where it is, its raw text and its components."""
+
+    file: str
+    column: str
+    raw: pd.Series
+    lines: np.ndarray[Any, Any]
+    parts: pd.DataFrame = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.parts = _date_parts(self.raw)
+
+    @property
+    def label(self) -> str:
+        return f"{self.file} column {self.column}"
+
+
+def _date_parts(raw: pd.Series) -> pd.DataFrame:
+    parts = raw.str.extract(_DATE)
+    return parts.drop(columns="sep")
+
+
+def _order_evidence(parts: pd.DataFrame) -> tuple[int, int]:
+    """Rows that can only be day-first, and rows that can only be month-first."""
+    not_iso = parts["a"].str.len() < 4
+    a = pd.to_numeric(parts["a"][not_iso], errors="coerce")
+    b = pd.to_numeric(parts["b"][not_iso], errors="coerce")
+    return int((a > 12).sum()), int((b > 12).sum())
+
+
+def _assemble(parts: pd.DataFrame, order: str) -> pd.Series:
+    """Timestamps from date components (NaT where missing or impossible, e.g. 31-02)."""
+    iso = parts["a"].str.len() == 4
+    a = pd.to_numeric(parts["a"], errors="coerce")
+    b = pd.to_numeric(parts["b"], errors="coerce")
+    c = pd.to_numeric(parts["c"], errors="coerce")
+    if order == "month_first":
+        year, month, day = c, a, b
+    else:
+        year, month, day = c, b, a
+    year = year.where(~iso, a)
+    month = month.where(~iso, b)
+    day = day.where(~iso, c)
+    bad_year = year < 1000  # two-digit years are not accepted
+    frame = pd.DataFrame(
+        {
+            "year": year.where(~bad_year),
+            "month": month,
+            "day": day,
+            "hour": pd.to_numeric(parts["H"], errors="coerce").fillna(0),
+            "minute": pd.to_numeric(parts["M"], errors="coerce").fillna(0),
+            "second": pd.to_numeric(parts["S"], errors="coerce").fillna(0),
+        }
+    )
+    ok = frame[["year", "month", "day"]].notna().all(axis=1)
+    out = pd.Series(pd.NaT, index=parts.index, dtype="datetime64[ns]")
+    if ok.any():
+        out[ok] = pd.to_datetime(frame[ok], errors="coerce")
+    return out
+
+
+def _decide_order(columns: list[_DateColumn], date_format: str) -> dict[str, str]:
+    """Day-first or month-first for each column; ambiguous columns follow decided ones."""
+    if date_format in ("day_first", "month_first", "iso"):
+        return {c.label: date_format for c in columns}
+    decided: dict[str, str] = {}
+    for col in columns:
+        day_only, month_only = _order_evidence(col.parts)
+        if day_only or month_only:
+            decided[col.label] = "day_first" if day_only >= month_only else "month_first"
+    votes = set(decided.values())
+    problems = []
+    orders = {}
+    for col in columns:
+        if col.label in decided:
+            orders[col.label] = decided[col.label]
+            continue
+        not_iso = (col.parts["a"].str.len() < 4) & col.parts["a"].notna()
+        if not not_iso.any() or len(votes) == 1:
+            orders[col.label] = next(iter(votes)) if len(votes) == 1 else "iso"
+            continue
+        first = col.raw[not_iso].iloc[0]
+        problems.append(
+            Problem(
+                "cannot tell whether dates are day-first or month-first (no day or month "
+                "above 12 in any date column); set date_format: day_first or month_first in "
+                "the column map",
+                col.column,
+                col.file,
+                int(col.lines[int(np.flatnonzero(not_iso.to_numpy())[0])]),
+                first,
+            )
+        )
+    if problems:
+        raise CrmError(problems)
+    return orders
+
+
+def _parse_column(col: _DateColumn, order: str, date_format: str) -> pd.Series:
+    if "%" in date_format:
+        return pd.to_datetime(col.raw, format=date_format, errors="coerce")
+    return _assemble(col.parts, order)
+
+
+def _parse_dates(
+    columns: list[_DateColumn], date_format: str, report: Report
+) -> dict[str, pd.Series]:
+    """Parse every date column; stop if one is mostly unparseable (the format is wrong)."""
+    orders = _decide_order(columns, date_format)
+    out = {}
+    problems = []
+    for col in columns:
+        order = orders[col.label]
+        parsed = _parse_column(col, order, date_format)
+        given = col.raw != ""
+        bad = given & parsed.isna()
+        shape = date_format if "%" in date_format else _SHAPES[order]
+        if given.sum() and bad.sum() > _MOSTLY_BAD * given.sum():
+            where = np.flatnonzero(bad.to_numpy())[:3]
+            examples = ", ".join(repr(col.raw.iloc[i]) for i in where)
+            problems.append(
+                Problem(
+                    f"{int(bad.sum())} of {int(given.sum())} dates do not parse as {shape} "
+                    f"(e.g. {examples}); set date_format in the column map",
+                    col.column,
+                    col.file,
+                )
+            )
+        if given.any() and "%" not in date_format:
+            report.note(f"dates in {col.label}: {shape}")
+        out[col.label] = parsed
+    if problems:
+        raise CrmError(problems)
+    return out
+
+
+# -- CSV files ------------------------------------------------------------------------------
+
+
+def _read_csv(path: PathLike) -> pd.DataFrame:
+    name = os.fspath(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                skipinitialspace=True,
+                index_col=False,
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
+        raise CrmError(_ragged_rows(path)) from None
+    except FileNotFoundError:
+        raise CrmError([Problem("no such file", file=name)]) from None
+    except IsADirectoryError:
+        raise CrmError([Problem("is a directory, not a CSV file", file=name)]) from None
+    except pd.errors.EmptyDataError:
+        raise CrmError(
+            [Problem("file is empty; expected a CSV with a header", file=name)]
+        ) from None
+    except UnicodeDecodeError as err:
+        raise CrmError([Problem(f"not UTF-8 text: {err.reason}", file=name)]) from None
+    except OSError as err:
+        raise CrmError([Problem(f"cannot read: {err.strerror}", file=name)]) from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        frame[column] = frame[column].str.strip()
+    return frame
+
+
+def _ragged_rows(path: PathLike, limit: int = 5) -> list[Problem]:
+    """Rows whose number of fields differs from the header's."""
+    name = os.fspath(path)
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = csv.reader(handle)
+        header = len(next(rows, []))
+        bad = [
+            Problem(
+                f"malformed CSV: {len(row)} fields where the header has {header}",
+                file=name,
+                line=rows.line_num,
+            )
+            for row in rows
+            if len(row) != header and row
+        ]
+    return bad[:limit] or [Problem("malformed CSV", file=name)]
+
+
+def _check_columns(frame: pd.DataFrame, wanted: dict[str, str | None], file: str) -> list[Problem]:
+    have = list(frame.columns)
+    return [
+        Problem(
+            f"missing column {column!r} (mapped as {role}); the columns are {', '.join(have)}",
+            role,
+            file,
+            1,
+        )
+        for role, column in wanted.items()
+        if column is not None and column not in have
+    ]
+
+
+# -- the result -----------------------------------------------------------------------------
+
+LEAD_COLUMNS = (
+    "lead_id",
+    "line",
+    "created",
+    "channel",
+    "won",
+    "lost",
+    "owner_inside_sales",
+    "owner_field_sales",
+    "amount",
+    "deal_line",
+)
+
+
+@dataclass(frozen=True)
+class CrmData:
+    """Usable leads, one row each, with their deal attached.
+
+    Attributes
+    ----------
+    leads
+        Columns: lead_id, line (in the leads file), created, channel, won (NaT unless won),
+        lost (a recorded loss: reported, and not open in the pipeline), one ``stage:NAME``
+        column per stage,
+        owner_inside_sales, owner_field_sales (None if unknown), amount (annual, NaN if
+        unknown), deal_line (line in the deals file, 0 if no deal).
+    stages
+        Intermediate stage names, in funnel order.
+    channels
+        Channel names, most leads first.
+    as_of
+        Export date: leads not won by then are open (censored), not lost.
+    deals_from
+        First date the deals file covers; leads created earlier enter the fits late.
+    leads_to
+        Last day the leads file covers.
+    files
+        The leads and deals file names, as given.
+    has_amounts
+        Whether any deal has an amount.
+    teams
+        Team -> its owner-id column in the deals file (only teams that have one).
+    report
+        Warnings and notes from reading.
+    """
+
+    leads: pd.DataFrame
+    stages: tuple[str, ...]
+    channels: tuple[str, ...]
+    as_of: pd.Timestamp
+    deals_from: pd.Timestamp
+    leads_to: pd.Timestamp
+    files: tuple[str, str]
+    has_amounts: bool
+    teams: dict[str, str]
+    report: Report
+
+    def cut(self, cutoff: dt.date) -> CrmData:
+        """What was known just before ``cutoff``: earlier leads, their earlier wins and stages.
+
+        Later wins and stage dates become unknown (the lead is open at the cutoff); losses,
+        which carry no date, are forgotten.
+        """
+        at = pd.Timestamp(cutoff)
+        leads = self.leads[self.leads["created"] < at].copy()
+        later = leads["won"] >= at
+        leads.loc[later, "won"] = pd.NaT
+        leads.loc[later, "deal_line"] = 0
+        leads["lost"] = False
+        for stage in self.stages:
+            col = f"stage:{stage}"
+            leads.loc[leads[col] >= at, col] = pd.NaT
+        counts = leads["channel"].value_counts()
+        report = Report(
+            warnings=list(self.report.warnings),
+            kinds=list(self.report.kinds),
+            counts=self.report.counts.copy(),
+            notes=[*self.report.notes, f"data cut at {cutoff}: what was known before it"],
+        )
+        return dataclasses.replace(
+            self,
+            leads=leads.reset_index(drop=True),
+            channels=tuple(str(c) for c in counts.index),
+            as_of=at,
+            leads_to=at - pd.Timedelta(days=1),
+            report=report,
+        )
+
+
+def read_crm(
+    leads: PathLike,
+    deals: PathLike,
+    columns: ColumnMap | PathLike | None = None,
+    as_of: dt.date | None = None,
+) -> CrmData:
+    """Read CRM exports of leads and deals, checking every row.
+
+    Parameters
+    ----------
+    leads, deals
+        The CSV files.
+    columns
+        A :class:`ColumnMap`, the path of one (YAML), or None to guess from the headers.
+    as_of
+        The export date (default: the latest date in either file). Leads not won by then are
+        open; later rows are left out (counted).
+
+    Returns
+    -------
+    CrmData
+        The usable leads with their deals, and the report of what was changed or left out.
+
+    Raises
+    ------
+    CrmError
+        For input that cannot be used: a missing file or column, a date format that cannot
+        be told or that most dates do not follow, no usable lead.
+    """
+    names = (os.fspath(leads), os.fspath(deals))
+    report = Report()
+    lead_rows = _read_csv(leads)
+    deal_rows = _read_csv(deals)
+    if columns is None:
+        cmap = guess_column_map(list(lead_rows.columns), list(deal_rows.columns), names, report)
+    elif isinstance(columns, ColumnMap):
+        cmap = columns
+    else:
+        cmap = load_column_map(columns)
+    lc, dc = cmap.leads, cmap.deals
+    lead_cols: dict[str, str | None] = {
+        "leads.id": lc.id,
+        "leads.created": lc.created,
+        "leads.channel": lc.channel,
+    }
+    deal_cols: dict[str, str | None] = {
+        "deals.lead_id": dc.lead_id,
+        "deals.won": dc.won,
+        "deals.outcome": dc.outcome,
+        "deals.owners.inside_sales": dc.owners.inside_sales,
+        "deals.owners.field_sales": dc.owners.field_sales,
+        "deals.amount": dc.amount,
+    }
+    deal_cols |= {f"deals.stages.{s.name}": s.column for s in dc.stages}
+    problems = _check_columns(lead_rows, lead_cols, names[0])
+    problems += _check_columns(deal_rows, deal_cols, names[1])
+    if problems:
+        raise CrmError(problems)
+    if lead_rows.empty:
+        raise CrmError([Problem("no rows below the header", file=names[0])])
+    return _Reader(cmap, names, lead_rows, deal_rows, report).read(as_of)
+
+
+class _Reader:
+    """The row-by-row checks of :func:`read_crm`, in order."""
+
+    def __init__(
+        self,
+        cmap: ColumnMap,
+        names: tuple[str, str],
+        lead_rows: pd.DataFrame,
+        deal_rows: pd.DataFrame,
+        report: Report,
+    ) -> None:
+        self.cmap = cmap
+        self.names = names
+        self.report = report
+        self.lead_rows = lead_rows
+        self.deal_rows = deal_rows
+        self.lead_lines = np.arange(len(lead_rows)) + 2  # line 1 is the header
+        self.deal_lines = np.arange(len(deal_rows)) + 2
+
+    def warn(self, kind: str, message: str, column: str, file: str, line: int, value: Any) -> None:
+        self.report.warn(kind, Problem(message, column, file, int(line), value))
+
+    def read(self, as_of: dt.date | None) -> CrmData:
+        cmap, (lf, df) = self.cmap, self.names
+        dc = cmap.deals
+        date_cols = [
+            _DateColumn(
+                lf, cmap.leads.created, self.lead_rows[cmap.leads.created], self.lead_lines
+            ),
+            _DateColumn(df, dc.won, self.deal_rows[dc.won], self.deal_lines),
+        ]
+        date_cols += [
+            _DateColumn(df, s.column, self.deal_rows[s.column], self.deal_lines) for s in dc.stages
+        ]
+        parsed = _parse_dates(date_cols, cmap.date_format, self.report)
+        leads, dropped = self._leads(parsed[date_cols[0].label])
+        deals = self._deals(parsed, date_cols, set(leads["lead_id"]), dropped)
+        table = leads.merge(deals, on="lead_id", how="left", validate="one_to_one")
+        return self._finish(table, as_of)
+
+    # -- leads ----------------------------------------------------------------------------
+    def _leads(self, created: pd.Series) -> tuple[pd.DataFrame, dict[str, str]]:
+        cmap, file = self.cmap, self.names[0]
+        rows = self.lead_rows
+        ids = rows[cmap.leads.id]
+        keep = np.ones(len(rows), dtype=bool)
+        dropped: dict[str, str] = {}
+        for i in np.flatnonzero((ids == "").to_numpy()):
+            self.warn(
+                EMPTY_ID, "empty lead id: row left out", cmap.leads.id, file, self.lead_lines[i], ""
+            )
+            keep[i] = False
+        for i in np.flatnonzero(keep & created.isna().to_numpy()):
+            raw = rows[cmap.leads.created].iloc[i]
+            self.warn(
+                BAD_DATE,
+                "unparseable or empty created date: lead left out",
+                cmap.leads.created,
+                file,
+                self.lead_lines[i],
+                raw,
+            )
+            keep[i] = False
+            dropped[ids.iloc[i]] = f"{file}:{self.lead_lines[i]} has no usable created date"
+        dup = ids.duplicated(keep=False).to_numpy() & keep
+        first_line: dict[str, int] = {}
+        for i in np.flatnonzero(dup):
+            lead = ids.iloc[i]
+            if lead not in first_line:
+                first_line[lead] = int(self.lead_lines[i])
+                continue
+            self.warn(
+                DUPLICATE_LEAD,
+                f"lead id already on line {first_line[lead]}: this row left out",
+                cmap.leads.id,
+                file,
+                self.lead_lines[i],
+                lead,
+            )
+            keep[i] = False
+        channel = self._channels(keep)
+        table = pd.DataFrame(
+            {
+                "lead_id": ids[keep].to_numpy(),
+                "line": self.lead_lines[keep],
+                "created": created[keep].to_numpy(),
+                "channel": channel[keep],
+            }
+        )
+        return table, dropped
+
+    def _channels(self, keep: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        cmap, file = self.cmap, self.names[0]
+        column = cmap.leads.channel
+        if column is None:
+            return np.full(len(self.lead_rows), "all", dtype=object)
+        raw = self.lead_rows[column].to_numpy(dtype=object)
+        mapping = cmap.channels
+        out = np.empty(len(raw), dtype=object)
+        allowed = sorted(set(mapping.values())) if mapping is not None else []
+        for i, value in enumerate(raw):
+            name = value if mapping is None else mapping.get(value)
+            if name is None or name == "":
+                name = cmap.unknown_channel
+                if keep[i]:
+                    what = "empty channel" if value == "" else "channel not in the column map"
+                    allowed_text = f" (channels: {', '.join(allowed)})" if allowed else ""
+                    self.warn(
+                        UNKNOWN_CHANNEL,
+                        f"{what}: counted as {cmap.unknown_channel!r}{allowed_text}",
+                        column,
+                        file,
+                        self.lead_lines[i],
+                        value,
+                    )
+            out[i] = name
+        return out
+
+    # -- deals ----------------------------------------------------------------------------
+    def _deals(
+        self,
+        parsed: dict[str, pd.Series],
+        date_cols: list[_DateColumn],
+        lead_ids: set[str],
+        dropped: dict[str, str],
+    ) -> pd.DataFrame:
+        cmap, file = self.cmap, self.names[1]
+        dc = cmap.deals
+        rows = self.deal_rows
+        n = len(rows)
+        won = parsed[date_cols[1].label].copy()
+        outcome = self._outcomes()
+        keep = np.ones(n, dtype=bool)
+        ids = rows[dc.lead_id]
+        for i in np.flatnonzero((ids == "").to_numpy()):
+            self.warn(
+                EMPTY_ID, "empty lead id: deal left out", dc.lead_id, file, self.deal_lines[i], ""
+            )
+            keep[i] = False
+        won_raw = rows[dc.won]
+        bad_won = ((won_raw != "") & won.isna()).to_numpy() | ((outcome == "won") & won.isna())
+        unusable = np.flatnonzero(bad_won & keep)
+        for i in unusable:
+            self.warn(
+                BAD_DATE,
+                "won deal without a usable won date: the deal and its lead are left out",
+                dc.won,
+                file,
+                self.deal_lines[i],
+                won_raw.iloc[i],
+            )
+            keep[i] = False
+        is_won = won.notna().to_numpy() & (outcome != "lost")
+        lost = (outcome == "lost") & ~is_won
+        for i in np.flatnonzero(keep & (outcome == "lost") & won.notna().to_numpy()):
+            self.warn(
+                BAD_OUTCOME,
+                "outcome is lost but a won date is given: taken as won",
+                dc.outcome or dc.won,
+                file,
+                self.deal_lines[i],
+                won_raw.iloc[i],
+            )
+            is_won[i] = True
+        for i in np.flatnonzero(keep & ~ids.isin(lead_ids).to_numpy() & (ids != "").to_numpy()):
+            lead = ids.iloc[i]
+            why = dropped.get(lead)
+            message = (
+                f"its lead was left out ({why}): deal left out"
+                if why
+                else f"no lead with this id in {self.names[0]}: deal left out"
+            )
+            self.warn(ORPHAN_DEAL, message, dc.lead_id, file, self.deal_lines[i], lead)
+            keep[i] = False
+        chosen = self._one_deal_per_lead(ids, keep, is_won, won)
+        stages = {
+            f"stage:{s.name}": parsed[col.label].to_numpy()
+            for s, col in zip(dc.stages, date_cols[len(date_cols) - len(dc.stages) :], strict=True)
+        }
+        table = pd.DataFrame(
+            {
+                "lead_id": ids.to_numpy(),
+                "won": won.where(is_won).to_numpy(),
+                "lost": lost,
+                "owner_inside_sales": self._owner(dc.owners.inside_sales),
+                "owner_field_sales": self._owner(dc.owners.field_sales),
+                "amount": self._amounts(is_won & chosen),
+                "deal_line": self.deal_lines,
+                **stages,
+            }
+        )
+        table = table[chosen].reset_index(drop=True)
+        # a lead whose only win has no usable date cannot be placed in time: leave it out
+        unplaced = sorted(set(ids.iloc[unusable]) - set(table["lead_id"]))
+        if unplaced:
+            marks = pd.DataFrame({"lead_id": unplaced, "deal_line": -1})
+            table = pd.concat([table, marks], ignore_index=True)
+        return table
+
+    def _outcomes(self) -> np.ndarray[Any, Any]:
+        """'won', 'lost', 'open' or '' (no outcome column) per deal row."""
+        cmap, file = self.cmap, self.names[1]
+        column = cmap.deals.outcome
+        if column is None:
+            return np.full(len(self.deal_rows), "", dtype=object)
+        values = cmap.outcome_values
+        lookup = {v.lower(): k for k in ("won", "lost", "open") for v in getattr(values, k)}
+        raw = self.deal_rows[column].to_numpy(dtype=object)
+        out = np.empty(len(raw), dtype=object)
+        allowed = ", ".join(repr(v) for v in lookup if v)
+        for i, value in enumerate(raw):
+            kind = lookup.get(str(value).lower())
+            if kind is None:
+                self.warn(
+                    BAD_OUTCOME,
+                    f"unrecognised outcome, taken as open (known: {allowed})",
+                    column,
+                    file,
+                    self.deal_lines[i],
+                    value,
+                )
+                kind = "open"
+            out[i] = kind
+        return out
+
+    def _one_deal_per_lead(
+        self,
+        ids: pd.Series,
+        keep: np.ndarray[Any, Any],
+        is_won: np.ndarray[Any, Any],
+        won: pd.Series,
+    ) -> np.ndarray[Any, Any]:
+        """Keep one deal row per lead: its earliest win if any, else its first row."""
+        file, column = self.names[1], self.cmap.deals.lead_id
+        order = pd.DataFrame(
+            {
+                "id": ids.to_numpy(),
+                "not_won": ~is_won,
+                "won": won.to_numpy(),
+                "row": np.arange(len(ids)),
+            }
+        )[keep]
+        order = order.sort_values(["id", "not_won", "won", "row"], na_position="last")
+        first = ~order["id"].duplicated()
+        chosen = np.zeros(len(ids), dtype=bool)
+        chosen[order["row"][first].to_numpy()] = True
+        kept_line = dict(
+            zip(order["id"][first], self.deal_lines[order["row"][first].to_numpy()], strict=True)
+        )
+        for i in sorted(order["row"][~first].tolist()):
+            lead = ids.iloc[i]
+            self.warn(
+                DUPLICATE_DEAL,
+                f"another deal of this lead is kept (line {kept_line[lead]}): row left out",
+                column,
+                file,
+                self.deal_lines[i],
+                lead,
+            )
+        return chosen
+
+    def _owner(self, column: str | None) -> np.ndarray[Any, Any]:
+        if column is None:
+            return np.full(len(self.deal_rows), None, dtype=object)
+        raw = self.deal_rows[column].to_numpy(dtype=object)
+        raw[raw == ""] = None
+        return raw
+
+    def _amounts(self, won: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        dc, file = self.cmap.deals, self.names[1]
+        if dc.amount is None:
+            return np.full(len(self.deal_rows), np.nan)
+        raw = self.deal_rows[dc.amount]
+        clean = raw.str.replace(r"[,\s$€£]", "", regex=True)
+        value = pd.to_numeric(clean, errors="coerce").to_numpy(dtype=float)
+        for i in np.flatnonzero((raw != "").to_numpy() & np.isnan(value)):
+            self.warn(
+                BAD_AMOUNT,
+                "amount is not a number: taken as unknown",
+                dc.amount,
+                file,
+                self.deal_lines[i],
+                raw.iloc[i],
+            )
+        value = np.where(value > 0, value, np.nan)
+        missing = int((won & np.isnan(value)).sum())
+        if missing:
+            self.report.counts[NO_AMOUNT] += missing
+            self.report.note(
+                f"{missing} of {int(won.sum())} won deals have no positive {dc.amount}: "
+                "their size is unknown (left out of the deal-size fit)"
+            )
+        return value * (12.0 if dc.amount_period == "month" else 1.0)
+
+    # -- together -------------------------------------------------------------------------
+    def _finish(self, table: pd.DataFrame, as_of: dt.date | None) -> CrmData:
+        cmap = self.cmap
+        lf, df = self.names
+        excluded = table["deal_line"] == -1
+        table = table[~excluded].reset_index(drop=True)
+        table["deal_line"] = table["deal_line"].fillna(0).astype(int)
+        table["lost"] = table["lost"].astype("boolean").fillna(False).astype(bool)
+        stages = tuple(s.name for s in cmap.deals.stages)
+        for name in stages:
+            self._order_stages(table, name, stages)
+        early = table["won"] < table["created"]
+        for i in np.flatnonzero(early.to_numpy()):
+            row = table.iloc[i]
+            days = (row["created"] - row["won"]).total_seconds() / 86400
+            self.warn(
+                WON_BEFORE_CREATED,
+                f"won {days:.1f} days before its lead was created ({lf}:{row['line']}, "
+                f"{row['created']:%Y-%m-%d}): lead-to-win time taken as 0",
+                cmap.deals.won,
+                df,
+                row["deal_line"],
+                f"{row['won']:%Y-%m-%d %H:%M}",
+            )
+        table.loc[early, "won"] = table.loc[early, "created"]
+        date_cols = ["created", "won", *(f"stage:{s}" for s in stages)]
+        latest = max(table[c].max() for c in date_cols if table[c].notna().any())
+        if as_of is None:
+            cut = latest
+        else:  # the whole as-of day is known
+            cut = pd.Timestamp(as_of) + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+            table = self._after_as_of(table, cut, stages)
+        if table.empty:
+            raise CrmError([Problem("no usable lead: every row was left out", file=lf)])
+        deal_dates = [table[c].min() for c in date_cols[1:] if table[c].notna().any()]
+        first_record = min(deal_dates, default=cut)
+        deals_from = first_record
+        if cmap.deals_from is not None:
+            deals_from = min(pd.Timestamp(cmap.deals_from), first_record)
+        counts = table["channel"].value_counts()
+        owners = cmap.deals.owners
+        named = {"inside_sales": owners.inside_sales, "field_sales": owners.field_sales}
+        teams = {team: col for team, col in named.items() if col is not None}
+        self.report.note(
+            f"{len(table):,} leads used of {len(self.lead_rows):,} rows in {lf}; "
+            f"{int(table['won'].notna().sum()):,} won deals used of {len(self.deal_rows):,} "
+            f"rows in {df}"
+        )
+        return CrmData(
+            leads=table[[*LEAD_COLUMNS, *(f"stage:{s}" for s in stages)]],
+            stages=stages,
+            channels=tuple(str(c) for c in counts.index),
+            as_of=cut,
+            deals_from=deals_from,
+            leads_to=table["created"].max().normalize(),
+            files=self.names,
+            has_amounts=bool(table["amount"].notna().any()),
+            teams=teams,
+            report=self.report,
+        )
+
+    def _order_stages(self, table: pd.DataFrame, name: str, stages: tuple[str, ...]) -> None:
+        """A stage dated before the one it follows is moved to that date (counted)."""
+        col = f"stage:{name}"
+        k = stages.index(name)
+        before = table["created"] if k == 0 else table[f"stage:{stages[k - 1]}"]
+        before = before.fillna(table["created"])
+        column = self.cmap.deals.stages[k].column
+        bad = table[col] < before
+        for i in np.flatnonzero(bad.to_numpy()):
+            row = table.iloc[i]
+            self.warn(
+                STAGE_ORDER,
+                "dated before the previous stage (or the lead's creation): moved to it",
+                column,
+                self.names[1],
+                row["deal_line"],
+                f"{row[col]:%Y-%m-%d}",
+            )
+        table.loc[bad, col] = before[bad]
+
+    def _after_as_of(
+        self, table: pd.DataFrame, cut: pd.Timestamp, stages: tuple[str, ...]
+    ) -> pd.DataFrame:
+        lf, df = self.names
+        late = table["created"] > cut
+        for i in np.flatnonzero(late.to_numpy()):
+            row = table.iloc[i]
+            self.warn(
+                AFTER_AS_OF,
+                "lead created after the as-of date: left out",
+                self.cmap.leads.created,
+                lf,
+                row["line"],
+                f"{row['created']:%Y-%m-%d}",
+            )
+        table = table[~late].reset_index(drop=True)
+        for col in ("won", *(f"stage:{s}" for s in stages)):
+            after = table[col] > cut
+            for i in np.flatnonzero(after.to_numpy()):
+                row = table.iloc[i]
+                self.warn(
+                    AFTER_AS_OF,
+                    f"{col} after the as-of date: taken as not yet happened",
+                    col,
+                    df,
+                    row["deal_line"],
+                    f"{row[col]:%Y-%m-%d}",
+                )
+            table.loc[after, col] = pd.NaT
+        return table

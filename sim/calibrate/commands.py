@@ -1,0 +1,314 @@
+"""The ``revloop calibrate`` and ``revloop backtest`` commands (registered on the main group).
+
+Both are thin layers over :func:`~sim.calibrate.columns.read_crm`,
+:func:`~sim.calibrate.fit.calibrate`, :func:`~sim.calibrate.writer.write_scenario` and
+:func:`~sim.calibrate.backtest.backtest`. Unusable input exits with status 2 and one line
+per problem; warnings about rows go to stderr with their counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from sim.calibrate.backtest import ARRIVALS, Backtest, backtest
+from sim.calibrate.columns import CrmData, read_crm
+from sim.calibrate.fit import Calibration, calibrate
+from sim.calibrate.report import CrmError, Report
+from sim.calibrate.writer import write_scenario, write_text
+from sim.errors import InvariantError
+from sim.experiment.results import atomic_write
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_BUG = 3
+
+
+def _say(text: str, error: bool = False) -> None:
+    (err_console if error else console).print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; report unusable input as one line per problem and exit 2."""
+    try:
+        return action()
+    except CrmError as err:
+        for problem in err.problems:
+            _say(str(problem), error=True)
+        err_console.print(f"{len(err.problems)} problem(s) found.", style="bold red")
+        sys.exit(EXIT_BAD_INPUT)
+    except OSError as err:
+        _say(f"cannot write: {err}", error=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except InvariantError as err:
+        _say(f"internal error (please report): {err}", error=True)
+        sys.exit(EXIT_BUG)
+
+
+def _print_report(report: Report) -> None:
+    for line in report.lines():
+        _say(line, error=True)
+
+
+def _date(value: dt.datetime | None) -> dt.date | None:
+    return None if value is None else value.date()
+
+
+_DATE = click.DateTime(["%Y-%m-%d"])
+_inputs = [
+    click.option("--leads", required=True, type=click.Path(dir_okay=False), help="Leads CSV."),
+    click.option("--deals", required=True, type=click.Path(dir_okay=False), help="Deals CSV."),
+    click.option(
+        "--map",
+        "column_map",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Column map (YAML); default: guess from common column names.",
+    ),
+    click.option(
+        "--as-of", type=_DATE, default=None, help="Export date (default: latest date seen)."
+    ),
+    click.option(
+        "--trend-months",
+        default=6,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Latest complete months over which volumes and growth are fitted.",
+    ),
+]
+
+
+def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
+    for option in reversed(_inputs):
+        func = option(func)
+    return func
+
+
+@click.command("calibrate")
+@_with_inputs
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Scenario.")
+@click.option("--name", default=None, help="Scenario name (default: the output file's stem).")
+@click.option("--start", type=_DATE, default=None, help="First simulated month (YYYY-MM-01).")
+@click.option("--horizon", default=12, show_default=True, type=click.IntRange(1, 240))
+def calibrate_command(
+    leads: str,
+    deals: str,
+    column_map: str | None,
+    as_of: dt.datetime | None,
+    trend_months: int,
+    out: str,
+    name: str | None,
+    start: dt.datetime | None,
+    horizon: int,
+) -> None:
+    """Fit a scenario to CRM exports of leads and deals; write it as commented YAML.
+
+    Volumes per channel, conversion per channel, the lead-to-win time (censored survival
+    fits), reps per team from owner ids and the open pipeline are fitted, each with its 95%
+    CI in a comment; what the data cannot tell is marked ASSUMED.
+    """
+    if start is not None and start.day != 1:
+        _say(f"--start: must be the first day of a month (got {start:%Y-%m-%d})", error=True)
+        sys.exit(EXIT_BAD_INPUT)
+    data = _guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
+    cal = _guard(
+        lambda: calibrate(
+            data,
+            name=name or Path(out).stem,
+            start=_date(start),
+            horizon_months=horizon,
+            trend_months=trend_months,
+        )
+    )
+    path = _guard(lambda: write_scenario(cal, out))
+    _print_report(cal.report)
+    _print_calibration(cal)
+    _say(f"wrote {path} (it loads as a valid scenario; check the ASSUMED values)")
+
+
+def _print_calibration(cal: Calibration) -> None:
+    table = Table(title=f"{cal.name}: {cal.horizon_months} months from {cal.start:%Y-%m}")
+    for col in ("channel", "leads", "won", "leads/month (95% CI)", "growth/month", "conversion"):
+        table.add_column(col, justify="left" if col == "channel" else "right")
+    for ch in cal.channels:
+        vol = ch.volume
+        growth = (
+            "-"
+            if vol.growth is None
+            else f"{vol.growth.value:+.1%}" + ("" if vol.growth_used else " (n.s.: 0)")
+        )
+        table.add_row(
+            ch.name,
+            f"{ch.leads:,}",
+            f"{ch.wins:,}",
+            f"{vol.level.value:,.0f} ({vol.level.low:,.0f}-{vol.level.high:,.0f})",
+            growth,
+            f"{ch.conversion.value:.1%} ({ch.conversion.low:.1%}-{ch.conversion.high:.1%})",
+        )
+    console.print(table)
+    for tr in cal.transitions:
+        fit = tr.fit
+        gap = max((abs(c.km - c.model) for c in tr.checks), default=float("nan"))
+        odds = "" if tr.advance is None else f"conversion {tr.advance.value:.1%}, "
+        _say(
+            f"{tr.name}: {odds}median {fit.median_days.value:.1f} d "
+            f"({fit.median_days.low:.1f}-{fit.median_days.high:.1f}), mean "
+            f"{fit.mean_days.value:.0f} d; Kaplan-Meier check: largest gap "
+            f"{100 * gap:.1f} points"
+        )
+    for team in cal.teams.values():
+        _say(f"{team.name}: {team.headcount} reps (most active owner ids in a recent month)")
+    _print_pipeline(cal, "the start")
+
+
+def _print_pipeline(cal: Calibration, when: str) -> None:
+    pipe = cal.pipeline
+    months = min(3, len(pipe.by_month))
+    _say(
+        f"open pipeline at {when}: {pipe.open_leads:,} leads not won, "
+        f"{pipe.expected_wins.value:,.0f} expected wins ({pipe.expected_wins.low:,.0f}-"
+        f"{pipe.expected_wins.high:,.0f}); first months by the fit "
+        f"{_counts(pipe.by_month[:months])}, as written {_counts(pipe.written_by_month[:months])}"
+        f" ({pipe.opportunities:,} open opportunities + {sum(pipe.entries):,.0f} channel entries)"
+    )
+
+
+def _counts(values: tuple[float, ...]) -> str:
+    return ", ".join(f"{v:,.1f}" for v in values)
+
+
+@click.command("backtest")
+@_with_inputs
+@click.option("--cutoff", required=True, type=_DATE, help="First forecast month (YYYY-MM-01).")
+@click.option("--horizon", default=3, show_default=True, type=click.IntRange(1, 240))
+@click.option(
+    "--arrivals",
+    type=click.Choice([*ARRIVALS, "both"]),
+    default="both",
+    show_default=True,
+    help="observed: replay the leads created after the cutoff; fitted: the fitted volumes.",
+)
+@click.option("--reps", "-n", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for backtest.csv and the scenario(s) simulated.",
+)
+def backtest_command(
+    leads: str,
+    deals: str,
+    column_map: str | None,
+    as_of: dt.datetime | None,
+    trend_months: int,
+    cutoff: dt.datetime,
+    horizon: int,
+    arrivals: str,
+    reps: int,
+    seed: int,
+    workers: int,
+    out: str | None,
+) -> None:
+    """Fit on the data before --cutoff, forecast --horizon months, compare with the actuals.
+
+    Prints, per month, the actual wins against the forecast mean and P10/P50/P90 (split into
+    wins of leads open at the cutoff and of leads created after it; bookings too when deals
+    have amounts),
+    the mean absolute percentage error and how often the actual falls in the P10-P90 band.
+    """
+    data: CrmData = _guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
+    _print_report(data.report)
+    modes = [m for m in ARRIVALS if arrivals in (m, "both")]
+    results = []
+    for mode in modes:
+        run_mode = functools.partial(
+            backtest,
+            data,
+            cutoff.date(),
+            horizon_months=horizon,
+            arrivals=mode,
+            replications=reps,
+            seed=seed,
+            workers=workers,
+            trend_months=trend_months,
+        )
+        result = _guard(run_mode)
+        _print_backtest(result)
+        results.append(result)
+    if out is not None:
+        _guard(lambda: _save(results, Path(out)))
+        _say(f"wrote backtest.csv and {len(results)} scenario(s) to {out}/")
+
+
+_LABELS = {
+    "wins": "wins",
+    "wins_from_pipeline": "  open at cutoff",
+    "wins_from_new_leads": "  new leads",
+    "bookings": "bookings",
+}
+
+
+def _print_backtest(result: Backtest) -> None:
+    cal = result.calibration
+    how = (
+        "the leads actually created after the cutoff, replayed"
+        if result.arrivals == "observed"
+        else "the volumes fitted before the cutoff"
+    )
+    table = Table(
+        title=f"back-test from {result.cutoff:%Y-%m}, {result.horizon_months} months, "
+        f"{result.replications} replications; arrivals: {how}"
+    )
+    for col in ("metric", "month", "actual", "mean", "P10", "P50", "P90", "in P10-P90"):
+        table.add_column(col, justify="left" if col in ("metric", "month") else "right")
+    for row in result.table.to_dict(orient="records"):
+        money = row["metric"] == "bookings"
+        values = [
+            f"${float(row[k]):,.0f}" if money else f"{float(row[k]):,.1f}"
+            for k in ("actual", "mean", "p10", "p50", "p90")
+        ]
+        table.add_row(
+            _LABELS[str(row["metric"])],
+            str(row["month"]),
+            *values,
+            "yes" if row["inside"] else "no",
+        )
+    console.print(table)
+    for metric in result.mape:
+        _say(
+            f"{metric}: MAPE {result.mape[metric]:.1%}, actual inside P10-P90 in "
+            f"{result.coverage[metric]:.0%} of {result.horizon_months} months"
+        )
+    _print_pipeline(cal, "the cutoff")
+    fit = cal.transitions[0].fit
+    _say(
+        f"fitted before the cutoff: conversion {cal.pooled.value:.1%} "
+        f"({cal.pooled.low:.1%}-{cal.pooled.high:.1%}), {cal.transitions[0].name} median "
+        f"{fit.median_days.value:.1f} d, from {fit.n:,} leads and {fit.events:,} wins "
+        f"[{result.seconds:.1f} s]"
+    )
+
+
+def _save(results: list[Backtest], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    frames = [r.table.assign(arrivals=r.arrivals, cutoff=str(r.cutoff)) for r in results]
+    table = pd.concat(frames, ignore_index=True)
+    atomic_write(out / "backtest.csv", lambda p: table.to_csv(p, index=False))
+    for r in results:
+        write_text(out / f"backtest_{r.arrivals}.yaml", r.scenario_text)
