@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,29 @@ def call_later(env: simpy.Environment, delay: float, callback: Callback, value: 
     A plain scheduled callback: no generator process per lead (DESIGN.md section 5).
     """
     Timeout(env, delay, value).callbacks.append(callback)
+
+
+def call_each(
+    env: simpy.Environment, items: Iterable[Any], callback: Callable[[Any], object]
+) -> None:
+    """Call ``callback(item)`` at each item's time (``item[0]``), items in time order.
+
+    One pending event at a time, each scheduling the next: a month of arrivals costs one
+    heap entry, not thousands.
+    """
+    todo = iter(items)
+    first = next(todo, None)
+    if first is not None:
+        call_later(env, first[0] - env.now, _next_of, (todo, first, callback))
+
+
+def _next_of(event: simpy.Event) -> None:
+    todo, item, callback = event._value
+    callback(item)
+    following = next(todo, None)
+    if following is not None:
+        env = event.env
+        call_later(env, following[0] - env.now, _next_of, (todo, following, callback))
 
 
 @dataclass

@@ -103,7 +103,7 @@ class CustomerSuccess:
         self.customers += 1
         self._uncovered_days[lead] = 0.0
         self._term_start[lead] = ctx.env.now
-        csm = self._best_csm()
+        csm = self.roster.with_room(self.per_csm)
         if csm is not None:
             self._assign(lead, csm, onboard)
         else:
@@ -111,15 +111,6 @@ class CustomerSuccess:
         call_later(ctx.env, renewal_in_days, self._renew, (lead, epoch))
 
     # -- coverage -------------------------------------------------------------------------
-    def room(self, csm: Person) -> float:
-        """Accounts ``csm`` can still take now."""
-        cap = self.per_csm * self.roster.productivity(csm, self.ctx.env.now) * self.roster.factor
-        return cap - csm.load
-
-    def _best_csm(self) -> Person | None:
-        best = max(self.roster.active, key=self.room, default=None)
-        return best if best is not None and self.room(best) >= 1.0 - 1e-9 else None
-
     def _join(self, person: Person) -> None:
         self._cover_next()
 
@@ -173,7 +164,7 @@ class CustomerSuccess:
 
     def _cover_next(self) -> None:
         while self._uncovered:
-            csm = self._best_csm()
+            csm = self.roster.with_room(self.per_csm)
             if csm is None:
                 return
             ticket, lead = self._uncovered.popleft()

@@ -68,16 +68,6 @@ class FieldSales:
         )
 
     # -- capacity -------------------------------------------------------------------------
-    def room(self, ae: Person) -> float:
-        """Open opportunities ``ae`` can still take now."""
-        cap = self.per_ae * self.roster.productivity(ae, self.ctx.env.now) * self.roster.factor
-        return cap - ae.load
-
-    def _best_ae(self) -> Person | None:
-        """The AE with the most room, if anyone has room for one more."""
-        best = max(self.roster.active, key=self.room, default=None)
-        return best if best is not None and self.room(best) >= 1.0 - 1e-9 else None
-
     def _join(self, person: Person) -> None:
         self._fill()
 
@@ -91,7 +81,9 @@ class FieldSales:
                 self._close(lead)
                 self.to_recycle(lead, "lost")
                 continue
-            heir = max(self.roster.active, key=self.room, default=None)
+            heir = max(
+                self.roster.active, key=lambda p: self.roster.room(p, self.per_ae), default=None
+            )
             if heir is None:  # nobody left to take it over
                 ctx.flows[_LEAVER_LOSSES] += 1
                 ctx.flows[_LOSSES] += 1
@@ -143,7 +135,7 @@ class FieldSales:
         ctx = self.ctx
         now = ctx.env.now
         while self._waiting:
-            ae = self._best_ae()
+            ae = self.roster.with_room(self.per_ae)
             if ae is None:
                 return
             lead, since = self._waiting.popleft()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sim.engine.core import Context, call_later
+from sim.engine.core import Context, call_each, call_later
 from sim.engine.leads import ACTIVE, DORMANT, INF, NEVER, NON_TARGET, NURTURE
 from sim.engine.ledger import F
 from sim.scenario.distributions import Fixed
@@ -149,20 +149,9 @@ class Marketing:
             self.schedule(rows)
 
     def schedule(self, rows: list[Row]) -> None:
-        """Create each lead of ``rows`` at its time, by a chain of callbacks (one pending)."""
-        if rows:
-            rows.sort()
-            todo = iter(rows)
-            first = next(todo)
-            call_later(self.ctx.env, first[0] - self.ctx.env.now, self._arrive, (todo, first))
-
-    def _arrive(self, event: simpy.Event) -> None:
-        todo, row = event._value
-        self.create(row)
-        following = next(todo, None)
-        if following is not None:
-            env = self.ctx.env
-            call_later(env, following[0] - env.now, self._arrive, (todo, following))
+        """Create each lead of ``rows`` at its time."""
+        rows.sort()
+        call_each(self.ctx.env, rows, self.create)
 
     def create(self, row: Row) -> int:
         """Create one lead now from pre-drawn attributes and route it."""

@@ -14,9 +14,8 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
-import simpy
 
-from sim.engine.core import Context, call_later
+from sim.engine.core import Context, call_each
 from sim.engine.leads import ACTIVE, NURTURE
 from sim.engine.ledger import F
 from sim.engine.marketing import Marketing, Row
@@ -82,19 +81,7 @@ class Outbound:
             engaged = gen.random(n) < self.cfg.engage_probability
             for t in times[~engaged].tolist():
                 heapq.heappush(self._returning, t + self._cooldown())
-            rows = self.marketing.draw_batch(self.channel, times[engaged])
-            if rows:
-                todo = iter(rows)
-                first = next(todo)
-                call_later(env, first[0] - env.now, self._arrive, (todo, first))
-
-    def _arrive(self, event: simpy.Event) -> None:
-        todo, row = event._value
-        self._engage(row)
-        following = next(todo, None)
-        if following is not None:
-            env = self.ctx.env
-            call_later(env, following[0] - env.now, self._arrive, (todo, following))
+            call_each(env, self.marketing.draw_batch(self.channel, times[engaged]), self._engage)
 
     def _engage(self, row: Row) -> None:
         ctx = self.ctx

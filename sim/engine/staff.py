@@ -123,6 +123,16 @@ class Roster:
         n = len(self.active)
         self.factor = max(0.0, 1.0 - self.coaching(now) / n) if n else 1.0
 
+    def room(self, person: Person, per_head: float) -> float:
+        """How much more ``person`` can carry now: their ramped share of ``per_head`` minus
+        what they already carry (``person.load``)."""
+        return per_head * self.productivity(person, self.ctx.env.now) * self.factor - person.load
+
+    def with_room(self, per_head: float) -> Person | None:
+        """The person with the most room, if anyone has room for one more."""
+        best = max(self.active, key=lambda p: self.room(p, per_head), default=None)
+        return best if best is not None and self.room(best, per_head) >= 1.0 - 1e-9 else None
+
     def capacity(self, t: float) -> float:
         """Effective full-time equivalents at ``t``."""
         return sum(self.productivity(p, t) for p in self.active) * self.factor
