@@ -260,10 +260,17 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
 
 def _register() -> None:
     """Commands that live beside the functions they call."""
+    from sim.analysis.commands import diagnose_command, export_command, report_command
     from sim.calibrate.commands import backtest_command, calibrate_command
 
-    main.add_command(calibrate_command)
-    main.add_command(backtest_command)
+    for command in (
+        diagnose_command,
+        report_command,
+        export_command,
+        calibrate_command,
+        backtest_command,
+    ):
+        main.add_command(command)
 
 
 _register()

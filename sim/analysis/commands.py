@@ -1,0 +1,239 @@
+"""``revloop diagnose``, ``revloop report`` and ``revloop export``.
+
+Registered by :mod:`sim.cli` (``main.add_command``). Bad input (a missing folder or file, an
+unknown format, an invalid scenario) exits with status 2 and one line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import click
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from sim.analysis.export import ResultsError
+from sim.errors import ScenarioError
+
+__all__ = ["diagnose_command", "export_command", "report_command"]
+
+T = TypeVar("T")
+
+EXIT_BAD_INPUT = 2
+
+console = Console()
+err_console = Console(stderr=True)
+
+_set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override a scenario value, e.g. --set horizon_months=12 (repeatable).",
+)
+_seed_option = click.option(
+    "--seed",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Root seed (default: a results folder's own seed, else 0).",
+)
+_workers_option = click.option(
+    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
+)
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with status 2."""
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; turn bad input into one line on stderr and exit status 2."""
+    try:
+        return action()
+    except ScenarioError as err:
+        for problem in err.problems:
+            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_BAD_INPUT)
+    except (ResultsError, OSError) as err:
+        _fail(str(err))
+
+
+def _scenario_source(target: str, seed: int | None) -> tuple[str, int, pd.DataFrame | None]:
+    """Scenario file, seed and saved monthly table of a results folder, or a scenario file."""
+    path = Path(target)
+    if path.is_dir():
+        from sim.analysis.export import read_results
+
+        saved = read_results(path)
+        root_seed = saved.seed if seed is None else seed
+        return str(path / "scenario.json"), root_seed, saved.monthly
+    if not path.is_file():
+        raise ResultsError(f"{path}: no such results folder or scenario file")
+    return str(path), 0 if seed is None else seed, None
+
+
+@click.command("diagnose")
+@click.argument("target", metavar="RESULTS_DIR_OR_SCENARIO")
+@click.option(
+    "--reps",
+    "-n",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Replications of each paired run (base, +1 SDR, +1 AE, +1 CSM).",
+)
+@_seed_option
+@_workers_option
+@_set_option
+def diagnose_command(
+    target: str, reps: int, seed: int | None, workers: int | None, sets: tuple[str, ...]
+) -> None:
+    """Find the bottleneck team and what one more SDR, AE or CSM adds, with 95% CIs.
+
+    TARGET is a results folder (its resolved scenario and seed are reused, and the team load
+    is read from its saved monthly series) or a scenario file. The scenario runs four times
+    on the same seed: as is, and with one more head on day one in inside sales, field sales
+    and customer success; the differences are paired replication by replication (common
+    random numbers).
+    """
+    from sim.analysis.diagnose import diagnose
+
+    scenario, root_seed, saved_monthly = _guard(lambda: _scenario_source(target, seed))
+    with err_console.status("diagnosing") as status:
+        result = _guard(
+            lambda: diagnose(
+                scenario,
+                sets,
+                replications=reps,
+                seed=root_seed,
+                workers=workers,
+                monthly=saved_monthly,
+                progress=lambda step: status.update(f"diagnosing: {step}"),
+            )
+        )
+    source = "saved run" if saved_monthly is not None else f"{reps} replications"
+    table = Table(
+        title=f"{result.scenario}: team load ({source}, seed {root_seed})",
+        caption="* bottleneck",
+    )
+    table.add_column("team", no_wrap=True)
+    for column in ("util.", "last 3 mo", "queue", "Δ/mo", "cold"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for section, row in result.load.iterrows():
+        cold = row["went_cold_share"]
+        table.add_row(
+            str(section).replace("_", " ") + (" *" if row["bottleneck"] else ""),
+            f"{row['utilisation']:.0%}",
+            f"{row['utilisation_last_quarter']:.0%}",
+            f"{row['queue_start']:,.0f}→{row['queue_end']:,.0f}",
+            f"{row['queue_growth_per_month']:+,.1f}",
+            f"{cold:.1%}" if cold == cold else "-",
+        )
+    console.print(table)
+    for line in result.sentences():
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@click.command("report")
+@click.argument("sources", nargs=-1, required=True, metavar="RESULTS_DIR_OR_SCENARIO...")
+@click.option(
+    "--out", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False)
+)
+@click.option(
+    "--reps",
+    "-n",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Replications for scenario files (results folders keep their own).",
+)
+@click.option(
+    "--diagnose-reps",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Replications of each paired diagnosis run; 0 leaves the diagnosis out.",
+)
+@_seed_option
+@_workers_option
+@_set_option
+@click.option("--pdf", "pdf_out", default=None, type=click.Path(dir_okay=False),
+              help="Also print the report to this PDF (needs chromium).")  # fmt: skip
+@click.option("--screenshot", "png_out", default=None, type=click.Path(dir_okay=False),
+              help="Also save a full-page PNG screenshot (needs chromium).")  # fmt: skip
+def report_command(
+    sources: tuple[str, ...],
+    out: str,
+    reps: int,
+    diagnose_reps: int,
+    seed: int | None,
+    workers: int | None,
+    sets: tuple[str, ...],
+    pdf_out: str | None,
+    png_out: str | None,
+) -> None:
+    """Write one self-contained HTML report of one or more scenarios.
+
+    Each source is a results folder (from revloop run --out DIR) or a scenario file (run here
+    with --reps). The first is the baseline: it is diagnosed, and the others are compared
+    with it. Images are embedded; the file makes no external request.
+    """
+    from sim.analysis import report
+
+    if (pdf_out or png_out) and report.chromium() is None:
+        _fail("--pdf/--screenshot need chromium (apt-get install chromium)")
+    for source in sources:
+        if not Path(source).exists():
+            _fail(f"{source}: no such results folder or scenario file")
+    with err_console.status("report") as status:
+        written = _guard(
+            lambda: report.build_report(
+                sources,
+                out,
+                sets=sets,
+                replications=reps,
+                seed=0 if seed is None else seed,
+                workers=workers,
+                diagnose_replications=diagnose_reps,
+                progress=lambda step: status.update(f"report: {step}"),
+            )
+        )
+    size = written.stat().st_size / 1024
+    console.print(f"wrote {written} ({size:,.0f} KB)", highlight=False)
+    if pdf_out:
+        console.print(f"wrote {report.pdf(written, pdf_out)}", highlight=False)
+    if png_out:
+        console.print(f"wrote {report.screenshot(written, png_out)}", highlight=False)
+
+
+@click.command("export")
+@click.argument("results_dir", metavar="RESULTS_DIR")
+@click.option(
+    "--format", "fmt", default="xlsx", show_default=True, help="xlsx (one workbook) or csv."
+)
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    type=click.Path(),
+    help="Workbook path or CSV folder (default: RESULTS_DIR/finance.xlsx or RESULTS_DIR/finance/).",
+)
+def export_command(results_dir: str, fmt: str, out: str | None) -> None:
+    """Export monthly and quarterly P10/P50/P90 finance tables of a results folder.
+
+    Bookings (new + expansion ARR), ARR, MRR, customers, churn, contraction, expansion and
+    costs per team; one sheet (or CSV file) per table, money formatted as $#,##0.
+    """
+    from sim.analysis.export import export
+
+    if fmt not in ("xlsx", "csv"):
+        _fail(f"unknown format {fmt!r}: use xlsx or csv")
+    written = _guard(lambda: export(results_dir, fmt, out))  # type: ignore[arg-type]
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)

@@ -1,0 +1,771 @@
+"""Charts of results: one function per chart, each returning a matplotlib ``Figure``.
+
+Every function takes plain tables (the tidy monthly table of
+:meth:`sim.experiment.results.Results.monthly`, the per-replication KPI table of
+:meth:`~sim.experiment.results.Results.kpis`, or a DataFrame of sweep points), so the same
+call works in a notebook, from a saved results folder and in the HTML report. Matplotlib is
+imported here only, never on the simulation path.
+
+Defaults: titles carry units, money axes read ``$1.2M``, counts have thousands separators,
+colours come from the Okabe-Ito palette (safe for colour-blind readers), and figures use the
+constrained layout so labels do not overlap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from scipy import stats
+
+from sim.engine.ledger import Ledger
+
+__all__ = [
+    "PALETTE",
+    "comparison_bars",
+    "fan_chart",
+    "fmt_value",
+    "funnel_chart",
+    "mean_ci",
+    "money",
+    "paired_difference_chart",
+    "paired_differences",
+    "recycle_chart",
+    "response_curve",
+    "response_heatmap",
+    "speed_to_lead_chart",
+    "speed_to_lead_hours",
+    "team_load_chart",
+    "tornado_chart",
+]
+
+PALETTE = (
+    "#0072B2",  # blue
+    "#E69F00",  # orange
+    "#009E73",  # green
+    "#CC79A7",  # purple
+    "#56B4E9",  # sky blue
+    "#D55E00",  # vermillion
+    "#F0E442",  # yellow
+    "#000000",
+)
+"""Okabe-Ito colours, distinguishable with the common colour-vision deficiencies."""
+
+TEAMS = {"is": "inside sales", "fs": "field sales", "cs": "customer success"}
+"""Team prefixes of the monthly series and their names."""
+
+RECYCLE_REASONS = ("not_now", "unreached", "rejected", "lost", "churned")
+
+FUNNEL_STAGES = (
+    ("leads", "leads"),
+    ("mqls", "MQLs"),
+    ("sqls", "SQLs"),
+    ("opportunities", "opportunities"),
+    ("wins", "wins"),
+)
+
+_MONEY_WORDS = ("arr", "mrr", "cost", "programs", "ltv", "cac", "bookings", "pipeline", "revenue")
+_SHARE_NAMES = {"nrr", "grr", "win_rate", "attrition_rate"}
+
+LABELS: dict[str, str] = {
+    "arr": "ARR",
+    "mrr": "MRR",
+    "new_arr": "bookings (new ARR)",
+    "ending_arr": "ending ARR",
+    "expansion_arr": "expansion ARR",
+    "churned_arr": "churned ARR",
+    "recycled_new_arr": "new ARR from recycled leads",
+}
+"""Display names where the metric name is not readable as is."""
+
+
+def _kind(metric: str) -> str:
+    """``money``, ``share`` or ``count``: how to format a metric's values."""
+    if metric in _SHARE_NAMES or metric.endswith("utilisation"):
+        return "share"
+    if metric.endswith(("_months", "_hours", "_days", "_to_cac", "magic_number")):
+        return "count"
+    if any(word in metric for word in _MONEY_WORDS):
+        return "money"
+    return "count"
+
+
+def label(metric: str) -> str:
+    """Readable name of a metric with its unit, e.g. ``ARR ($)``."""
+    name = LABELS.get(metric, metric.replace("_", " "))
+    unit = {"money": " ($)", "share": " (%)", "count": ""}[_kind(metric)]
+    return name + unit
+
+
+def money(value: float, _pos: object = None) -> str:
+    """``$1.23M``, ``-$45.6k`` or ``$120``: a money amount short enough for a tick label."""
+    if not np.isfinite(value):
+        return "-"
+    sign = "-" if value < 0 else ""
+    size = abs(value)
+    if size >= 1e9:
+        return f"{sign}${size / 1e9:,.2f}B"
+    if size >= 1e6:
+        return f"{sign}${size / 1e6:,.2f}M"
+    if size >= 1e4:
+        return f"{sign}${size / 1e3:,.1f}k"
+    return f"{sign}${size:,.0f}"
+
+
+def _count(value: float, _pos: object = None) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+
+
+def fmt_value(metric: str, value: float) -> str:
+    """Format ``value`` the way axes show ``metric``: money, percent or a plain number."""
+    kind = _kind(metric)
+    if not np.isfinite(value):
+        return "-"
+    if kind == "money":
+        return money(value)
+    if kind == "share":
+        return f"{value:.1%}"
+    return _count(value)
+
+
+def _axis_format(ax: Axes, metric: str, axis: str = "y") -> None:
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    kind = _kind(metric)
+    if kind == "money":
+        target.set_major_locator(MaxNLocator(nbins=6))
+        target.set_major_formatter(FuncFormatter(money))
+    elif kind == "share":
+        target.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    else:
+        target.set_major_formatter(FuncFormatter(_count))
+
+
+def _figure(width: float = 8.0, height: float = 4.5, ncols: int = 1, nrows: int = 1) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.subplots(nrows, ncols, squeeze=False)
+    return fig
+
+
+def _plain_text(fig: Figure) -> Figure:
+    """Show ``$`` literally: two dollar signs in one label must not start mathtext."""
+    for text in fig.findobj(Text):
+        text.set_parse_math(False)
+    return fig
+
+
+def _month_axis(ax: Axes, months: Sequence[str]) -> None:
+    ax.set_xlabel("month")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda x, _p: months[int(x)] if 0 <= int(x) < len(months) else "")
+    )
+    for tick in ax.get_xticklabels():
+        tick.set_rotation(30)
+        tick.set_horizontalalignment("right")
+
+
+def _wide(monthly: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Replications x months table of one metric from the tidy monthly table."""
+    rows = monthly[monthly["metric"] == metric]
+    if rows.empty:
+        raise KeyError(f"no monthly series named {metric!r}")
+    return rows.pivot_table(index="replication", columns="month", values="value", sort=True)
+
+
+def bands(monthly: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per month: P10, P50 and P90 of ``metric`` across replications.
+
+    Parameters
+    ----------
+    monthly
+        Tidy monthly table (``replication, month, metric, value``).
+    metric
+        A monthly series name, e.g. ``arr``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by month (sorted), columns ``p10``, ``p50``, ``p90``.
+    """
+    wide = _wide(monthly, metric)
+    q = wide.quantile([0.1, 0.5, 0.9]).T
+    q.columns = pd.Index(["p10", "p50", "p90"])
+    return q
+
+
+def fan_chart(
+    monthly: pd.DataFrame,
+    metric: str = "arr",
+    target: float | Sequence[float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Fan chart of a monthly metric: P10-P90 band and P50 line, optional target line.
+
+    Parameters
+    ----------
+    monthly
+        Tidy monthly table of one scenario (``replication, month, metric, value``).
+    metric
+        The series, e.g. ``arr`` (month-end ARR) or ``new_arr`` (bookings).
+    target
+        A constant target, or one target per month, drawn as a dashed line.
+    title
+        Defaults to the metric's name, unit and the number of replications.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: a ``P50`` line, a ``P10-P90`` band and, if given, a ``target`` line.
+    """
+    q = bands(monthly, metric)
+    months = [str(m) for m in q.index]
+    x = np.arange(len(months))
+    n = monthly.loc[monthly["metric"] == metric, "replication"].nunique()
+    fig = _figure()
+    ax = fig.axes[0]
+    ax.fill_between(x, q["p10"], q["p90"], color=PALETTE[0], alpha=0.25, label="P10-P90")
+    ax.plot(x, q["p50"].to_numpy(), color=PALETTE[0], linewidth=2, label="P50")
+    if target is not None:
+        line = np.broadcast_to(np.asarray(target, dtype=float), x.shape)
+        ax.plot(x, line, color=PALETTE[5], linestyle="--", linewidth=1.5, label="target")
+    ax.set_title(title or f"{label(metric)} by month, {n} replications")
+    ax.set_ylabel(label(metric))
+    _axis_format(ax, metric)
+    _month_axis(ax, months)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return _plain_text(fig)
+
+
+def funnel_chart(kpis: pd.DataFrame, title: str | None = None) -> Figure:
+    """Funnel stage volumes (mean over replications) with the conversion rate between stages.
+
+    Parameters
+    ----------
+    kpis
+        Per-replication KPI table with columns ``leads, mqls, sqls, opportunities, wins``.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Horizontal bars, one per stage from leads (top) to wins, each annotated with its
+        volume and its conversion from the previous stage.
+    """
+    names = [name for name, _ in FUNNEL_STAGES]
+    volumes = kpis[names].mean().to_numpy(float)
+    fig = _figure(8.0, 4.0)
+    ax = fig.axes[0]
+    y = np.arange(len(names))[::-1]
+    bars = ax.barh(y, volumes, color=PALETTE[0])
+    ax.set_yticks(y, [shown for _, shown in FUNNEL_STAGES])
+    for i, bar in enumerate(bars):
+        text = f"{volumes[i]:,.0f}"
+        previous, shown = volumes[i - 1] if i else 0.0, FUNNEL_STAGES[i - 1][1]
+        if names[i] == "opportunities" and "fast_passed" in kpis:
+            # fast-passed leads reach field sales without being SQLs
+            previous += float(kpis["fast_passed"].mean())
+            shown = "SQLs + fast-passed"
+        if i > 0 and previous > 0:
+            text += f"  ({volumes[i] / previous:.1%} of {shown})"
+        ax.annotate(
+            text,
+            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            xytext=(4, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+    ax.set_xlim(0, volumes.max() * 1.6 if volumes.max() > 0 else 1)
+    ax.xaxis.set_major_formatter(FuncFormatter(_count))
+    ax.set_xlabel("count over the horizon (mean per replication)")
+    ax.set_title(title or f"Funnel: volumes and conversion, {len(kpis)} replications")
+    return _plain_text(fig)
+
+
+def recycle_chart(monthly: pd.DataFrame, title: str | None = None) -> Figure:
+    """The recycle loop: leads recycled per reason, and new ARR won from recycled leads.
+
+    Parameters
+    ----------
+    monthly
+        Tidy monthly table with ``recycled_<reason>``, ``recycled_new_arr`` and ``new_arr``.
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Left: one bar per recycle reason (total over the horizon, mean per replication).
+        Right: new ARR per month, P50, split into recycled leads and first-pass leads
+        (stacked bars).
+    """
+    fig = _figure(11.0, 4.5, ncols=2)
+    left, right = fig.axes
+    totals = [_wide(monthly, f"recycled_{reason}").sum(axis=1).mean() for reason in RECYCLE_REASONS]
+    bars = left.bar([r.replace("_", " ") for r in RECYCLE_REASONS], totals, color=PALETTE[2])
+    left.bar_label(bars, labels=[f"{t:,.0f}" for t in totals], fontsize=9)
+    left.set_title("Leads recycled per reason (mean per replication)")
+    left.set_ylabel("leads recycled over the horizon")
+    left.yaxis.set_major_formatter(FuncFormatter(_count))
+    left.margins(y=0.15)
+    recycled = _wide(monthly, "recycled_new_arr").median()
+    first_pass = (_wide(monthly, "new_arr") - _wide(monthly, "recycled_new_arr")).median()
+    months = [str(m) for m in recycled.index]
+    x = np.arange(len(months))
+    right.bar(x, first_pass.to_numpy(), color=PALETTE[0], label="first-pass leads")
+    right.bar(
+        x,
+        recycled.to_numpy(),
+        bottom=first_pass.to_numpy(),
+        color=PALETTE[1],
+        label="recycled leads",
+    )
+    share = _wide(monthly, "recycled_new_arr").sum(axis=1).sum() / max(
+        _wide(monthly, "new_arr").sum(axis=1).sum(), 1e-9
+    )
+    right.set_title(f"New ARR by month, P50 ($): {share:.0%} from recycled leads")
+    right.set_ylabel("new ARR ($)")
+    right.yaxis.set_major_formatter(FuncFormatter(money))
+    _month_axis(right, months)
+    right.set_ylim(0, float((first_pass + recycled).max()) * 1.3 or 1.0)
+    right.legend(loc="upper center", ncol=2)
+    fig.suptitle(title or "The recycle loop")
+    return _plain_text(fig)
+
+
+def team_load_chart(monthly: pd.DataFrame, title: str | None = None) -> Figure:
+    """Per team: utilisation and month-end queue length over time (P50 line, P10-P90 band).
+
+    Parameters
+    ----------
+    monthly
+        Tidy monthly table with ``<team>_utilisation`` and ``<team>_queue_length`` for the
+        teams ``is``, ``fs``, ``cs``.
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: utilisation (%) and queue length (leads or accounts waiting), one line per
+        team labelled with the team's name.
+    """
+    fig = _figure(11.0, 4.5, ncols=2)
+    util_ax, queue_ax = fig.axes
+    months: list[str] = []
+    for i, (prefix, team) in enumerate(TEAMS.items()):
+        for ax, metric in (
+            (util_ax, f"{prefix}_utilisation"),
+            (queue_ax, f"{prefix}_queue_length"),
+        ):
+            q = bands(monthly, metric)
+            months = [str(m) for m in q.index]
+            x = np.arange(len(months))
+            ax.fill_between(x, q["p10"], q["p90"], color=PALETTE[i], alpha=0.2)
+            ax.plot(x, q["p50"].to_numpy(), color=PALETTE[i], linewidth=2, label=team)
+    util_ax.set_title("Utilisation by month (P50, P10-P90 band)")
+    util_ax.set_ylabel("utilisation (%)")
+    util_ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    util_ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    queue_ax.set_title("Queue length at month end (P50, P10-P90 band)")
+    queue_ax.set_ylabel("leads or accounts waiting")
+    queue_ax.yaxis.set_major_formatter(FuncFormatter(_count))
+    for ax in (util_ax, queue_ax):
+        _month_axis(ax, months)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best")
+    fig.suptitle(title or "Team load")
+    return _plain_text(fig)
+
+
+def speed_to_lead_hours(ledgers: Sequence[Ledger]) -> tuple[np.ndarray[Any, Any], int]:
+    """Speed to lead (MQL to first touch, hours) of every lead that became an MQL.
+
+    Parameters
+    ----------
+    ledgers
+        Ledgers of replications run with ``keep_ledgers=True`` (or from ``simulate``).
+
+    Returns
+    -------
+    tuple
+        The finite speeds to lead in hours (all replications pooled), and how many MQLs were
+        never touched before the horizon ended.
+    """
+    hours: list[np.ndarray[Any, Any]] = []
+    untouched = 0
+    for ledger in ledgers:
+        mql = ledger.leads["first_mql_at"]
+        touch = ledger.leads["first_touch_at"]
+        reached = np.isfinite(mql)
+        wait = (touch[reached] - mql[reached]) * 24.0
+        finite = np.isfinite(wait)
+        hours.append(wait[finite])
+        untouched += int((~finite).sum())
+    return (np.concatenate(hours) if hours else np.empty(0)), untouched
+
+
+def speed_to_lead_chart(
+    hours: np.ndarray[Any, Any], untouched: int = 0, title: str | None = None
+) -> Figure:
+    """Distribution of speed to lead (MQL to first touch), on a log scale of hours.
+
+    Parameters
+    ----------
+    hours
+        Speed to lead of each touched lead, in hours (see :func:`speed_to_lead_hours`).
+    untouched
+        MQLs never touched, reported in the title.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A histogram (share of touched leads per bin) with a dashed line at the median and
+        dotted reference lines at 1 hour and 1 day.
+    """
+    values = np.asarray(hours, dtype=float)
+    if values.size == 0:
+        raise ValueError("no touched lead: nothing to plot")
+    fig = _figure(8.0, 4.5)
+    ax = fig.axes[0]
+    low = 0.1  # six minutes: faster touches are drawn in the first bin
+    edges = np.geomspace(low, max(float(values.max()), low * 10) * 1.001, 40)
+    clipped = np.clip(values, low, None)
+    ax.hist(
+        clipped,
+        bins=edges.tolist(),
+        weights=np.full(values.size, 1.0 / values.size),
+        color=PALETTE[0],
+    )
+    ax.set_xscale("log")
+    median = float(np.median(values))
+    ax.axvline(median, color=PALETTE[5], linestyle="--", label=f"median {median:,.1f} h")
+    ax.axvline(1.0, color="grey", linestyle=":", label="1 hour")
+    ax.axvline(24.0, color="grey", linestyle="-.", label="1 day")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.4g}"))
+    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    ax.set_xlabel("hours from MQL to first touch (log scale; under 0.1 h counted at 0.1 h)")
+    ax.set_ylabel("share of touched leads (%)")
+    total = values.size + untouched
+    ax.set_title(
+        title
+        or f"Speed to lead: {values.size:,} touched leads, {untouched:,} of {total:,} MQLs "
+        "never touched"
+    )
+    ax.legend(loc="upper right")
+    return _plain_text(fig)
+
+
+def mean_ci(x: np.ndarray[Any, Any]) -> tuple[float, float]:
+    """Mean of the finite values and the half-width of its 95% CI (Student t; NaN if n < 2)."""
+    x = x[np.isfinite(x)]
+    n = x.size
+    if n == 0:
+        return float("nan"), float("nan")
+    if n == 1:
+        return float(x[0]), float("nan")
+    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    return float(x.mean()), half
+
+
+def comparison_bars(
+    kpis: Mapping[str, pd.DataFrame],
+    metrics: Sequence[str] = ("ending_arr", "new_arr", "wins", "total_cost"),
+    title: str | None = None,
+) -> Figure:
+    """Side-by-side KPI means with 95% confidence intervals, one panel per KPI.
+
+    Parameters
+    ----------
+    kpis
+        Scenario name -> per-replication KPI table.
+    metrics
+        KPIs to show, one panel each (their units differ).
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per KPI with one bar per scenario (height = mean) and a 95% CI error bar.
+    """
+    names = list(kpis)
+    fig = _figure(3.2 * len(metrics) + 1, 4.2, ncols=len(metrics))
+    for ax, metric in zip(fig.axes, metrics, strict=True):
+        means, halves = zip(*(mean_ci(kpis[n][metric].to_numpy(float)) for n in names), strict=True)
+        x = np.arange(len(names))
+        ax.bar(
+            x,
+            means,
+            yerr=np.nan_to_num(halves),
+            capsize=4,
+            color=[PALETTE[i % len(PALETTE)] for i in range(len(names))],
+        )
+        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set_title(label(metric))
+        _axis_format(ax, metric)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(title or "Scenarios compared: mean and 95% CI")
+    return _plain_text(fig)
+
+
+def paired_differences(
+    baseline: pd.DataFrame,
+    others: Mapping[str, pd.DataFrame],
+    metrics: Sequence[str] = ("ending_arr", "new_arr", "wins", "total_cost"),
+) -> pd.DataFrame:
+    """Paired differences (other - baseline) replication by replication, with 95% CIs.
+
+    Parameters
+    ----------
+    baseline
+        Per-replication KPI table of the baseline, with a ``replication`` column.
+    others
+        Scenario name -> per-replication KPI table run with the same seed (common random
+        numbers), so replication ``r`` pairs with the baseline's replication ``r``.
+    metrics
+        KPIs to difference.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (scenario, kpi): ``mean`` and ``ci95`` of the difference, ``lo``/``hi``
+        bounds, ``baseline_mean``, ``pct`` (difference as a share of the baseline mean) and
+        ``n`` pairs.
+    """
+    rows = []
+    base = baseline.set_index("replication")
+    for name, table in others.items():
+        other = table.set_index("replication")
+        common = base.index.intersection(other.index)
+        for metric in metrics:
+            diff = (other.loc[common, metric] - base.loc[common, metric]).to_numpy(float)
+            mean, half = mean_ci(diff)
+            base_mean = float(base.loc[common, metric].mean())
+            rows.append(
+                {
+                    "scenario": name,
+                    "kpi": metric,
+                    "mean": mean,
+                    "ci95": half,
+                    "lo": mean - half,
+                    "hi": mean + half,
+                    "baseline_mean": base_mean,
+                    "pct": mean / base_mean if base_mean else float("nan"),
+                    "n": int(np.isfinite(diff).sum()),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def paired_difference_chart(differences: pd.DataFrame, title: str | None = None) -> Figure:
+    """Paired differences against the baseline, one panel per KPI, with 95% CIs.
+
+    Parameters
+    ----------
+    differences
+        Output of :func:`paired_differences`.
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per KPI; one horizontal error bar per scenario (point = mean difference)
+        and a vertical line at zero. An interval that misses zero is a significant change.
+    """
+    metrics = list(dict.fromkeys(differences["kpi"]))
+    fig = _figure(3.4 * len(metrics) + 1, 1.2 + 0.6 * differences["scenario"].nunique(),
+                  ncols=len(metrics))  # fmt: skip
+    for ax, metric in zip(fig.axes, metrics, strict=True):
+        rows = differences[differences["kpi"] == metric].reset_index(drop=True)
+        y = np.arange(len(rows))[::-1]
+        for i, (mean, half) in enumerate(zip(rows["mean"], rows["ci95"], strict=True)):
+            ax.errorbar(
+                mean,
+                y[i],
+                xerr=0.0 if np.isnan(half) else half,
+                fmt="o",
+                color=PALETTE[(i + 1) % len(PALETTE)],
+                capsize=4,
+            )
+        ax.axvline(0.0, color="grey", linewidth=1)
+        ax.set_yticks(y, rows["scenario"].tolist())
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        ax.set_title(f"Δ {label(metric)}")
+        _axis_format(ax, metric, axis="x")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))  # narrow panels: few ticks
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(title or "Paired difference vs baseline: mean and 95% CI")
+    return _plain_text(fig)
+
+
+def response_curve(
+    points: pd.DataFrame,
+    parameter: str,
+    kpi: str,
+    by: str | None = None,
+    title: str | None = None,
+) -> Figure:
+    """KPI against one swept parameter, with a 95% CI band if the table has ``<kpi>_ci95``.
+
+    Parameters
+    ----------
+    points
+        One row per sweep point: a column ``parameter``, a column ``kpi`` (the mean) and,
+        optionally, ``<kpi>_ci95`` (half-width of its 95% CI).
+    parameter
+        The x-axis column.
+    kpi
+        The y-axis column.
+    by
+        Optional second parameter column: one line per value.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line (with markers at the points) per value of ``by``, or a single line.
+    """
+    _require(points, [parameter, kpi] + ([by] if by else []))
+    ci = f"{kpi}_ci95"
+    fig = _figure()
+    ax = fig.axes[0]
+    groups = list(points.groupby(by, sort=True)) if by else [("", points)]
+    for i, (key, group) in enumerate(groups):
+        rows = group.sort_values(parameter)
+        colour = PALETTE[i % len(PALETTE)]
+        name = f"{by}={key!s}" if by else label(kpi)
+        ax.plot(rows[parameter], rows[kpi], marker="o", color=colour, label=name)
+        if ci in rows:
+            ax.fill_between(
+                rows[parameter], rows[kpi] - rows[ci], rows[kpi] + rows[ci], color=colour, alpha=0.2
+            )
+    ax.set_xlabel(parameter)
+    ax.set_ylabel(label(kpi))
+    _axis_format(ax, kpi)
+    ax.grid(alpha=0.3)
+    if by:
+        ax.legend(loc="best")
+    ax.set_title(title or f"{label(kpi)} against {parameter}")
+    return _plain_text(fig)
+
+
+def _require(points: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in points.columns]
+    if missing:
+        raise KeyError(f"missing column(s): {', '.join(missing)}")
+
+
+def response_heatmap(
+    points: pd.DataFrame, x: str, y: str, kpi: str, title: str | None = None
+) -> Figure:
+    """Heatmap of a KPI's mean over two swept parameters, each cell labelled with its value.
+
+    Parameters
+    ----------
+    points
+        One row per sweep point with columns ``x``, ``y`` and ``kpi`` (the mean); repeated
+        (x, y) pairs are averaged.
+    x, y
+        Parameter columns for the horizontal and vertical axes.
+    kpi
+        The value column.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        An image of the ``y`` x ``x`` grid with a colour bar (viridis, colour-blind safe).
+    """
+    _require(points, [x, y, kpi])
+    grid = points.pivot_table(index=y, columns=x, values=kpi, aggfunc="mean").sort_index()
+    grid = grid.sort_index(axis=1)
+    fig = _figure(7.5, 5.5)
+    ax = fig.axes[0]
+    image = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(np.arange(grid.shape[1]), [f"{v:g}" for v in grid.columns])
+    ax.set_yticks(np.arange(grid.shape[0]), [f"{v:g}" for v in grid.index])
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    values = grid.to_numpy(float)
+    middle = np.nanmean(values)
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(
+            j,
+            i,
+            fmt_value(kpi, v),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="black" if v > middle else "white",
+        )
+    bar = fig.colorbar(image, ax=ax)
+    bar.set_label(label(kpi))
+    kind = _kind(kpi)
+    if kind == "money":
+        bar.formatter = FuncFormatter(money)
+    elif kind == "share":
+        bar.formatter = PercentFormatter(xmax=1.0, decimals=0)
+    bar.update_ticks()
+    ax.set_title(title or f"{label(kpi)}: mean over {y} and {x}")
+    return _plain_text(fig)
+
+
+def tornado_chart(
+    sensitivity: pd.DataFrame, kpi: str, base: float, title: str | None = None
+) -> Figure:
+    """Tornado chart: the KPI's swing when each parameter moves to its low and high value.
+
+    Parameters
+    ----------
+    sensitivity
+        One row per parameter: columns ``parameter``, ``low`` and ``high`` (the KPI's mean
+        with the parameter at its low and high value); optional ``low_label`` and
+        ``high_label`` describe the settings.
+    kpi
+        The KPI's name, for titles and number formats.
+    base
+        The KPI at the base setting: bars start there.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two bars per parameter (low, high) relative to ``base``, widest swing on top.
+    """
+    _require(sensitivity, ["parameter", "low", "high"])
+    table = sensitivity.assign(swing=(sensitivity["high"] - sensitivity["low"]).abs())
+    table = table.sort_values("swing").reset_index(drop=True)
+    fig = _figure(8.0, 1.2 + 0.5 * len(table))
+    ax = fig.axes[0]
+    y = np.arange(len(table))
+    ax.barh(y, table["low"] - base, left=base, color=PALETTE[5], label="low setting")
+    ax.barh(y, table["high"] - base, left=base, color=PALETTE[0], label="high setting")
+    ax.axvline(base, color="black", linewidth=1)
+    names = table["parameter"].tolist()
+    if {"low_label", "high_label"} <= set(table.columns):
+        names = [
+            f"{p} ({lo} / {hi})"
+            for p, lo, hi in zip(names, table["low_label"], table["high_label"], strict=True)
+        ]
+    ax.set_yticks(y, names)
+    ax.set_xlabel(label(kpi))
+    _axis_format(ax, kpi, axis="x")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title or f"Sensitivity of {label(kpi)} (base {fmt_value(kpi, base)})")
+    return _plain_text(fig)

@@ -1,0 +1,558 @@
+"""One self-contained HTML report of one or more scenarios: no external request, images inline.
+
+Each input is a results folder (``revloop run --out DIR``) or a scenario file (run here).
+The report holds, per scenario, the scenario summary, the headline KPIs with their bands and
+the charts of :mod:`sim.analysis.plots`; the diagnosis of the first scenario (bottleneck and
+paired +1 head runs); and, for several scenarios, their comparison (paired on replication
+numbers when they share a seed). The template is inline (Jinja2), so the report needs no
+package data. Headless Chromium, when installed, takes screenshots and prints a PDF.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sim import __version__
+from sim.analysis import plots
+from sim.analysis.diagnose import Diagnosis, diagnose
+from sim.analysis.export import ResultsError, read_results
+from sim.analysis.metrics import KPI_GROUPS, KPIS
+from sim.experiment.results import atomic_write
+from sim.experiment.runner import replicate, run
+from sim.scenario import load_scenario
+from sim.scenario.summary import summarize
+
+__all__ = [
+    "CHROMIUM_NAMES",
+    "BrowserCheck",
+    "ScenarioData",
+    "browser_check",
+    "build_report",
+    "chromium",
+    "load_input",
+    "pdf",
+    "render",
+    "screenshot",
+]
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+"""Executables tried, in order, for screenshots and PDFs."""
+
+COMPARE_KPIS = ("ending_arr", "new_arr", "wins", "total_cost")
+
+
+@dataclass
+class ScenarioData:
+    """What the report shows of one scenario."""
+
+    name: str
+    source: str
+    scenario_file: str
+    sets: tuple[str, ...]
+    seed: int
+    monthly: pd.DataFrame
+    kpis: pd.DataFrame
+    summary_lines: list[str]
+    speed_hours: np.ndarray[Any, Any]
+    untouched: int
+    speed_note: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_input(
+    source: str | os.PathLike[str],
+    sets: Sequence[str] = (),
+    replications: int = 10,
+    seed: int = 0,
+    workers: int | None = None,
+) -> ScenarioData:
+    """Read a results folder, or run a scenario file, into what the report shows.
+
+    Parameters
+    ----------
+    source
+        A results folder (its ``scenario.json`` and seed are reused) or a scenario file.
+    sets
+        Overrides for a scenario file (ignored for a results folder, already resolved).
+    replications, seed, workers
+        Of the run of a scenario file.
+
+    Returns
+    -------
+    ScenarioData
+        Speed to lead comes from the kept ledgers of a scenario file's run, or, for a
+        results folder, from its replication 0 run again (same seed, same numbers).
+
+    Raises
+    ------
+    ResultsError
+        If ``source`` is neither a results folder nor a file.
+    """
+    path = Path(source)
+    if path.is_dir():
+        saved = read_results(path)
+        scenario_file = str(path / "scenario.json")
+        sc = load_scenario(scenario_file)
+        first = int(saved.kpis["replication"].min()) if len(saved.kpis) else 0
+        ledger = replicate(sc, saved.seed, first, keep_ledger=True).ledger
+        hours, untouched = plots.speed_to_lead_hours([ledger] if ledger else [])
+        return ScenarioData(
+            name=saved.name,
+            source=str(path),
+            scenario_file=scenario_file,
+            sets=(),
+            seed=saved.seed,
+            monthly=saved.monthly,
+            kpis=saved.kpis,
+            summary_lines=summarize(sc),
+            speed_hours=hours,
+            untouched=untouched,
+            speed_note=f"replication {first} of the saved run, re-run with its seed",
+        )
+    if not path.is_file():
+        raise ResultsError(f"{path}: no such results folder or scenario file")
+    sc = load_scenario(path, list(sets))
+    results = run(sc, replications=replications, seed=seed, workers=workers, keep_ledgers=True)
+    ledgers = [r.ledger for r in results.replications if r.ledger is not None]
+    hours, untouched = plots.speed_to_lead_hours(ledgers)
+    return ScenarioData(
+        name=sc.name,
+        source=str(path),
+        scenario_file=str(path),
+        sets=tuple(sets),
+        seed=seed,
+        monthly=results.monthly(),
+        kpis=results.kpis(),
+        summary_lines=summarize(sc),
+        speed_hours=hours,
+        untouched=untouched,
+        speed_note=f"all {len(ledgers)} replications pooled",
+    )
+
+
+def _png(fig: Figure) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _kpi_rows(kpis: pd.DataFrame) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for group, names in KPI_GROUPS.items():
+        rows.append({"group": group})
+        for name in names:
+            x = kpis[name].to_numpy(float) if name in kpis else np.empty(0)
+            x = x[np.isfinite(x)]
+            if x.size == 0:
+                continue
+            mean, half = plots.mean_ci(x)
+            p10, p50, p90 = np.percentile(x, [10, 50, 90])
+            rows.append(
+                {
+                    "group": "",
+                    "name": name,
+                    "meaning": KPIS.get(name, ""),
+                    "mean": plots.fmt_value(name, mean),
+                    "ci": "±" + plots.fmt_value(name, half) if np.isfinite(half) else "-",
+                    "p10": plots.fmt_value(name, p10),
+                    "p50": plots.fmt_value(name, p50),
+                    "p90": plots.fmt_value(name, p90),
+                }
+            )
+    return rows
+
+
+def _scenario_charts(data: ScenarioData) -> list[dict[str, str]]:
+    charts = [
+        ("ARR by month", plots.fan_chart(data.monthly, "arr")),
+        ("Bookings (new ARR) by month", plots.fan_chart(data.monthly, "new_arr")),
+        ("Funnel", plots.funnel_chart(data.kpis)),
+        ("Recycle loop", plots.recycle_chart(data.monthly)),
+        ("Team load", plots.team_load_chart(data.monthly)),
+    ]
+    if data.speed_hours.size:
+        speed = plots.speed_to_lead_chart(data.speed_hours, data.untouched)
+        charts.append((f"Speed to lead ({data.speed_note})", speed))
+    return [{"title": title, "png": _png(fig)} for title, fig in charts]
+
+
+def _comparison(datasets: Sequence[ScenarioData]) -> dict[str, Any] | None:
+    if len(datasets) < 2:
+        return None
+    tables = {d.name: d.kpis for d in datasets}
+    base = datasets[0]
+    out: dict[str, Any] = {
+        "bars": _png(plots.comparison_bars(tables, COMPARE_KPIS)),
+        "diff": None,
+        "baseline": base.name,
+        "rows": [],
+    }
+    paired = [d for d in datasets[1:] if d.seed == base.seed]
+    if paired:
+        diffs = plots.paired_differences(base.kpis, {d.name: d.kpis for d in paired}, COMPARE_KPIS)
+        out["diff"] = _png(plots.paired_difference_chart(diffs))
+        out["rows"] = [
+            {
+                "scenario": r["scenario"],
+                "kpi": r["kpi"],
+                "mean": plots.fmt_value(r["kpi"], r["mean"]),
+                "ci": plots.fmt_value(r["kpi"], r["lo"])
+                + " to "
+                + plots.fmt_value(r["kpi"], r["hi"]),
+                "pct": f"{r['pct']:+.1%}" if np.isfinite(r["pct"]) else "-",
+                "n": r["n"],
+            }
+            for _, r in diffs.iterrows()
+        ]
+    unpaired = [d.name for d in datasets[1:] if d.seed != base.seed]
+    out["unpaired"] = unpaired
+    return out
+
+
+def _diagnosis_view(diagnosis: Diagnosis) -> dict[str, Any]:
+    load = diagnosis.load
+    rows = [
+        {
+            "team": str(section).replace("_", " "),
+            "bottleneck": bool(r["bottleneck"]),
+            "utilisation": f"{r['utilisation']:.0%}",
+            "last_quarter": f"{r['utilisation_last_quarter']:.0%}",
+            "queue": f"{r['queue_start']:,.0f} → {r['queue_end']:,.0f}",
+            "growth": f"{r['queue_growth_per_month']:+,.1f}",
+            "cold": f"{r['went_cold_share']:.1%}" if np.isfinite(r["went_cold_share"]) else "-",
+        }
+        for section, r in load.iterrows()
+    ]
+    heads = diagnosis.heads.assign(scenario="+1 " + diagnosis.heads["role"])
+    chart = plots.paired_difference_chart(
+        heads, title=f"One more head: paired difference vs {diagnosis.scenario}, 95% CI"
+    )
+    return {
+        "sentences": diagnosis.sentences(),
+        "rows": rows,
+        "png": _png(chart),
+        "replications": diagnosis.replications,
+        "seed": diagnosis.seed,
+    }
+
+
+def render(
+    datasets: Sequence[ScenarioData],
+    out: str | os.PathLike[str],
+    diagnosis: Diagnosis | None = None,
+) -> Path:
+    """Write the HTML report of ``datasets`` (the first is the baseline) to ``out``.
+
+    Parameters
+    ----------
+    datasets
+        One entry per scenario, from :func:`load_input`.
+    out
+        The HTML file, written atomically.
+    diagnosis
+        Optional diagnosis of the first scenario.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
+    """
+    if not datasets:
+        raise ValueError("nothing to report: give at least one scenario")
+    sections = [
+        {
+            "name": d.name,
+            "source": d.source,
+            "sets": " ".join(d.sets),
+            "seed": d.seed,
+            "replications": int(d.kpis["replication"].nunique()),
+            "summary": "\n".join(d.summary_lines),
+            "kpis": _kpi_rows(d.kpis),
+            "charts": _scenario_charts(d),
+        }
+        for d in datasets
+    ]
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    html = env.from_string(TEMPLATE).render(
+        title="revloop report: " + ", ".join(d.name for d in datasets),
+        created=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        version=__version__,
+        sections=sections,
+        comparison=_comparison(datasets),
+        diagnosis=_diagnosis_view(diagnosis) if diagnosis else None,
+    )
+    target = Path(out)
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(path: Path) -> None:
+        path.write_text(html, encoding="utf-8")
+
+    return atomic_write(target, write)
+
+
+def build_report(
+    sources: Sequence[str],
+    out: str | os.PathLike[str],
+    sets: Sequence[str] = (),
+    replications: int = 10,
+    seed: int = 0,
+    workers: int | None = None,
+    diagnose_replications: int = 5,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
+    """Load or run every source, diagnose the first, and write the HTML report.
+
+    Parameters
+    ----------
+    sources
+        Results folders and/or scenario files; the first is the baseline.
+    out
+        The HTML file.
+    sets
+        Overrides for scenario files (and for the diagnosis runs).
+    replications, seed, workers
+        Of the runs of scenario files.
+    diagnose_replications
+        Replications of each paired run of the diagnosis (base, +1 SDR, +1 AE, +1 CSM);
+        0 leaves the diagnosis out.
+    progress
+        Called with a short description of each step.
+
+    Returns
+    -------
+    pathlib.Path
+        The report written.
+    """
+    datasets = []
+    for source in sources:
+        if progress:
+            progress(f"loading {source}")
+        datasets.append(load_input(source, sets, replications, seed, workers))
+    diagnosis = None
+    if diagnose_replications > 0:
+        first = datasets[0]
+        diagnosis = diagnose(
+            first.scenario_file,
+            first.sets,
+            replications=diagnose_replications,
+            seed=first.seed,
+            workers=workers,
+            monthly=first.monthly,
+            progress=(lambda step: progress(f"diagnosis: {step}")) if progress else None,
+        )
+    if progress:
+        progress("rendering")
+    return render(datasets, out, diagnosis)
+
+
+def chromium() -> str | None:
+    """Path of a Chromium (or Chrome) executable, or None if none is installed."""
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def browser(html: str | os.PathLike[str], *args: str, timeout: float = 120) -> str:
+    """Open ``html`` in headless Chromium with ``args``; return what it printed (stdout+err).
+
+    Raises
+    ------
+    FileNotFoundError
+        If no Chromium is installed.
+    """
+    exe = chromium()
+    if exe is None:
+        raise FileNotFoundError("no chromium found: apt-get install -y chromium")
+    url = Path(html).resolve().as_uri()
+    command = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", *args]
+    done = subprocess.run(
+        [*command, url], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"chromium failed ({done.returncode}): {done.stderr.strip()[-500:]}")
+    return done.stdout + done.stderr
+
+
+@dataclass
+class BrowserCheck:
+    """What headless Chromium saw when it loaded a report."""
+
+    images_shown: int
+    images: int
+    console: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Every image decoded and nothing was logged to the page's console."""
+        return self.images > 0 and self.images_shown == self.images and not self.console
+
+
+def browser_check(html: str | os.PathLike[str]) -> BrowserCheck:
+    """Load the report in headless Chromium; count decoded images and console messages.
+
+    The report's own script writes ``data-images="shown/total"`` on ``<body>`` once the
+    page has loaded; the DOM is dumped after that. Console lines (script errors, failed
+    resource loads) come from Chromium's log.
+    """
+    output = browser(
+        html, "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom"
+    )
+    found = re.search(r'data-images="(\d+)/(\d+)"', output)
+    shown, total = (int(found.group(1)), int(found.group(2))) if found else (0, -1)
+    console = [line for line in output.splitlines() if ":CONSOLE" in line]
+    return BrowserCheck(shown, total, console)
+
+
+def screenshot(
+    html: str | os.PathLike[str], png: str | os.PathLike[str], width: int = 1280
+) -> Path:
+    """Screenshot the whole report (a tall window) into ``png`` with headless Chromium."""
+    target = Path(png).resolve()
+    browser(html, f"--screenshot={target}", f"--window-size={width},9000")
+    return target
+
+
+def pdf(html: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Print the report to a PDF with headless Chromium (A4, the page's print styles)."""
+    target = Path(out).resolve()
+    browser(html, f"--print-to-pdf={target}", "--no-pdf-header-footer")
+    return target
+
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{ title }}</title>
+<style>
+  :root { --ink: #1d2733; --muted: #5b6673; --line: #d9dee4; --accent: #0072B2; }
+  body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+         color: var(--ink); margin: 0; background: #f6f7f9; }
+  main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 64px; background: #fff; }
+  h1 { font-size: 26px; margin: 8px 0 4px; }
+  h2 { font-size: 21px; border-bottom: 2px solid var(--accent); padding-bottom: 4px;
+       margin-top: 40px; }
+  h3 { font-size: 17px; margin: 24px 0 8px; }
+  .meta { color: var(--muted); font-size: 13px; }
+  nav a { margin-right: 14px; color: var(--accent); text-decoration: none; }
+  pre { background: #f3f5f7; padding: 12px; overflow-x: auto; font-size: 12.5px;
+        border-radius: 4px; }
+  table { border-collapse: collapse; width: 100%; font-size: 13.5px; margin: 8px 0 16px; }
+  th, td { padding: 4px 8px; border-bottom: 1px solid var(--line); text-align: right; }
+  th:first-child, td:first-child { text-align: left; }
+  th.meaning { text-align: left; }
+  td.meaning { text-align: left; color: var(--muted); font-size: 12.5px; }
+  tr.group td { font-weight: 600; background: #eef2f6; text-transform: capitalize; }
+  tr.hot td { background: #fdf0e6; font-weight: 600; }
+  figure { margin: 16px 0 28px; }
+  figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+  figcaption { color: var(--muted); font-size: 13px; }
+  .finding { font-size: 16px; background: #eef6fb; border-left: 4px solid var(--accent);
+             padding: 8px 14px; margin: 6px 0; }
+  details summary { cursor: pointer; color: var(--accent); }
+  @media print { body { background: #fff; } main { padding: 0; }
+                 figure, table { break-inside: avoid; } }
+</style>
+</head>
+<body>
+<main>
+<h1>{{ title }}</h1>
+<p class="meta">Generated {{ created }} by revloop {{ version }}.
+Bands are P10-P90 across replications; ± is the half-width of the 95% confidence interval
+of the mean.</p>
+<nav>
+{% for s in sections %}<a href="#s{{ loop.index }}">{{ s.name }}</a>{% endfor %}
+{% if diagnosis %}<a href="#diagnosis">Diagnosis</a>{% endif %}
+{% if comparison %}<a href="#comparison">Comparison</a>{% endif %}
+</nav>
+{% if diagnosis %}
+<section id="diagnosis">
+<h2>Diagnosis: {{ sections[0].name }}</h2>
+{% for line in diagnosis.sentences %}<p class="finding">{{ line }}</p>{% endfor %}
+<table>
+<tr><th>team</th><th>utilisation</th><th>last quarter</th><th>month-end queue (first → last
+month)</th><th>queue change / month</th><th>MQLs gone cold</th></tr>
+{% for r in diagnosis.rows %}
+<tr class="{{ 'hot' if r.bottleneck else '' }}"><td>{{ r.team }}{{ ' (bottleneck)' if
+r.bottleneck else '' }}</td><td>{{ r.utilisation }}</td><td>{{ r.last_quarter }}</td>
+<td>{{ r.queue }}</td><td>{{ r.growth }}</td><td>{{ r.cold }}</td></tr>
+{% endfor %}
+</table>
+<figure><img alt="Paired difference of one more head per team"
+ src="data:image/png;base64,{{ diagnosis.png }}">
+<figcaption>Each team's headcount raised by one on day one, {{ diagnosis.replications }}
+replications paired with the base on seed {{ diagnosis.seed }} (common random numbers).
+An interval that does not cross zero is a real effect.</figcaption></figure>
+</section>
+{% endif %}
+{% if comparison %}
+<section id="comparison">
+<h2>Comparison</h2>
+<figure><img alt="KPI means with 95% CI per scenario"
+ src="data:image/png;base64,{{ comparison.bars }}"></figure>
+{% if comparison.diff %}
+<figure><img alt="Paired differences vs {{ comparison.baseline }}"
+ src="data:image/png;base64,{{ comparison.diff }}">
+<figcaption>Differences against {{ comparison.baseline }}, replication by replication on the
+same seed.</figcaption></figure>
+<table><tr><th>scenario</th><th>KPI</th><th>mean difference</th><th>95% CI</th>
+<th>vs baseline</th><th>pairs</th></tr>
+{% for r in comparison.rows %}<tr><td>{{ r.scenario }}</td><td>{{ r.kpi }}</td>
+<td>{{ r.mean }}</td><td>{{ r.ci }}</td><td>{{ r.pct }}</td><td>{{ r.n }}</td></tr>{% endfor %}
+</table>
+{% endif %}
+{% if comparison.unpaired %}<p class="meta">Not paired (different seed):
+{{ comparison.unpaired | join(", ") }}.</p>{% endif %}
+</section>
+{% endif %}
+{% for s in sections %}
+<section id="s{{ loop.index }}">
+<h2>{{ s.name }}</h2>
+<p class="meta">{{ s.replications }} replications, seed {{ s.seed }}, from {{ s.source }}
+{%- if s.sets %} with {{ s.sets }}{% endif %}.</p>
+<h3>Headline KPIs</h3>
+<table>
+<tr><th>KPI</th><th>mean</th><th>95% CI</th><th>P10</th><th>P50</th><th>P90</th>
+<th class="meaning">meaning</th></tr>
+{% for r in s.kpis %}{% if r.group %}<tr class="group"><td colspan="7">{{ r.group }}</td></tr>
+{% else %}<tr><td>{{ r.name }}</td><td>{{ r.mean }}</td><td>{{ r.ci }}</td><td>{{ r.p10 }}</td>
+<td>{{ r.p50 }}</td><td>{{ r.p90 }}</td><td class="meaning">{{ r.meaning }}</td></tr>
+{% endif %}{% endfor %}
+</table>
+{% for c in s.charts %}
+<figure><img alt="{{ c.title }}" src="data:image/png;base64,{{ c.png }}">
+<figcaption>{{ c.title }}</figcaption></figure>
+{% endfor %}
+<details><summary>Scenario summary</summary><pre>{{ s.summary }}</pre></details>
+</section>
+{% endfor %}
+</main>
+<script>
+  // Lets a headless check read whether every image decoded (see tests/test_report.py).
+  window.addEventListener("load", function () {
+    var imgs = Array.prototype.slice.call(document.images);
+    var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+    document.body.setAttribute("data-images", ok + "/" + imgs.length);
+  });
+</script>
+</body>
+</html>
+"""

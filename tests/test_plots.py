@@ -1,0 +1,231 @@
+"""Charts: content (titles, labels, number of artists, plotted data), never pixels."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.patches import Rectangle
+
+from sim.analysis import plots
+from sim.experiment.results import Results
+from sim.experiment.runner import run
+from tests.helpers import small
+
+
+@pytest.fixture(scope="module")
+def results() -> Results:
+    return run(small(months=6), replications=3, seed=7, workers=1, keep_ledgers=True)
+
+
+def _bars(ax: object) -> list[Rectangle]:
+    return [p for p in ax.patches if isinstance(p, Rectangle)]  # type: ignore[attr-defined]
+
+
+def test_fan_chart_plots_the_median_and_band_of_the_input(results: Results) -> None:
+    monthly = results.monthly()
+    fig = plots.fan_chart(monthly, "arr", target=12e6)
+    (ax,) = fig.axes
+    assert ax.get_title() == "ARR ($) by month, 3 replications"
+    assert ax.get_ylabel() == "ARR ($)"
+    assert ax.get_xlabel() == "month"
+    p50, target = ax.get_lines()
+    wide = np.array([r.monthly["arr"] for r in results.replications])
+    np.testing.assert_allclose(p50.get_ydata(), np.median(wide, axis=0))
+    np.testing.assert_allclose(target.get_ydata(), 12e6)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["P10-P90", "P50", "target"]
+    (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(np.quantile(wide, 0.1, axis=0).min())
+    assert ys.max() == pytest.approx(np.quantile(wide, 0.9, axis=0).max())
+    assert "$" in ax.yaxis.get_major_formatter()(1.5e7, 0)
+
+
+def test_fan_chart_rejects_an_unknown_metric(results: Results) -> None:
+    with pytest.raises(KeyError, match="no monthly series named 'nope'"):
+        plots.fan_chart(results.monthly(), "nope")
+
+
+def test_funnel_bars_are_the_mean_stage_volumes_with_conversions(results: Results) -> None:
+    kpis = results.kpis()
+    fig = plots.funnel_chart(kpis)
+    (ax,) = fig.axes
+    bars = _bars(ax)
+    assert len(bars) == 5
+    expected = kpis[["leads", "mqls", "sqls", "opportunities", "wins"]].mean().to_numpy()
+    np.testing.assert_allclose([b.get_width() for b in bars], expected)
+    # leads on top: the y positions run downwards from the first stage
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    ticks = sorted(zip(ax.get_yticks(), names, strict=True))
+    assert [name for _, name in ticks] == ["wins", "opportunities", "SQLs", "MQLs", "leads"]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[0] == f"{expected[0]:,.0f}"
+    assert f"({expected[4] / expected[3]:.1%} of opportunities)" in texts[4]
+    via = expected[2] + kpis["fast_passed"].mean()
+    assert f"({expected[3] / via:.1%} of SQLs + fast-passed)" in texts[3]
+
+
+def test_recycle_chart_counts_each_reason_and_splits_new_arr(results: Results) -> None:
+    fig = plots.recycle_chart(results.monthly())
+    left, right = fig.axes
+    reasons = [t.get_text() for t in left.get_xticklabels()]
+    assert reasons == ["not now", "unreached", "rejected", "lost", "churned"]
+    heights = [b.get_height() for b in _bars(left)]
+    expected = [
+        np.mean([r.monthly[f"recycled_{k}"].sum() for r in results.replications])
+        for k in plots.RECYCLE_REASONS
+    ]
+    np.testing.assert_allclose(heights, expected)
+    assert right.get_ylabel() == "new ARR ($)"
+    assert len(_bars(right)) == 2 * 6  # first-pass and recycled, six months
+    assert [t.get_text() for t in right.get_legend().get_texts()] == [
+        "first-pass leads",
+        "recycled leads",
+    ]
+
+
+def test_team_load_has_one_line_per_team_on_each_panel(results: Results) -> None:
+    fig = plots.team_load_chart(results.monthly())
+    util, queue = fig.axes
+    for ax in (util, queue):
+        assert [
+            line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")
+        ] == [
+            "inside sales",
+            "field sales",
+            "customer success",
+        ]
+    assert util.get_ylabel() == "utilisation (%)"
+    is_util = np.median([r.monthly["is_utilisation"] for r in results.replications], axis=0)
+    np.testing.assert_allclose(util.get_lines()[0].get_ydata(), is_util)
+    cs_queue = np.median([r.monthly["cs_queue_length"] for r in results.replications], axis=0)
+    np.testing.assert_allclose(queue.get_lines()[2].get_ydata(), cs_queue)
+
+
+def test_speed_to_lead_is_mql_to_first_touch_in_hours(results: Results) -> None:
+    ledgers = [r.ledger for r in results.replications if r.ledger is not None]
+    hours, untouched = plots.speed_to_lead_hours(ledgers)
+    leads = ledgers[0].leads
+    mql = np.isfinite(leads["first_mql_at"])
+    first = (leads["first_touch_at"][mql] - leads["first_mql_at"][mql]) * 24
+    n0 = int(np.isfinite(first).sum())
+    np.testing.assert_allclose(hours[:n0], first[np.isfinite(first)])
+    assert (hours >= 0).all()
+    fig = plots.speed_to_lead_chart(hours, untouched)
+    (ax,) = fig.axes
+    assert ax.get_xscale() == "log"
+    assert ax.get_xlabel().startswith("hours from MQL to first touch (log scale")
+    assert f"{hours.size:,} touched leads" in ax.get_title()
+    assert f"{untouched:,} of {hours.size + untouched:,} MQLs never touched" in ax.get_title()
+    assert sum(b.get_height() for b in _bars(ax)) == pytest.approx(1.0)
+    median_line = ax.get_lines()[0]
+    assert median_line.get_xdata()[0] == pytest.approx(np.median(hours))
+
+
+def test_speed_to_lead_chart_needs_data() -> None:
+    with pytest.raises(ValueError, match="no touched lead"):
+        plots.speed_to_lead_chart(np.empty(0))
+
+
+def _kpis(values: list[float], shift: float = 0.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "replication": range(len(values)),
+            "ending_arr": np.array(values) + shift,
+            "wins": np.array(values) / 1e5,
+        }
+    )
+
+
+def test_comparison_bars_show_means_and_cis_per_scenario() -> None:
+    tables = {"base": _kpis([1e6, 2e6, 3e6]), "more": _kpis([2e6, 3e6, 4e6])}
+    fig = plots.comparison_bars(tables, ["ending_arr", "wins"])
+    arr_ax, wins_ax = fig.axes
+    assert arr_ax.get_title() == "ending ARR ($)"
+    assert wins_ax.get_title() == "wins"
+    np.testing.assert_allclose([b.get_height() for b in _bars(arr_ax)], [2e6, 3e6])
+    assert [t.get_text() for t in arr_ax.get_xticklabels()] == ["base", "more"]
+    segments = arr_ax.collections[0].get_segments()
+    half = 4.302652729911275 * 1e6 / np.sqrt(3)  # t(0.975, 2) * sd / sqrt(n)
+    assert segments[0][1][1] - segments[0][0][1] == pytest.approx(2 * half)
+
+
+def test_paired_differences_cancel_common_noise() -> None:
+    base = _kpis([1e6, 5e6, 9e6])
+    others = {"plus": _kpis([1e6, 5e6, 9e6], shift=2e5)}
+    diff = plots.paired_differences(base, others, ["ending_arr"])
+    row = diff.iloc[0]
+    assert row["mean"] == pytest.approx(2e5)
+    assert row["ci95"] == pytest.approx(0.0)
+    assert row["pct"] == pytest.approx(2e5 / 5e6)
+    fig = plots.paired_difference_chart(diff)
+    (ax,) = fig.axes
+    assert ax.get_title() == "Δ ending ARR ($)"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["plus"]
+    point = ax.get_lines()[0]
+    assert point.get_xdata()[0] == pytest.approx(2e5)
+
+
+def test_response_heatmap_shows_the_grid_of_means() -> None:
+    points = pd.DataFrame(
+        [(s, a, s * 1e5 + a * 1e4) for s in (8, 10, 12) for a in (6, 8)],
+        columns=["inside_sales.headcount", "field_sales.headcount", "ending_arr"],
+    )
+    fig = plots.response_heatmap(
+        points, "inside_sales.headcount", "field_sales.headcount", "ending_arr"
+    )
+    ax = fig.axes[0]
+    image = ax.get_images()[0].get_array()
+    assert image.shape == (2, 3)
+    assert image[1, 2] == pytest.approx(12 * 1e5 + 8 * 1e4)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "10", "12"]
+    assert ax.get_xlabel() == "inside_sales.headcount"
+    assert len(ax.texts) == 6
+    assert ax.texts[0].get_text() == plots.money(8e5 + 6e4)
+
+
+def test_response_curve_one_line_per_group_with_band() -> None:
+    points = pd.DataFrame(
+        {
+            "sdrs": [8, 10, 12, 8, 10, 12],
+            "aes": [6, 6, 6, 8, 8, 8],
+            "wins": [10.0, 12, 13, 11, 14, 16],
+            "wins_ci95": [1.0] * 6,
+        }
+    )
+    fig = plots.response_curve(points, "sdrs", "wins", by="aes")
+    (ax,) = fig.axes
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["aes=6", "aes=8"]
+    np.testing.assert_allclose(lines[1].get_ydata(), [11, 14, 16])
+    assert len(ax.collections) == 2
+
+
+def test_tornado_orders_by_swing_and_starts_at_base() -> None:
+    table = pd.DataFrame(
+        {
+            "parameter": ["sdrs", "aes", "csms"],
+            "low": [9e6, 8e6, 9.9e6],
+            "high": [11e6, 13e6, 10.1e6],
+        }
+    )
+    fig = plots.tornado_chart(table, "ending_arr", base=10e6)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["csms", "sdrs", "aes"]
+    bars = _bars(ax)
+    assert len(bars) == 6
+    assert all(b.get_x() == pytest.approx(10e6) for b in bars)
+    top_high = bars[5]
+    assert top_high.get_width() == pytest.approx(3e6)
+    assert ax.get_title() == "Sensitivity of ending ARR ($) (base $10.00M)"
+    assert not ax.title.get_parse_math()  # two "$" must not turn into mathtext
+
+
+def test_sweep_plots_name_missing_columns() -> None:
+    with pytest.raises(KeyError, match="missing column"):
+        plots.tornado_chart(pd.DataFrame({"parameter": ["a"]}), "ending_arr", 1.0)
