@@ -1,0 +1,457 @@
+"""The ``revloop compare`` and ``revloop sweep`` commands.
+
+Thin click wrappers over :func:`sim.experiment.compare.compare`, :func:`sim.experiment.sweep
+.sweep`, :func:`~sim.experiment.sweep.sweep_summary` and
+:func:`~sim.experiment.sweep.sensitivity`. Register them on the ``revloop`` group with
+``main.add_command(compare_command)`` and ``main.add_command(sweep_command)``.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from sim.analysis.metrics import KPIS
+from sim.errors import InvariantError, ScenarioError
+from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
+from sim.experiment.results import atomic_write
+from sim.scenario import load_scenario
+from sim.scenario.schema import Scenario
+
+__all__ = ["compare_command", "sweep_command"]
+
+T = TypeVar("T")
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
+
+_MONEY = {"ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr"}
+_MONEY |= {"recycled_new_arr", "marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid"}
+_MONEY |= {"ltv", "bookings_per_ae", "pipeline_per_sdr", "revenue_per_employee"}
+_SHARE = {"nrr", "grr", "win_rate", "is_utilisation", "fs_utilisation", "cs_utilisation"}
+
+
+def _consoles() -> tuple[Console, Console]:
+    # Made per call, not at import: they then write to the streams in force (CliRunner's).
+    return Console(), Console(stderr=True)
+
+
+def _fmt(kpi: str, value: float, signed: bool = False) -> str:
+    if not math.isfinite(value):
+        return "-"
+    sign = "-" if value < 0 else "+" if signed else ""
+    size = abs(value)
+    if kpi in _MONEY:
+        return f"{sign}${size / 1e6:,.2f}M" if size >= 1e5 else f"{sign}${size:,.0f}"
+    if kpi in _SHARE:
+        return f"{sign}{size:.1%}"
+    return f"{sign}{size:,.1f}" if size < 100 else f"{sign}{size:,.0f}"
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run ``action``; report bad input as ``file:line: path: message`` and exit 2."""
+    _, err = _consoles()
+    try:
+        return action()
+    except ScenarioError as error:
+        for problem in error.problems:
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        err.print(f"{len(error.problems)} problem(s) found.", style="bold red")
+        sys.exit(EXIT_BAD_INPUT)
+    except InvariantError as error:
+        err.print(f"internal error (please report): {error}", markup=False)
+        sys.exit(EXIT_INTERNAL)
+    except OSError as error:
+        err.print(f"cannot write results: {error}", markup=False)
+        sys.exit(EXIT_BAD_INPUT)
+
+
+class _RateColumn(ProgressColumn):
+    """Tasks per second, averaged since the start."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-" if speed is None else f"{speed:.2f} tasks/s", style="progress.data.speed")
+
+
+@contextmanager
+def _progress(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress callback: a live bar on a terminal, a plain line a second otherwise."""
+    _, err = _consoles()
+    if err.is_terminal:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RateColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(label, total=None)
+
+            def update(done: int, total: int) -> None:
+                if bar.tasks[task].total is None:
+                    bar.reset(task, total=total, completed=done)
+                else:
+                    bar.update(task, total=total, completed=done)
+
+            yield update
+        return
+    start = time.monotonic()
+    first: list[int] = []
+    last = [-math.inf]
+
+    def line(done: int, total: int) -> None:
+        now = time.monotonic()
+        if not first:
+            first.append(done)  # tasks already stored do not count towards the rate
+        if now - last[0] < 1.0 and done < total:
+            return
+        last[0] = now
+        rate = (done - first[0]) / (now - start) if now > start else 0.0
+        left = (total - done) / rate if rate > 0 else math.inf
+        eta = "-" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(left))
+        err.print(
+            f"{label}: {done}/{total} {unit}, {rate:.2f} {unit}/s, {eta} left",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    yield line
+
+
+_set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override a value in every scenario, e.g. --set horizon_months=12 (repeatable).",
+)
+_workers_option = click.option(
+    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
+)
+_executor_option = click.option(
+    "--executor",
+    type=click.Choice(["processes", "serial"]),
+    default="processes",
+    show_default=True,
+    help="Local processes or this process (ignored with --scheduler).",
+)
+_scheduler_option = click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="Run on a Dask cluster, e.g. tcp://host:8786 (needs revloop[dask]).",
+)
+
+
+def _reps(value: str) -> int | str:
+    if value == "auto":
+        return value
+    try:
+        reps = int(value)
+    except ValueError:
+        reps = 0
+    if reps < 1:
+        raise click.BadParameter(f"must be a positive integer or 'auto' (got {value!r})")
+    return reps
+
+
+def _load(path: str, sets: Sequence[str]) -> Scenario:
+    return _guard(lambda: load_scenario(path, sets))
+
+
+@click.command("compare")
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--reps",
+    "-n",
+    default="30",
+    show_default=True,
+    help="Replications per scenario, or 'auto' (see --target).",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--kpi",
+    "kpis",
+    multiple=True,
+    metavar="KPI",
+    help="KPI to show (repeatable; 'all' for every KPI). Default: the headline KPIs.",
+)
+@click.option("--target-kpi", default="ending_arr", show_default=True, help="--reps auto: the KPI.")
+@click.option(
+    "--target",
+    default=0.02,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="--reps auto: stop when the 95%% CI half-width is below this share of the mean.",
+)
+@click.option(
+    "--max-reps",
+    default=200,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="--reps auto cap.",
+)
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder for comparison.csv (the table) and kpis.csv (every replication).",
+)
+@_workers_option
+@_executor_option
+@_scheduler_option
+@_set_option
+def compare_command(
+    scenarios: tuple[str, ...],
+    reps: str,
+    seed: int,
+    kpis: tuple[str, ...],
+    target_kpi: str,
+    target: float,
+    max_reps: int,
+    out: str | None,
+    workers: int | None,
+    executor: str,
+    scheduler: str | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Run SCENARIOS on the same seeds and compare each with the first one.
+
+    For each KPI: every scenario's P10 / P50 / P90 and mean, and its paired difference to the
+    first scenario (replication r of every scenario uses the same seed) with a 95% CI, the
+    share of paired replications in which it does better, P(better), and the probability that
+    its mean is better, P(mean better).
+    """
+    _, err = _consoles()
+    replications = _reps(reps)
+    shown = list(KPIS) if "all" in kpis else list(kpis or HEADLINE_KPIS)
+    unknown = [k for k in [*shown, target_kpi] if k not in KPIS]
+    if unknown:
+        raise click.BadParameter(f"unknown KPI(s) {unknown}; KPIs are {', '.join(KPIS)}")
+    loaded = [_load(path, sets) for path in scenarios]
+    with _progress("compare", "replications") as progress:
+        try:
+            result = _guard(
+                lambda: compare(
+                    loaded,
+                    replications=replications,  # type: ignore[arg-type]
+                    seed=seed,
+                    executor=scheduler or executor,
+                    workers=workers,
+                    progress=progress,
+                    target_kpi=target_kpi,
+                    target=target,
+                    min_replications=min(10, max_reps),
+                    max_replications=max_reps,
+                )
+            )
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing kept", style="yellow")
+            sys.exit(EXIT_INTERRUPTED)
+    _print_comparison(result, shown)
+    if result.target is not None and not result.converged:
+        err.print(
+            f"--reps auto: stopped at the cap of {max_reps} replications before the CI of "
+            f"{target_kpi} reached {target:.1%} of its mean",
+            style="yellow",
+        )
+    if out is not None:
+        _guard(lambda: _save_comparison(result, out))
+
+
+def _print_comparison(result: Comparison, kpis: Sequence[str]) -> None:
+    console, _ = _consoles()
+    summary = result.summary(kpis)
+    first = result.labels[0]
+    title = f"{result.replications} paired replications per scenario, seed {result.seed}"
+    if result.target is not None:
+        title += f" (auto: {result.target_kpi} CI <= {result.target:.1%} of its mean)"
+    table = Table(title=title)
+    for name in ("KPI", "scenario"):
+        table.add_column(name)
+    for name in ("P10", "P50", "P90", f"mean - {first}, 95% CI", "P(better)", "P(mean better)"):
+        table.add_column(name, justify="right")
+    for row in summary.to_dict(orient="records"):
+        kpi, label = str(row["kpi"]), str(row["scenario"])
+        diff = f"{_fmt(kpi, row['diff'], signed=True)} ± {_fmt(kpi, row['diff_ci95'])}"
+        table.add_row(
+            kpi if label == first else "",
+            label,
+            *(_fmt(kpi, row[band]) for band in ("p10", "p50", "p90")),
+            "" if label == first else diff,
+            _percent(row["p_better"]),
+            _percent(row["p_mean_better"]),
+            end_section=label == result.labels[-1],
+        )
+    console.print(table)
+
+
+def _percent(value: float) -> str:
+    return "" if not math.isfinite(value) else f"{value:.0%}"
+
+
+def _save_comparison(result: Comparison, out: str) -> None:
+    from pathlib import Path
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary, kpis = result.summary(), result.kpis()
+    atomic_write(folder / "comparison.csv", lambda p: summary.to_csv(p, index=False))
+    atomic_write(folder / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    console, _ = _consoles()
+    console.print(f"wrote comparison.csv and kpis.csv to {out}/", highlight=False)
+
+
+@click.command("sweep")
+@click.argument("sweep_file", metavar="SWEEP", type=click.Path(dir_okay=False))
+@click.option(
+    "--out",
+    "-o",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="DuckDB results file; run again with the same file to resume.",
+)
+@click.option(
+    "--summary",
+    is_flag=True,
+    help="Then print the per-point table and the sensitivity of --kpi.",
+)
+@click.option(
+    "--kpi",
+    default=None,
+    metavar="KPI",
+    help="KPI of the summary (default: the sweep's first KPI).",
+)
+@_workers_option
+@_executor_option
+@_scheduler_option
+def sweep_command(
+    sweep_file: str,
+    out: str,
+    summary: bool,
+    kpi: str | None,
+    workers: int | None,
+    executor: str,
+    scheduler: str | None,
+) -> None:
+    """Run every (point, replication) of SWEEP, storing rows in --out as tasks finish.
+
+    Killed or interrupted, it keeps every finished task; the same command resumes, skipping
+    them. Replication r of every point uses the same seed (common random numbers).
+    """
+    from sim.experiment.sweep import load_sweep, sweep
+
+    console, err = _consoles()
+    definition = _guard(lambda: load_sweep(sweep_file))
+    chosen = kpi or definition.spec.kpis[0]
+    if chosen not in definition.spec.kpis:
+        raise click.BadParameter(
+            f"{chosen!r} is not stored by this sweep; it keeps {definition.spec.kpis}",
+            param_hint="--kpi",
+        )
+    with _progress(f"sweep {definition.spec.name}", "tasks") as progress:
+        run = _guard(
+            lambda: sweep(
+                definition, out, executor=scheduler or executor, workers=workers, progress=progress
+            )
+        )
+    if run.code_changed:
+        err.print(
+            f"warning: {out} was started by other revloop code (another version or a local "
+            "edit): rows stored before may differ from what this code computes",
+            style="yellow",
+            soft_wrap=True,
+        )
+    if run.computed:
+        console.print(
+            f"{definition.id}: {run.computed} task(s) in {run.seconds:.1f} s "
+            f"({run.tasks_per_second:.2f} tasks/s on {run.executor}), "
+            f"{run.skipped} already stored; {run.total} in all -> {out}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(
+            f"{definition.id}: all {run.total} tasks already in {out}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if not run.complete:
+        words = ["revloop", "sweep", sweep_file, "--out", out]
+        err.print(
+            f"interrupted: {run.skipped + run.computed} of {run.total} tasks stored; "
+            f"resume with: {shlex.join(words)}",
+            style="yellow",
+            soft_wrap=True,
+        )
+        sys.exit(EXIT_INTERRUPTED)
+    if summary:
+        _print_sweep_summary(out, chosen)
+
+
+def _print_sweep_summary(out: str, kpi: str) -> None:
+    from sim.experiment.sweep import sensitivity, sweep_summary
+
+    console, _ = _consoles()
+    table = sweep_summary(out, [kpi])
+    params = [c for c in table.columns if c not in _SUMMARY_COLUMNS]
+    grid = Table(title=f"{kpi} per point")
+    for name in params:
+        grid.add_column(name, justify="right")
+    for name in ("n", "mean", "±95% CI", "P10", "P50", "P90"):
+        grid.add_column(name, justify="right")
+    for values in table.to_dict(orient="records"):
+        grid.add_row(
+            *(_cell(values[c]) for c in params),
+            str(int(values["n"])),
+            *(_fmt(kpi, float(values[c])) for c in ("mean", "ci95", "p10", "p50", "p90")),
+        )
+    console.print(grid)
+    effects = sensitivity(out, kpi)
+    sens = Table(title=f"what moves {kpi}, most first")
+    for column in effects.columns.drop("kpi"):
+        sens.add_column(str(column), justify="left" if column == "parameter" else "right")
+    for record in effects.drop(columns="kpi").to_dict(orient="records"):
+        sens.add_row(*(_sens_cell(kpi, str(k), v) for k, v in record.items()))
+    console.print(sens)
+
+
+_SUMMARY_COLUMNS = {"kpi", "n", "mean", "sd", "ci95", "p10", "p50", "p90"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _sens_cell(kpi: str, column: str, value: Any) -> str:
+    if column in {"effect", "effect_ci95", "swing", "mu", "mu_star", "mu_star_ci95", "sigma"}:
+        return _fmt(kpi, float(value), signed=column in {"effect", "mu"})
+    if column in {"share", "S1", "S1_ci95", "ST", "ST_ci95", "rho", "rho_low", "rho_high"}:
+        return f"{float(value):.2f}"
+    return _cell(value)

@@ -1,0 +1,374 @@
+"""Paired comparisons of scenarios on common random numbers.
+
+Every scenario runs replications ``0 .. n-1`` of the same root seed, so replication ``r`` of
+each scenario sees the same arrivals, lead attributes and outcome draws wherever the
+scenarios do not differ (see :mod:`sim.engine.streams`). The difference between a scenario
+and the first one is then taken replication by replication: its variance is what is left
+after the common noise cancels, usually far less than the variance of two independent runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.analysis.metrics import KPIS
+from sim.engine.calendar import month_labels
+from sim.experiment.executors import ExecutorLike, make_executor
+from sim.experiment.results import PERCENTILES, Results
+from sim.experiment.runner import Progress, replicate
+from sim.scenario.schema import Scenario
+
+__all__ = [
+    "BETTER",
+    "HEADLINE_KPIS",
+    "Comparison",
+    "ci_half_width",
+    "compare",
+    "paired_difference",
+]
+
+BETTER: dict[str, int] = {
+    "ending_arr": 1,
+    "new_arr": 1,
+    "expansion_arr": 1,
+    "contraction_arr": -1,
+    "churned_arr": -1,
+    "nrr": 1,
+    "grr": 1,
+    "leads": 0,
+    "mqls": 0,
+    "fast_passed": 0,
+    "sqls": 1,
+    "opportunities": 1,
+    "wins": 1,
+    "win_rate": 1,
+    "churned_customers": -1,
+    "outbound_meetings": 1,
+    "recycled_leads": 0,
+    "recycled_wins": 1,
+    "recycled_new_arr": 1,
+    "is_utilisation": 0,
+    "is_queue_wait_hours": -1,
+    "speed_to_lead_hours": -1,
+    "fs_utilisation": 0,
+    "fs_queue_wait_days": -1,
+    "cs_utilisation": 0,
+    "cs_queue_wait_days": -1,
+    "marketing_cost": -1,
+    "sm_cost": -1,
+    "total_cost": -1,
+    "cac_blended": -1,
+    "cac_paid": -1,
+    "cac_payback_months": -1,
+    "ltv": 1,
+    "ltv_to_cac": 1,
+    "magic_number": 1,
+    "bookings_per_ae": 1,
+    "pipeline_per_sdr": 1,
+    "revenue_per_employee": 1,
+    "inside_sales_fte_lost": -1,
+    "field_sales_fte_lost": -1,
+    "customer_success_fte_lost": -1,
+    "attrition_rate": -1,
+}
+"""Which way is better for each KPI: +1 higher, -1 lower, 0 neither (volumes, utilisation).
+
+A KPI missing here counts as 0 (no P(better)); ``tests/test_compare.py`` checks that every
+KPI in :data:`sim.analysis.metrics.KPIS` has an entry.
+"""
+
+HEADLINE_KPIS = (
+    "ending_arr",
+    "new_arr",
+    "churned_arr",
+    "nrr",
+    "mqls",
+    "sqls",
+    "wins",
+    "win_rate",
+    "speed_to_lead_hours",
+    "is_utilisation",
+)
+"""KPIs the ``compare`` command shows unless told otherwise."""
+
+Replications = int | Literal["auto"]
+
+
+def ci_half_width(values: np.ndarray[Any, Any], level: float = 0.95) -> float:
+    """Half-width of the Student-t confidence interval of the mean of ``values``.
+
+    NaNs are ignored; fewer than two values give NaN.
+    """
+    x = values[~np.isnan(values)]
+    if len(x) < 2:
+        return math.nan
+    return float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+
+
+def paired_difference(
+    base: np.ndarray[Any, Any], other: np.ndarray[Any, Any], better: int = 1
+) -> dict[str, float]:
+    """Statistics of ``other - base`` taken pair by pair (replication by replication).
+
+    Parameters
+    ----------
+    base, other
+        One value per replication, aligned; pairs with a NaN on either side are dropped.
+    better
+        +1 if higher is better, -1 if lower is, 0 if neither (then the probabilities are NaN).
+
+    Returns
+    -------
+    dict[str, float]
+        ``diff`` (mean difference), ``diff_ci95`` (half-width of its 95% CI), ``diff_low``,
+        ``diff_high``, ``diff_sd``, ``p_better`` (share of pairs in which ``other`` is better,
+        ties counting half: the chance that it does better in one simulated future) and
+        ``p_mean_better`` (the probability that the mean difference favours ``other``, from
+        the Student-t posterior under a flat prior), ``n`` (pairs used).
+    """
+    keep = ~(np.isnan(base) | np.isnan(other))
+    d = other[keep] - base[keep]
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    half = ci_half_width(d)
+    p_better = p_mean = math.nan
+    if better and n:
+        signed = better * d
+        p_better = float((np.sum(signed > 0) + 0.5 * np.sum(signed == 0)) / n)
+        if n > 1 and sd > 0:
+            p_mean = float(stats.t.cdf(better * mean / (sd / math.sqrt(n)), n - 1))
+        elif n > 1:
+            p_mean = 0.5 if mean == 0 else float(better * mean > 0)
+    return {
+        "diff": mean,
+        "diff_ci95": half,
+        "diff_low": mean - half,
+        "diff_high": mean + half,
+        "diff_sd": sd,
+        "p_better": p_better,
+        "p_mean_better": p_mean,
+        "n": float(n),
+    }
+
+
+@dataclass
+class Comparison:
+    """Scenarios run on the same seeds, and their paired differences to the first one.
+
+    Attributes
+    ----------
+    results
+        One :class:`~sim.experiment.results.Results` per scenario, in the order given, each
+        with replications ``0 .. n-1`` of the same root seed.
+    labels
+        A unique label per scenario (its name, suffixed ``#2``, ``#3`` ... if repeated).
+    converged
+        With ``replications="auto"``: whether the precision target was met before the cap.
+    """
+
+    results: list[Results]
+    labels: list[str]
+    seed: int
+    target_kpi: str | None = None
+    target: float | None = None
+    converged: bool = True
+
+    @property
+    def replications(self) -> int:
+        """Replications per scenario."""
+        return len(self.results[0].replications)
+
+    def kpis(self) -> pd.DataFrame:
+        """Long table: scenario, replication, seed, kpi, value."""
+        frames = []
+        for label, res in zip(self.labels, self.results, strict=True):
+            wide = res.kpis()
+            long = wide.melt(id_vars=["replication", "seed"], var_name="kpi", value_name="value")
+            long.insert(0, "scenario", label)
+            frames.append(long)
+        return pd.concat(frames, ignore_index=True)
+
+    def summary(self, kpis: Sequence[str] | None = None) -> pd.DataFrame:
+        """Per KPI and scenario: bands, and the paired difference to the first scenario.
+
+        Parameters
+        ----------
+        kpis
+            KPIs to report (default: every KPI).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (kpi, scenario): ``n``, ``mean``, ``p10``, ``p50``, ``p90`` and,
+            against the first scenario (NaN on its own rows), the paired ``diff`` with
+            ``diff_ci95``, ``diff_low``, ``diff_high``, ``diff_sd``, ``p_better`` and
+            ``p_mean_better`` (see :func:`paired_difference`).
+        """
+        names = list(KPIS) if kpis is None else list(kpis)
+        tables = [res.kpis().set_index("replication") for res in self.results]
+        rows: list[dict[str, Any]] = []
+        for kpi in names:
+            base = tables[0][kpi].to_numpy(float)
+            for i, (label, table) in enumerate(zip(self.labels, tables, strict=True)):
+                x = table[kpi].to_numpy(float)
+                finite = x[~np.isnan(x)]
+                bands = np.percentile(finite, PERCENTILES) if len(finite) else [math.nan] * 3
+                row: dict[str, Any] = {
+                    "kpi": kpi,
+                    "scenario": label,
+                    "n": len(finite),
+                    "mean": float(finite.mean()) if len(finite) else math.nan,
+                    "ci95": ci_half_width(x),
+                    "p10": float(bands[0]),
+                    "p50": float(bands[1]),
+                    "p90": float(bands[2]),
+                }
+                diff = paired_difference(base, x, BETTER.get(kpi, 0))
+                del diff["n"]
+                if i == 0:
+                    diff = dict.fromkeys(diff, math.nan)
+                rows.append(row | diff)
+        return pd.DataFrame(rows)
+
+
+def compare(
+    scenarios: Sequence[Scenario],
+    replications: Replications = 30,
+    seed: int = 0,
+    executor: ExecutorLike = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    target_kpi: str = "ending_arr",
+    target: float = 0.02,
+    min_replications: int = 10,
+    max_replications: int = 200,
+) -> Comparison:
+    """Run scenarios on common random numbers and pair their replications.
+
+    Parameters
+    ----------
+    scenarios
+        Two or more validated scenarios (one is allowed: bands only); the first is the
+        baseline every other one is compared with.
+    replications
+        Replications per scenario, or ``"auto"``: start with ``min_replications`` and add
+        replications until the 95% CI half-width of ``target_kpi``'s mean is at most
+        ``target`` times the absolute mean for every scenario, or ``max_replications`` is
+        reached (then ``converged`` is False).
+    seed
+        Root seed; replication ``r`` of every scenario is seeded from ``(seed, r)``.
+    executor, workers
+        Where to run (see :func:`sim.experiment.executors.make_executor`); the numbers do
+        not depend on it.
+    progress
+        Optional callback ``progress(done, total)``; with ``"auto"`` the total grows.
+    target_kpi, target, min_replications, max_replications
+        The stopping rule of ``"auto"``.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    ValueError
+        On an empty scenario list, a bad replication count, seed, KPI or target.
+    """
+    if not scenarios:
+        raise ValueError("compare needs at least one scenario")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative integer (got {seed})")
+    auto = replications == "auto"
+    if auto:
+        if target_kpi not in KPIS:
+            raise ValueError(f"unknown KPI {target_kpi!r}; KPIs are {', '.join(KPIS)}")
+        if not target > 0:
+            raise ValueError(f"target must be positive (got {target})")
+        if not 2 <= min_replications <= max_replications:
+            raise ValueError(
+                "need 2 <= min_replications <= max_replications "
+                f"(got {min_replications}, {max_replications})"
+            )
+        wanted = min_replications
+    elif isinstance(replications, int) and not isinstance(replications, bool):
+        if replications < 1:
+            raise ValueError(f"replications must be at least 1 (got {replications})")
+        wanted = replications
+    else:
+        raise ValueError(
+            f"replications must be a positive integer or 'auto' (got {replications!r})"
+        )
+
+    runs = [_empty_results(sc, seed) for sc in scenarios]
+    converged = True
+    with make_executor(executor, workers) as pool:
+        done = 0
+        while True:
+            have = len(runs[0].replications)
+            tasks = [(sc, seed, r) for r in range(have, wanted) for sc in scenarios]
+            total = wanted * len(scenarios)
+            for index, rep in pool.imap_unordered(replicate, tasks):
+                runs[index % len(scenarios)].replications.append(rep)
+                done += 1
+                if progress:
+                    progress(done, total)
+            for res in runs:
+                res.replications.sort(key=lambda rep: rep.replication)
+                res.requested = wanted
+            if not auto:
+                break
+            needed = _needed(runs, target_kpi, target)
+            if needed <= wanted:
+                break
+            if wanted >= max_replications:
+                converged = False
+                break
+            wanted = min(max_replications, needed)
+    return Comparison(
+        results=runs,
+        labels=_labels(scenarios),
+        seed=seed,
+        target_kpi=target_kpi if auto else None,
+        target=target if auto else None,
+        converged=converged,
+    )
+
+
+def _empty_results(scenario: Scenario, seed: int) -> Results:
+    months = month_labels(scenario.start_date, scenario.horizon_months)
+    return Results(scenario=scenario, seed=seed, requested=0, months=months)
+
+
+def _needed(runs: list[Results], kpi: str, target: float) -> int:
+    """Replications the slowest-converging scenario needs, from the CI's 1/sqrt(n) law."""
+    needed = 0
+    for res in runs:
+        x = np.array([rep.kpis[kpi] for rep in res.replications], dtype=float)
+        n = int(np.sum(~np.isnan(x)))
+        half, mean = ci_half_width(x), float(np.nanmean(x)) if n else math.nan
+        goal = target * abs(mean)
+        if n < 2 or not math.isfinite(half) or not math.isfinite(goal):
+            # nothing to estimate from: ask for one more batch of the same size
+            needed = max(needed, 2 * len(res.replications))
+        elif half > goal:
+            needed = max(needed, math.ceil(n * (half / goal) ** 2), n + 1)
+        else:
+            needed = max(needed, len(res.replications))
+    return needed
+
+
+def _labels(scenarios: Sequence[Scenario]) -> list[str]:
+    seen: dict[str, int] = {}
+    labels = []
+    for sc in scenarios:
+        seen[sc.name] = seen.get(sc.name, 0) + 1
+        labels.append(sc.name if seen[sc.name] == 1 else f"{sc.name}#{seen[sc.name]}")
+    return labels

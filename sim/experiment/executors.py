@@ -1,0 +1,304 @@
+"""Where replications run: in this process, in local worker processes, or on a Dask cluster.
+
+Every executor has one job: call a picklable top-level function on a list of argument tuples
+and hand back ``(index, result)`` pairs as they finish, in whatever order they finish. The
+results themselves never depend on the executor: each task carries its own seed, so a sweep
+or a comparison gives the same numbers, bit for bit, serially, on two local processes or on
+a cluster of any size.
+
+Dask is an optional extra (``pip install 'revloop[dask]'``); it is imported only when a Dask
+executor is asked for.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from types import TracebackType
+from typing import Any, TypeAlias, TypeVar
+
+from sim.errors import Problem, ScenarioError
+from sim.experiment.runner import default_workers
+
+T = TypeVar("T")
+
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "ExecutorLike",
+    "ProcessExecutor",
+    "SerialExecutor",
+    "make_executor",
+]
+
+
+class Executor(ABC):
+    """Runs independent tasks and yields their results as they finish.
+
+    Use as a context manager: resources (a process pool, a Dask client made from an address)
+    live from ``__enter__`` to ``__exit__``, so several batches can share them.
+    """
+
+    name: str = "executor"
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most executors hold nothing
+        """Release what the executor holds (idempotent)."""
+
+    @property
+    def slots(self) -> int:
+        """How many tasks can run at once (for batch sizes and messages)."""
+        return 1
+
+    @abstractmethod
+    def imap_unordered(
+        self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[tuple[int, T]]:
+        """Call ``fn(*tasks[i])`` for every ``i``; yield ``(i, result)`` as each finishes.
+
+        Parameters
+        ----------
+        fn
+            A module-level function (it may be pickled to another process or machine).
+        tasks
+            The argument tuples.
+
+        Yields
+        ------
+        tuple[int, T]
+            The task's position in ``tasks`` and its result. If the consumer stops early
+            (an exception, ``KeyboardInterrupt``), tasks not yet started are cancelled.
+        """
+
+
+class SerialExecutor(Executor):
+    """Runs every task in this process, one after the other."""
+
+    name = "serial"
+
+    def imap_unordered(
+        self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[tuple[int, T]]:
+        """See :meth:`Executor.imap_unordered`."""
+        for index, args in enumerate(tasks):
+            yield index, fn(*args)
+
+
+class ProcessExecutor(Executor):
+    """A pool of local worker processes (started with ``spawn``), one per CPU by default.
+
+    Parameters
+    ----------
+    workers
+        Number of worker processes; ``None`` means one per available CPU.
+    """
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else workers
+        if self.workers < 1:
+            raise ValueError(f"workers must be at least 1 (got {self.workers})")
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def slots(self) -> int:
+        """The number of worker processes."""
+        return self.workers
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn: safe with threads and notebooks, and the same on every platform
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def imap_unordered(
+        self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[tuple[int, T]]:
+        """See :meth:`Executor.imap_unordered`."""
+        pool = self._get_pool()
+        index: dict[Future[T], int] = {}
+        try:
+            for i, args in enumerate(tasks):
+                index[pool.submit(fn, *args)] = i
+            pending = set(index)
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=index.__getitem__):
+                    yield index[future], future.result()
+        except BaseException:
+            # Stopped early: drop queued tasks; the pool is torn down so that a broken or
+            # interrupted worker does not poison the next batch.
+            for future in index:
+                future.cancel()
+            self.close(wait=False)
+            raise
+
+    def close(self, wait: bool = True) -> None:
+        """Shut the pool down (``wait=False``: do not wait for running tasks)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._pool = None
+
+
+class DaskExecutor(Executor):
+    """Tasks on a Dask distributed cluster.
+
+    Parameters
+    ----------
+    client
+        A ``dask.distributed.Client``, or the scheduler's address (``tcp://host:8786``), in
+        which case a client is opened on first use and closed by :meth:`close`. Workers must
+        have revloop installed (the same version) to import the task functions.
+    timeout
+        Seconds to wait for the scheduler when connecting by address.
+    """
+
+    name = "dask"
+
+    def __init__(self, client: Any, timeout: float = 30.0) -> None:
+        self._address = client if isinstance(client, str) else None
+        self._client: Any = None if isinstance(client, str) else client
+        self._owned = False
+        self.timeout = timeout
+
+    @property
+    def client(self) -> Any:
+        """The ``dask.distributed.Client`` (connected on first use)."""
+        if self._client is None:
+            distributed = _import_distributed()
+            try:
+                self._client = distributed.Client(self._address, timeout=self.timeout)
+            except (OSError, TimeoutError) as err:
+                raise ScenarioError(
+                    [
+                        Problem(
+                            f"cannot reach the Dask scheduler: {err}",
+                            "--scheduler",
+                            value=self._address,
+                        )
+                    ]
+                ) from None
+            self._owned = True
+        return self._client
+
+    @property
+    def slots(self) -> int:
+        """Worker threads across the cluster (at least 1)."""
+        workers = self.client.scheduler_info().get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
+    def imap_unordered(
+        self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]
+    ) -> Iterator[tuple[int, T]]:
+        """See :meth:`Executor.imap_unordered`."""
+        distributed = _import_distributed()
+        client = self.client
+        # pure=False: two tasks with equal arguments are still two tasks, never deduplicated
+        futures = [client.submit(fn, *args, pure=False) for args in tasks]
+        index = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future in distributed.as_completed(futures):
+                yield index[future.key], future.result()
+        finally:
+            client.cancel([f for f in futures if not f.done()])
+
+    def close(self) -> None:
+        """Close the client if this executor opened it."""
+        if self._owned and self._client is not None:
+            self._client.close()
+            self._client = None
+            self._owned = False
+
+
+ExecutorLike: TypeAlias = Executor | str | Any | None
+"""``None`` or ``"processes"`` (local processes), ``"serial"``, a Dask scheduler address
+(``"tcp://host:8786"``), a ``dask.distributed.Client``, or an :class:`Executor`."""
+
+
+def make_executor(executor: ExecutorLike = None, workers: int | None = None) -> Executor:
+    """Turn what the caller gave into an :class:`Executor`.
+
+    Parameters
+    ----------
+    executor
+        ``None`` or ``"processes"``: a local process pool; ``"serial"``: this process; a
+        string with ``://`` (``"tcp://host:8786"``): a Dask scheduler address; a
+        ``dask.distributed.Client``; or an :class:`Executor`, returned as is.
+    workers
+        Worker processes for the local pool (default: one per CPU).
+
+    Returns
+    -------
+    Executor
+        Not yet entered: use it in a ``with`` block.
+
+    Raises
+    ------
+    ValueError
+        If ``executor`` is none of the above.
+    """
+    if isinstance(executor, Executor):
+        return executor
+    if executor is None or executor == "processes":
+        return ProcessExecutor(workers)
+    if executor == "serial":
+        return SerialExecutor()
+    if isinstance(executor, str) and "://" in executor:
+        return DaskExecutor(executor)
+    if type(executor).__module__.split(".")[0] == "distributed":
+        return DaskExecutor(executor)
+    raise ValueError(
+        "executor must be 'serial', 'processes', a Dask scheduler address such as "
+        f"tcp://host:8786, a dask.distributed.Client or an Executor (got {executor!r})"
+    )
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a pool worker: exit when the parent process is gone (killed with SIGKILL, say).
+
+    Without this, workers of a killed sweep would idle on as orphans.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ScenarioError(
+            [
+                Problem(
+                    "running on Dask needs the optional extra: pip install 'revloop[dask]'",
+                    "--scheduler",
+                )
+            ]
+        ) from None
+    return distributed

@@ -1,0 +1,324 @@
+"""The DuckDB results store of a sweep: long tables, committed task by task.
+
+One file holds one sweep. Tables:
+
+- ``sweep``: one row: sweep id, name, digest, the definition (sweep file content and the
+  resolved base scenario, as JSON), design, points, replications, seed, revloop version,
+  fingerprint of the code, creation time;
+- ``points``: one row per point: ``sweep_id``, ``point_id`` and one column per parameter;
+- ``tasks``: one row per finished (point, replication), with its seed: what a resumed run
+  skips;
+- ``kpis``: ``sweep_id, point_id, <parameters...>, replication, seed, kpi, value``;
+- ``monthly``: ``sweep_id, point_id, <parameters...>, replication, seed, month, metric,
+  value`` for the series the sweep keeps.
+
+A task's rows and its ``tasks`` row are written in one transaction, so a killed process
+leaves only whole tasks behind. Parameter columns are ``BIGINT``, ``DOUBLE``, ``BOOLEAN`` or
+``VARCHAR`` (strings as they are, anything else as JSON), whichever holds every value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from sim.errors import Problem, ScenarioError
+
+if TYPE_CHECKING:
+    from sim.experiment.sweep import Sweep, TaskResult
+
+__all__ = ["ResultStore", "StoreError", "code_fingerprint"]
+
+
+class StoreError(ScenarioError):
+    """The results file cannot be used: in use, not a store, or made by another sweep."""
+
+
+class ResultStore:
+    """A DuckDB file holding one sweep's results.
+
+    Parameters
+    ----------
+    path
+        The database file (created if missing, unless ``read_only``).
+    read_only
+        Open for reading only (e.g. a summary while nothing runs).
+
+    Raises
+    ------
+    StoreError
+        If the file is locked by another process or is not a DuckDB database.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], read_only: bool = False) -> None:
+        self.path = os.fspath(path)
+        if read_only and not os.path.isfile(self.path):
+            raise StoreError([Problem("results file not found", file=self.path)])
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.IOException as err:
+            text = str(err)
+            if "lock" in text.lower():
+                reason = "is in use by another process (a sweep still running?)"
+            else:
+                reason = f"cannot be opened as a DuckDB database: {text.splitlines()[0]}"
+            raise StoreError([Problem(reason, file=self.path)]) from None
+        self._types: dict[str, str] = {}
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (everything committed is on disk)."""
+        self.con.close()
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def prepare(self, sweep: Sweep) -> bool:
+        """Create the tables for ``sweep``, or check that the file already belongs to it.
+
+        Returns
+        -------
+        bool
+            True if the store was started by different revloop code (see
+            :func:`code_fingerprint`): rows computed before and after may not be comparable.
+
+        Raises
+        ------
+        StoreError
+            If the file holds another sweep's results (another digest) or other tables.
+        """
+        tables = set(self._tables())
+        if "sweep" in tables:
+            stored_id, digest, code = self._one("SELECT sweep_id, digest, code_sha256 FROM sweep")
+            if digest != sweep.digest:
+                raise StoreError(
+                    [
+                        Problem(
+                            f"holds the results of sweep {stored_id}, made from a different "
+                            f"definition than {sweep.file} (sweep {sweep.id}): the sweep file "
+                            "or its base scenario changed. Use another output file, or "
+                            "delete this one to start over",
+                            file=self.path,
+                        )
+                    ]
+                )
+            self._types = _types(sweep)
+            return bool(code != code_fingerprint())
+        if tables:
+            found = ", ".join(sorted(tables))
+            raise StoreError(
+                [Problem(f"is not a revloop sweep store (it has tables: {found})", file=self.path)]
+            )
+        self._create(sweep)
+        return False
+
+    def _create(self, sweep: Sweep) -> None:
+        from sim import __version__
+
+        types = _types(sweep)
+        params = list(types)
+        cols = "".join(f", {_quote(name)} {types[name]}" for name in params)
+        spec = sweep.spec
+        self.con.begin()
+        self.con.execute(
+            "CREATE TABLE sweep (sweep_id VARCHAR, name VARCHAR, digest VARCHAR, "
+            "definition VARCHAR, design VARCHAR, points INTEGER, replications INTEGER, "
+            "seed BIGINT, revloop_version VARCHAR, code_sha256 VARCHAR, created_utc VARCHAR)"
+        )
+        self.con.execute(
+            "INSERT INTO sweep VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sweep.id,
+                spec.name,
+                sweep.digest,
+                json.dumps(sweep.definition(), sort_keys=True),
+                spec.design,
+                len(sweep.points),
+                spec.replications,
+                spec.seed,
+                __version__,
+                code_fingerprint(),
+                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            ],
+        )
+        self.con.execute(f"CREATE TABLE points (sweep_id VARCHAR, point_id INTEGER{cols})")
+        self.con.execute(
+            "CREATE TABLE tasks (sweep_id VARCHAR, point_id INTEGER, replication INTEGER, "
+            "seed VARCHAR, PRIMARY KEY (point_id, replication))"
+        )
+        head = f"sweep_id VARCHAR, point_id INTEGER{cols}, replication INTEGER, seed VARCHAR"
+        self.con.execute(f"CREATE TABLE kpis ({head}, kpi VARCHAR, value DOUBLE)")
+        self.con.execute(
+            f"CREATE TABLE monthly ({head}, month VARCHAR, metric VARCHAR, value DOUBLE)"
+        )
+        frame = pd.DataFrame(
+            {
+                "sweep_id": sweep.id,
+                "point_id": np.arange(len(sweep.points), dtype=np.int32),
+                **{name: [_cell(p[name], types[name]) for p in sweep.points] for name in params},
+            }
+        )
+        self._insert("points", frame)
+        self.con.commit()
+        self._types = types
+
+    def add(self, sweep: Sweep, point: int, result: TaskResult) -> None:
+        """Store one finished task, all its rows in one transaction."""
+        values = sweep.points[point]
+        head = {
+            "sweep_id": sweep.id,
+            "point_id": point,
+            **{name: _cell(values[name], kind) for name, kind in self._types.items()},
+            "replication": result.replication,
+            "seed": result.seed,
+        }
+        kpis = pd.DataFrame(
+            {**head, "kpi": list(result.kpis), "value": np.fromiter(result.kpis.values(), float)}
+        )
+        months = _month_labels(sweep, point)
+        series = list(result.monthly)
+        self.con.begin()
+        try:
+            self._insert("kpis", kpis)
+            if series:
+                monthly = pd.DataFrame(
+                    {
+                        **head,
+                        "month": np.tile(months, len(series)),
+                        "metric": np.repeat(series, len(months)),
+                        "value": np.concatenate([result.monthly[m] for m in series]),
+                    }
+                )
+                self._insert("monthly", monthly)
+            self.con.execute(
+                "INSERT INTO tasks VALUES (?, ?, ?, ?)",
+                [sweep.id, point, result.replication, result.seed],
+            )
+            self.con.commit()
+        except BaseException:
+            self.con.rollback()
+            raise
+
+    def _insert(self, table: str, frame: pd.DataFrame) -> None:
+        self.con.register("_batch", frame)
+        try:
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _batch")
+        finally:
+            self.con.unregister("_batch")
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def finished(self) -> set[tuple[int, int]]:
+        """The (point, replication) pairs already stored."""
+        rows = self.con.execute("SELECT point_id, replication FROM tasks").fetchall()
+        return {(int(p), int(r)) for p, r in rows}
+
+    def spec(self) -> dict[str, Any]:
+        """The sweep file's content as stored (keys as in the file)."""
+        self._require()
+        definition = json.loads(self._one("SELECT definition FROM sweep")[0])
+        spec: dict[str, Any] = definition["sweep"]
+        return spec
+
+    def info(self) -> dict[str, Any]:
+        """The ``sweep`` row as a dict."""
+        self._require()
+        return dict(self.con.execute("SELECT * FROM sweep").df().iloc[0])
+
+    def points(self) -> pd.DataFrame:
+        """One row per point: ``sweep_id``, ``point_id`` and the parameter values."""
+        return self._table("points", "point_id")
+
+    def tasks(self) -> pd.DataFrame:
+        """The finished tasks."""
+        return self._table("tasks", "point_id, replication")
+
+    def kpis(self) -> pd.DataFrame:
+        """The long KPI table, sorted by point, replication and KPI."""
+        return self._table("kpis", "point_id, replication, kpi")
+
+    def monthly(self) -> pd.DataFrame:
+        """The long monthly table, sorted by point, replication, metric and month."""
+        return self._table("monthly", "point_id, replication, metric, month")
+
+    def _table(self, name: str, order: str) -> pd.DataFrame:
+        self._require()
+        return self.con.execute(f"SELECT * FROM {name} ORDER BY {order}").df()
+
+    def _require(self) -> None:
+        if "sweep" not in self._tables():
+            raise StoreError([Problem("is not a revloop sweep store", file=self.path)])
+
+    def _tables(self) -> list[str]:
+        return [row[0] for row in self.con.execute("SHOW TABLES").fetchall()]
+
+    def _one(self, query: str) -> tuple[Any, ...]:
+        row = self.con.execute(query).fetchone()
+        assert row is not None  # the sweep table always has its one row
+        return tuple(row)
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the ``sim`` package's Python sources (paths and contents).
+
+    The sweep digest covers the inputs; this covers the code that turns them into numbers, so
+    resuming with other code (an upgrade, a local edit) can be flagged.
+    """
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _month_labels(sweep: Sweep, point: int) -> list[str]:
+    from sim.engine.calendar import month_labels
+
+    scenario = sweep.scenarios[point]  # a sweep may vary the horizon or the start
+    return month_labels(scenario.start_date, scenario.horizon_months)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _types(sweep: Sweep) -> dict[str, str]:
+    """The SQL type of each parameter column: the narrowest that holds every value."""
+    return {name: _sql_type([p[name] for p in sweep.points]) for name in sweep.parameters}
+
+
+def _sql_type(values: list[Any]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "BOOLEAN"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "BIGINT"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def _cell(value: Any, sql_type: str) -> Any:
+    """A parameter value as stored: as it is, or in a VARCHAR column as text (JSON if not a
+    string)."""
+    if sql_type != "VARCHAR":
+        return value
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
