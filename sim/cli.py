@@ -17,7 +17,7 @@ from rich.table import Table
 from sim.analysis.metrics import KPI_GROUPS
 from sim.errors import InvariantError, ScenarioError
 from sim.experiment.results import Results
-from sim.scenario import load_scenario
+from sim.scenario import bundled, load_scenario
 from sim.scenario.schema import Scenario
 
 T = TypeVar("T")
@@ -207,7 +207,7 @@ def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
 
 
 def _bundled(name: str) -> Path:
-    here = Path(__file__).resolve().parent.parent / "scenarios" / name
+    here = bundled(name)
     if not here.exists():
         err_console.print(f"no bundled scenario {name}; pass a scenario file", markup=False)
         sys.exit(EXIT_BAD_INPUT)
@@ -228,11 +228,13 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
     from sim.validation.checks import validate_model
 
     with err_console.status("validating") as status:
-        checks = validate_model(
-            reps=reps,
-            seed=seed,
-            workers=workers,
-            progress=lambda name: status.update(f"validating: {name}"),
+        checks = _guard(
+            lambda: validate_model(
+                reps=reps,
+                seed=seed,
+                workers=workers,
+                progress=lambda name: status.update(f"validating: {name}"),
+            )
         )
     table = Table(title=f"revloop check-model: {reps} replications per check, seed {seed}")
     for col, justify in (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from sim.scenario.loader import load
 from sim.scenario.schema import Scenario
@@ -27,4 +28,15 @@ def load_scenario(path: str | os.PathLike[str], sets: Sequence[str] = ()) -> Sce
     return load(Scenario, path, sets)
 
 
-__all__ = ["Scenario", "load_scenario"]
+def bundled(*parts: str) -> Path:
+    """A path in the bundled ``scenarios/`` folder.
+
+    Beside the package in a source checkout; otherwise (after a plain ``pip install .``)
+    under the working directory, so commands run from the checkout still find it.
+    """
+    checkout = Path(__file__).resolve().parent.parent.parent / "scenarios"
+    root = checkout if checkout.is_dir() else Path.cwd() / "scenarios"
+    return root.joinpath(*parts)
+
+
+__all__ = ["Scenario", "bundled", "load_scenario"]

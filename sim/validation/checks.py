@@ -21,13 +21,13 @@ from sim.engine.calendar import month_starts
 from sim.engine.ledger import Ledger
 from sim.engine.staff import DAYS_PER_MONTH
 from sim.experiment.runner import run
-from sim.scenario import load_scenario
+from sim.scenario import bundled, load_scenario
 from sim.scenario.distributions import AnyDistribution, Exponential, Fixed
 from sim.scenario.schema import Scenario
 from sim.validation.chain import funnel_chain
 from sim.validation.theory import erlang_a, erlang_c, renewal_survivors
 
-HERE = Path(__file__).resolve().parent.parent.parent / "scenarios" / "validation"
+HERE = bundled("validation")
 WARM_UP_MONTHS = 1
 
 
