@@ -264,11 +264,12 @@ def _register() -> None:
     """Commands that live beside the functions they call."""
     from sim.analysis.commands import diagnose_command, export_command, report_command
     from sim.calibrate.commands import backtest_command, calibrate_command
-    from sim.experiment.commands import compare_command, sweep_command
+    from sim.experiment.commands import compare_command, plan_command, sweep_command
 
     for command in (
         compare_command,
         sweep_command,
+        plan_command,
         diagnose_command,
         report_command,
         export_command,

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
+import pandas as pd
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -30,13 +31,13 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.analysis.metrics import KPIS
-from sim.errors import InvariantError, ScenarioError
+from sim.errors import InvariantError, Problem, ScenarioError
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
 from sim.experiment.results import atomic_write
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
 
-__all__ = ["compare_command", "sweep_command"]
+__all__ = ["compare_command", "plan_command", "sweep_command"]
 
 T = TypeVar("T")
 
@@ -455,3 +456,295 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     if column in {"share", "S1", "S1_ci95", "ST", "ST_ci95", "rho", "rho_low", "rho_high"}:
         return f"{float(value):.2f}"
     return _cell(value)
+
+
+@click.command("plan")
+@click.argument("scenario_path", metavar="SCENARIO", type=click.Path(dir_okay=False))
+@click.option("--by", "by", required=True, help="Target month, e.g. 2028-12 (end of that month).")
+@click.option("--target-arr", default=None, help="ARR to reach by then, e.g. 20M, 800k.")
+@click.option(
+    "--confidence",
+    default=0.8,
+    show_default=True,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Required probability of reaching the target.",
+)
+@click.option(
+    "--hire",
+    "hires",
+    multiple=True,
+    metavar="ROLE=LOW..HIGH[:STEP]",
+    help="Heads a plan may hire per role (sdr, ae, csm, bdr), e.g. sdr=0..6 or ae=0..4:2; "
+    "repeat per role. Default: sdr=0..6:2, ae=0..4:2, csm=0..2:2.",
+)
+@click.option(
+    "--quarters",
+    default=None,
+    metavar="Q..Q|Q,Q",
+    help="When a wave of hires may start, e.g. 2027Q1..2027Q4 or 2027Q1,2027Q3. "
+    "Default: the first quarter and two quarters later.",
+)
+@click.option("--budget", default=None, help="Most the hires may cost up to --by, e.g. 2M.")
+@click.option(
+    "--plan",
+    "plan_text",
+    default=None,
+    metavar="ROLE=N@QUARTER,...",
+    help="Answer the inverse question for this plan instead of searching: the ARR reached "
+    "at --confidence, e.g. --plan sdr=4@2027Q1,ae=2@2027Q3 ('none': as the scenario is).",
+)
+@click.option(
+    "--reps",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="--plan: replications.",
+)
+@click.option("--first-reps", default=4, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--max-reps",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Most replications a plan gets in the search (doubling from --first-reps).",
+)
+@click.option(
+    "--confirm-reps",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Fresh replications that confirm the chosen plan.",
+)
+@click.option(
+    "--max-sims",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Stop the search after this many simulations.",
+)
+@click.option(
+    "--no-prune",
+    is_flag=True,
+    help="Do not assume that more people hired earlier never lower the odds.",
+)
+@click.option("--runners-up", default=5, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder for plans.csv, plan.json and plan.duckdb (every simulation, so an "
+    "interrupted search resumes where it stopped). Default: results/plan/<scenario>.",
+)
+@_workers_option
+@_executor_option
+@_scheduler_option
+@_set_option
+def plan_command(
+    scenario_path: str,
+    by: str,
+    target_arr: str | None,
+    confidence: float,
+    hires: tuple[str, ...],
+    quarters: str | None,
+    budget: str | None,
+    plan_text: str | None,
+    reps: int,
+    first_reps: int,
+    max_reps: int,
+    confirm_reps: int,
+    max_sims: int | None,
+    no_prune: bool,
+    runners_up: int,
+    seed: int,
+    out: str | None,
+    workers: int | None,
+    executor: str,
+    scheduler: str | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Find the cheapest hiring plan that reaches --target-arr by --by with --confidence odds.
+
+    Plans (how many SDRs, AEs, CSMs, hired in which quarter, within --hire bounds and
+    --budget) are screened cheapest first with few replications on common random numbers;
+    replications double for the plans whose odds are close to --confidence; the winner is
+    confirmed on fresh replications. A plan whose 95% CI straddles the confidence is
+    reported as undecided, never as meeting the target.
+
+    With --plan (or without --target-arr), answer the inverse question: the ARR that plan
+    reaches by --by in --confidence of futures.
+    """
+    from pathlib import Path
+
+    from sim.experiment import plan as planner
+
+    _, err = _consoles()
+    scenario = _load(scenario_path, sets)
+    target = None if target_arr is None else _guard(lambda: planner.parse_money(target_arr))
+    where = scheduler or executor
+    if plan_text is not None or target is None:
+        with _progress("plan", "simulations") as progress:
+            try:
+                answer = _guard(
+                    lambda: planner.arr_at_confidence(
+                        scenario,
+                        plan_text or "none",
+                        by=by,
+                        confidence=confidence,
+                        replications=reps,
+                        seed=seed,
+                        target_arr=target,
+                        executor=where,
+                        workers=workers,
+                        progress=progress,
+                    )
+                )
+            except KeyboardInterrupt:
+                err.print("interrupted: nothing kept", style="yellow")
+                sys.exit(EXIT_INTERRUPTED)
+        console, _ = _consoles()
+        for line in answer.sentences():
+            console.print(line, highlight=False, markup=False)
+        if out is not None:
+            _guard(lambda: _save_inverse(answer, Path(out)))
+        return
+
+    def space() -> planner.PlanSpace:
+        through = planner.month_of(scenario, by, "--by")
+        default = planner.PlanSpace.default(scenario, through)
+        roles = tuple(planner.RoleRange.parse(h) for h in hires) or default.roles
+        months = default.months if quarters is None else planner.parse_months(scenario, quarters)
+        money = None if budget is None else planner.parse_money(budget, "--budget")
+        try:
+            return planner.PlanSpace(roles, months, money)
+        except ValueError as error:
+            raise planner.PlanError([Problem(str(error), "--hire")]) from None
+
+    plan_space = _guard(space)
+    folder = Path(out) if out is not None else Path("results", "plan", scenario.name)
+    with _progress("plan", "simulations") as progress:
+        result = _guard(
+            lambda: planner.plan_search(
+                scenario,
+                target,
+                by,
+                confidence=confidence,
+                space=plan_space,
+                seed=seed,
+                first_reps=first_reps,
+                max_reps=max_reps,
+                confirm_reps=confirm_reps,
+                prune=not no_prune,
+                max_simulations=max_sims,
+                executor=where,
+                workers=workers,
+                store=folder / "plan.duckdb",
+                progress=progress,
+            )
+        )
+    _print_plans(result, runners_up)
+    _guard(lambda: _save_plans(result, folder))
+    if not result.complete:
+        err.print(
+            f"stopped early ({result.stopped}); run the same command again to resume",
+            style="yellow",
+        )
+        if result.stopped == "interrupted":
+            sys.exit(EXIT_INTERRUPTED)
+
+
+def _print_plans(result: Any, runners_up: int) -> None:
+    console, _ = _consoles()
+    shown = ([result.best] if result.best is not None else []) + result.runners_up(runners_up)
+    if shown:
+        table = Table(
+            title=f"Plans for ${result.target_arr / 1e6:,.2f}M ARR by {result.month_label} "
+            f"at {result.confidence:.0%} odds (95% Clopper-Pearson CIs)"
+        )
+        for name in ("plan", "cost", "status", "reps", "P(reach)", "95% CI"):
+            table.add_column(name, justify="left" if name in ("plan", "status") else "right")
+        for c in shown:
+            est = c.confirm if c is result.best else c.search
+            status = "recommended" if c is result.best else c.status
+            table.add_row(
+                c.label,
+                f"${c.cost / 1e6:,.2f}M",
+                status,
+                str(est.n),
+                f"{est.p:.0%}",
+                f"{est.low:.0%} - {est.high:.0%}",
+            )
+        console.print(table)
+    for line in result.sentences():
+        console.print(line, highlight=False, markup=False)
+
+
+def _save_plans(result: Any, folder: Any) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = result.table()
+    atomic_write(folder / "plans.csv", lambda p: table.to_csv(p, index=False))
+    best = result.best
+    summary = {
+        "scenario": result.scenario.name,
+        "target_arr": result.target_arr,
+        "by": result.month_label,
+        "confidence": result.confidence,
+        "seed": result.seed,
+        "plans": len(result.candidates),
+        "simulations": result.simulations,
+        "reused_from_store": result.stored,
+        "complete": result.complete,
+        "stopped": result.stopped,
+        "answer": result.sentences(),
+        "best": None
+        if best is None
+        else {
+            "plan": best.label,
+            "key": best.plan.key,
+            "cost": best.cost,
+            "probability": best.confirm.p,
+            "ci95": [best.confirm.low, best.confirm.high],
+            "confirm_replications": best.confirm.n,
+        },
+    }
+    text = json.dumps(summary, indent=2)
+    atomic_write(folder / "plan.json", _text(text))
+    console, _ = _consoles()
+    console.print(f"wrote plans.csv and plan.json to {folder}/", highlight=False)
+
+
+def _save_inverse(answer: Any, folder: Any) -> None:
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "plan": answer.label,
+        "key": answer.plan.key,
+        "by": answer.month_label,
+        "confidence": answer.confidence,
+        "arr": answer.arr,
+        "ci95": [answer.low, answer.high],
+        "replications": answer.replications,
+        "cost": answer.cost,
+        "answer": answer.sentences(),
+    }
+    summary = {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in summary.items()
+    }
+    summary["ci95"] = [x if math.isfinite(x) else None for x in (answer.low, answer.high)]
+    text = json.dumps(summary, indent=2)
+    atomic_write(folder / "arr_at_confidence.json", _text(text))
+    samples = pd.DataFrame({"replication": range(answer.replications), "arr": answer.samples})
+    atomic_write(folder / "arr_samples.csv", lambda p: samples.to_csv(p, index=False))
+    console, _ = _consoles()
+    console.print(f"wrote arr_at_confidence.json and arr_samples.csv to {folder}/", highlight=False)
+
+
+def _text(text: str) -> Callable[[Any], None]:
+    def write(path: Any) -> None:
+        path.write_text(text)
+
+    return write

@@ -1,0 +1,1100 @@
+"""The headcount planner: the cheapest hiring plan that reaches an ARR target with given odds.
+
+A *hiring plan* adds people to the teams of a scenario: for each role (SDRs, AEs, CSMs, BDRs)
+a number of hires who start on the first day of one quarter. A *plan space* is the set of
+plans within the bounds a user gives (0..6 SDRs, hired in 2027Q1..2027Q4, ...) and a budget.
+
+:func:`plan_search` answers "what is the cheapest plan whose probability of ending the target
+month with at least the target ARR is at least the confidence?". It is a sequential ranking
+and selection procedure built so that its claims hold:
+
+1. **Common random numbers.** Replication ``r`` of every plan uses the seed ``(seed, r)``, so
+   plans are compared on the same arrivals and draws wherever they do not differ.
+2. **Cheapest first, screen with few replications.** Plans are taken in order of cost. Each
+   starts with ``first_reps`` replications; after every round a plan's probability gets an
+   exact (Clopper-Pearson) confidence interval. A plan whose upper bound is below the
+   confidence *fails* and leaves the race; one whose lower bound reaches it *meets*; the rest
+   are *undecided* and their replications double (``first_reps``, 2x, 4x ... ``max_reps``):
+   replications go to the close contenders, not to the plans that are plainly short.
+3. **Dominance.** More people hired earlier never lowers the odds (an assumption, checked by
+   the tests on the bundled scenarios; ``prune=False`` turns it off): a plan that fails rules
+   out every plan with no more people, none earlier; one that meets makes every plan with
+   more people, none later, pointless (they cost more).
+4. **Confirmation on fresh seeds.** The cheapest plan that *meets* was selected among many;
+   its estimate is biased upwards by that selection. It is therefore run again on
+   replications it has never seen (``confirm_reps`` of them, seeds ``(seed, 10**6 + r)``);
+   only if the confirmation's lower bound still reaches the confidence is it recommended.
+   The probability and CI reported for it are the confirmation's.
+
+A plan whose interval straddles the confidence when its replications run out is reported as
+*undecided*, never as meeting the target.
+
+:func:`arr_at_confidence` answers the inverse question: with this plan, what ARR do we reach
+by the target month with the given odds? It is the ``1 - confidence`` quantile of ARR, with a
+distribution-free confidence interval from order statistics.
+
+Every simulated (plan, replication) can be kept in a DuckDB file (``store=``): an interrupted
+search loses nothing, and a new search of the same scenario, month and seed (any target,
+confidence or bounds) reuses what is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.engine.streams import replication_seed
+from sim.engine.world import simulate
+from sim.errors import Problem, ScenarioError
+from sim.experiment.executors import ExecutorLike, make_executor
+from sim.scenario.schema import Scenario, add_months
+
+__all__ = [
+    "CONFIRM_OFFSET",
+    "ROLES",
+    "ArrAtConfidence",
+    "Candidate",
+    "Estimate",
+    "Hire",
+    "HiringPlan",
+    "PlanError",
+    "PlanSearch",
+    "PlanSpace",
+    "RoleRange",
+    "arr_at_confidence",
+    "estimate",
+    "month_of",
+    "plan_search",
+]
+
+ROLES: dict[str, str] = {
+    "sdr": "inside_sales",
+    "ae": "field_sales",
+    "csm": "customer_success",
+    "bdr": "outbound",
+}
+"""Role names a plan uses, and the scenario team each one joins."""
+
+ROLE_NAMES = {"sdr": "SDR", "ae": "AE", "csm": "CSM", "bdr": "BDR"}
+
+CONFIRM_OFFSET = 1_000_000
+"""Confirmation replications are ``CONFIRM_OFFSET + r``: never used by the search itself."""
+
+Progress = Callable[[int, int], None]
+
+
+class PlanError(ScenarioError):
+    """A plan, a plan space or a target that cannot be used."""
+
+
+def _problem(message: str, where: str, value: Any = None) -> PlanError:
+    return PlanError([Problem(message, where, value=value)])
+
+
+# --------------------------------------------------------------------------- months
+
+
+def month_of(scenario: Scenario, text: str, where: str = "month") -> int:
+    """The simulated month (1 = the first) that a label such as ``2027-04`` or ``2027Q2`` names.
+
+    A quarter names its first month. Raises :class:`PlanError` for a label that is not a
+    month or a quarter, or one outside the scenario's horizon.
+    """
+    label = text.strip().upper()
+    quarter = re.fullmatch(r"(\d{4})-?Q([1-4])", label)
+    month = re.fullmatch(r"(\d{4})-(\d{1,2})", label)
+    if quarter:
+        year, number = int(quarter[1]), (int(quarter[2]) - 1) * 3 + 1
+    elif month and 1 <= int(month[2]) <= 12:
+        year, number = int(month[1]), int(month[2])
+    else:
+        raise _problem("not a month or quarter; write 2027-04 or 2027Q2", where, text)
+    start = scenario.start_date
+    index = (year - start.year) * 12 + number - start.month + 1
+    if not 1 <= index <= scenario.horizon_months:
+        last = add_months(start, scenario.horizon_months - 1)
+        raise _problem(
+            f"outside the scenario's horizon ({start:%Y-%m} to {last:%Y-%m})", where, text
+        )
+    return index
+
+
+def _label(scenario: Scenario, month: int) -> str:
+    day = add_months(scenario.start_date, month - 1)
+    if day.month % 3 == 1:
+        return f"{day.year}Q{(day.month - 1) // 3 + 1}"
+    return f"{day:%Y-%m}"
+
+
+def _month_label(scenario: Scenario, month: int) -> str:
+    return add_months(scenario.start_date, month - 1).strftime("%Y-%m")
+
+
+def _money(text: str, where: str) -> float:
+    match = re.fullmatch(r"\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([kKmMbB]?)", text.strip())
+    if not match:
+        raise _problem("not an amount; write 20M, 1.5m, 800k or 2000000", where, text)
+    scale = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}[match[2].lower()]
+    return float(match[1].replace(",", "")) * scale
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, order=True)
+class Hire:
+    """``count`` people of ``role`` who start on the first day of simulated ``month``."""
+
+    role: str
+    count: int
+    month: int
+
+
+@dataclass(frozen=True)
+class HiringPlan:
+    """Hires on top of the scenario's own staffing (at most one wave per role)."""
+
+    hires: tuple[Hire, ...] = ()
+
+    def __post_init__(self) -> None:
+        roles = [h.role for h in self.hires]
+        if len(set(roles)) != len(roles):
+            raise ValueError("a plan hires each role at most once")
+        for hire in self.hires:
+            if hire.role not in ROLES:
+                raise ValueError(f"unknown role {hire.role!r}; roles are {', '.join(ROLES)}")
+            if hire.count < 1 or hire.month < 1:
+                raise ValueError(f"a hire needs a positive count and month (got {hire})")
+        object.__setattr__(self, "hires", tuple(sorted(self.hires, key=_role_order)))
+
+    @property
+    def key(self) -> str:
+        """A stable text key: ``"sdr:4@1,ae:2@4"`` (``"none"`` for no hires)."""
+        return ",".join(f"{h.role}:{h.count}@{h.month}" for h in self.hires) or "none"
+
+    @property
+    def heads(self) -> int:
+        """People hired in all."""
+        return sum(h.count for h in self.hires)
+
+    def count(self, role: str) -> int:
+        """People of ``role`` this plan hires."""
+        return next((h.count for h in self.hires if h.role == role), 0)
+
+    def describe(self, scenario: Scenario) -> str:
+        """``"4 SDRs in 2027Q1 + 2 AEs in 2027Q2"``."""
+        if not self.hires:
+            return "no new hires"
+        parts = []
+        for h in self.hires:
+            name = ROLE_NAMES[h.role] + ("s" if h.count > 1 else "")
+            parts.append(f"{h.count} {name} in {_label(scenario, h.month)}")
+        return " + ".join(parts)
+
+    def dominated_by(self, other: HiringPlan) -> bool:
+        """True if ``other`` has at least as many people of every role at every month."""
+        for hire in self.hires:
+            mine = next((h for h in other.hires if h.role == hire.role), None)
+            if mine is None or mine.count < hire.count or mine.month > hire.month:
+                return False
+        return True
+
+    def cost(self, scenario: Scenario, through: int) -> float:
+        """What the hires cost from their start to the end of month ``through``.
+
+        Fully loaded cost per head plus tools per head, for the months each hire is on the
+        books; attrition and backfills are the scenario's own and not counted here.
+        """
+        tools = scenario.finance.tools_per_head_per_month
+        total = 0.0
+        for hire in self.hires:
+            team = _team(scenario, hire.role)
+            months = max(0, through - hire.month + 1)
+            total += hire.count * months * (team.cost_per_head_per_year / 12.0 + tools)
+        return total
+
+    def apply(self, scenario: Scenario) -> Scenario:
+        """The scenario with these hires added to its teams' plans (or headcount targets)."""
+        if not self.hires:
+            return scenario
+        data = scenario.model_dump(by_alias=True)
+        for hire in self.hires:
+            _team(scenario, hire.role)  # a clear error for a team the scenario lacks
+            team = data[ROLES[hire.role]]
+            if team["targets"]:
+                _raise_targets(team, hire)
+            else:
+                _add_to_plan(team, hire)
+        try:
+            return Scenario.model_validate(data)
+        except ValueError as err:
+            raise _problem(f"the plan does not fit the scenario: {err}", "plan", self.key) from None
+
+    @classmethod
+    def parse(cls, text: str, scenario: Scenario, where: str = "--plan") -> HiringPlan:
+        """Read ``"sdr=4@2027Q1, ae=2@2027-04"`` (``""`` or ``"none"`` for no hires)."""
+        if text.strip().lower() in ("", "none"):
+            return cls()
+        hires = []
+        for item in re.split(r"[,\s]+", text.strip()):
+            match = re.fullmatch(r"([a-zA-Z]+)[=:](\d+)@(\S+)", item)
+            if not match:
+                raise _problem(
+                    "write each hire as ROLE=COUNT@QUARTER, e.g. sdr=4@2027Q1", where, item
+                )
+            role = match[1].lower()
+            if role not in ROLES:
+                raise _problem(f"unknown role; roles are {', '.join(ROLES)}", where, match[1])
+            hires.append(Hire(role, int(match[2]), month_of(scenario, match[3], where)))
+        try:
+            plan = cls(tuple(h for h in hires if h.count > 0))
+        except ValueError as err:
+            raise _problem(str(err), where, text) from None
+        for hire in plan.hires:
+            _team(scenario, hire.role, where)
+        return plan
+
+
+def _role_order(hire: Hire) -> int:
+    return list(ROLES).index(hire.role)
+
+
+def _team(scenario: Scenario, role: str, where: str = "plan") -> Any:
+    team = getattr(scenario, ROLES[role], None)
+    if team is None:
+        raise _problem(f"the scenario has no {ROLES[role]} team to hire {role}s into", where, role)
+    return team
+
+
+def _add_to_plan(team: dict[str, Any], hire: Hire) -> None:
+    for change in team["plan"]:
+        if change["month"] == hire.month:
+            net = change["hire"] - change["leave"] + hire.count
+            change["hire"], change["leave"] = max(net, 0), max(-net, 0)
+            if net == 0:
+                team["plan"].remove(change)
+            return
+    team["plan"].append({"month": hire.month, "hire": hire.count, "leave": 0})
+
+
+def _raise_targets(team: dict[str, Any], hire: Hire) -> None:
+    targets = sorted(team["targets"], key=lambda t: t["month"])
+    before = [t for t in targets if t["month"] <= hire.month]
+    level = before[-1]["headcount"] if before else team["headcount"]
+    if not any(t["month"] == hire.month for t in targets):
+        targets.append({"month": hire.month, "headcount": level})
+    for target in targets:
+        if target["month"] >= hire.month:
+            target["headcount"] += hire.count
+    team["targets"] = sorted(targets, key=lambda t: t["month"])
+
+
+# --------------------------------------------------------------------------- the space
+
+
+@dataclass(frozen=True)
+class RoleRange:
+    """How many people of ``role`` a plan may hire: ``low``..``high`` in steps of ``step``.
+
+    ``low = 0`` includes not hiring the role at all.
+    """
+
+    role: str
+    high: int
+    low: int = 0
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"unknown role {self.role!r}; roles are {', '.join(ROLES)}")
+        if not 0 <= self.low <= self.high or self.step < 1:
+            raise ValueError(f"need 0 <= low <= high and step >= 1 (got {self})")
+
+    @property
+    def counts(self) -> list[int]:
+        """The head counts allowed."""
+        return list(range(self.low, self.high + 1, self.step))
+
+    @classmethod
+    def parse(cls, text: str, where: str = "--hire") -> RoleRange:
+        """Read ``sdr=0..6``, ``ae=2..4``, ``csm=0..4:2`` (step 2) or ``sdr=3`` (0..3)."""
+        match = re.fullmatch(r"\s*([a-zA-Z]+)\s*=\s*(?:(\d+)\.\.)?(\d+)(?::(\d+))?\s*", text)
+        if not match:
+            raise _problem("write ROLE=LOW..HIGH[:STEP], e.g. sdr=0..6 or ae=0..4:2", where, text)
+        role = match[1].lower()
+        if role not in ROLES:
+            raise _problem(f"unknown role; roles are {', '.join(ROLES)}", where, match[1])
+        low, high, step = int(match[2] or 0), int(match[3]), int(match[4] or 1)
+        try:
+            return cls(role, high, low, step)
+        except ValueError as err:
+            raise _problem(str(err), where, text) from None
+
+
+@dataclass(frozen=True)
+class PlanSpace:
+    """The plans a search may choose from.
+
+    Parameters
+    ----------
+    roles
+        One :class:`RoleRange` per role that may be hired.
+    months
+        Simulated months (1 = the first) in which a wave of hires may start; see
+        :func:`month_of` to turn ``"2027Q2"`` into a month.
+    budget
+        Most the hires may cost up to the target month (``None``: no limit).
+    """
+
+    roles: tuple[RoleRange, ...]
+    months: tuple[int, ...]
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            raise ValueError("a plan space needs at least one role")
+        if len({r.role for r in self.roles}) != len(self.roles):
+            raise ValueError("each role may appear once in a plan space")
+        if not self.months or min(self.months) < 1:
+            raise ValueError("a plan space needs hiring months (1 = the first)")
+        if self.budget is not None and self.budget < 0:
+            raise ValueError(f"the budget cannot be negative (got {self.budget})")
+
+    def plans(self) -> list[HiringPlan]:
+        """Every plan in the space (before the budget)."""
+        options: list[list[Hire | None]] = []
+        for rng in self.roles:
+            role_options: list[Hire | None] = []
+            for count in rng.counts:
+                if count == 0:
+                    role_options.append(None)
+                else:
+                    role_options.extend(Hire(rng.role, count, m) for m in sorted(set(self.months)))
+            options.append(role_options)
+        return [
+            HiringPlan(tuple(h for h in combo if h is not None))
+            for combo in itertools.product(*options)
+        ]
+
+    @classmethod
+    def default(cls, scenario: Scenario, through: int, budget: float | None = None) -> PlanSpace:
+        """0, 2, 4 or 6 SDRs, 0, 2 or 4 AEs and 0 or 2 CSMs (of the teams the scenario has),
+        each wave starting in the first quarter or two quarters later: 105 plans.
+
+        Hires in the last six months before the target month rarely pay off by then, so
+        waves start at least six months before it where the horizon allows.
+        """
+        starts = [m for m in _quarter_starts(scenario) if m <= through - 6]
+        months = tuple(starts[:3:2]) or (1,)
+        roles = [RoleRange("sdr", 6, step=2), RoleRange("ae", 4, step=2)]
+        roles.append(RoleRange("csm", 2, step=2))
+        return cls(tuple(roles), months, budget)
+
+
+def _quarter_starts(scenario: Scenario) -> list[int]:
+    first = (3 - (scenario.start_date.month - 1) % 3) % 3 + 1
+    return list(range(first, scenario.horizon_months + 1, 3))
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A probability estimated from ``successes`` of ``n`` replications, with its exact
+    (Clopper-Pearson) confidence interval at ``level``."""
+
+    successes: int
+    n: int
+    low: float
+    high: float
+    level: float
+
+    @property
+    def p(self) -> float:
+        """The share of replications that reached the target."""
+        return self.successes / self.n if self.n else math.nan
+
+
+def estimate(successes: int, n: int, level: float = 0.95) -> Estimate:
+    """Clopper-Pearson interval for a binomial proportion (``[0, 1]`` when ``n == 0``)."""
+    if n == 0:
+        return Estimate(0, 0, 0.0, 1.0, level)
+    alpha = 1.0 - level
+    k = successes
+    low = 0.0 if k == 0 else float(stats.beta.ppf(alpha / 2, k, n - k + 1))
+    high = (
+        1.0
+        if successes == n
+        else float(stats.beta.ppf(1 - alpha / 2, successes + 1, n - successes))
+    )
+    return Estimate(successes, n, low, high, level)
+
+
+def quantile_ci(
+    values: Sequence[float] | np.ndarray[Any, Any], q: float, level: float = 0.95
+) -> tuple[float, float, float]:
+    """The ``q`` quantile of a sample and a distribution-free CI from order statistics.
+
+    Returns ``(estimate, low, high)``; a bound the sample is too small to give is
+    ``-inf``/``inf``.
+    """
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n == 0:
+        return math.nan, -math.inf, math.inf
+    point = float(np.quantile(x, q, method="inverted_cdf"))
+    alpha = 1.0 - level
+    # P(X(l) <= x_q <= X(u)) >= level with l, u 1-based ranks from Binomial(n, q)
+    lo_rank = int(stats.binom.ppf(alpha / 2, n, q))
+    hi_rank = int(stats.binom.ppf(1 - alpha / 2, n, q)) + 1
+    low = float(x[lo_rank - 1]) if lo_rank >= 1 else -math.inf
+    high = float(x[hi_rank - 1]) if hi_rank <= n else math.inf
+    return point, low, high
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _arr_at(scenario: Scenario, seed: int, replication: int, month: int) -> float:
+    """ARR at the end of simulated ``month`` in replication ``replication`` (a task)."""
+    ledger = simulate(scenario, replication_seed(seed, replication))
+    return float(ledger.stocks["arr"][month - 1])
+
+
+def _truncated(scenario: Scenario, month: int) -> Scenario:
+    """The scenario cut at ``month``, when it still validates that way (nothing after the
+    target month is simulated). Every plan of a search is run on the same cut scenario."""
+    if month >= scenario.horizon_months:
+        return scenario
+    data = scenario.model_dump(by_alias=True)
+    data["horizon_months"] = month
+    try:
+        return Scenario.model_validate(data)
+    except ValueError:
+        return scenario
+
+
+class _Store:
+    """Simulated ARR by (plan, replication) in DuckDB, or in memory when no path is given."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, digest: str) -> None:
+        self.values: dict[tuple[str, int], float] = {}
+        self._db: duckdb.DuckDBPyConnection | None = None
+        if path is None:
+            return
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = duckdb.connect(str(path))
+        except duckdb.Error as err:
+            raise _problem(f"cannot open the plan store: {err}", "--out", str(path)) from None
+        db = self._db
+        db.execute("CREATE TABLE IF NOT EXISTS meta (digest VARCHAR, created VARCHAR)")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS arr (plan VARCHAR, replication BIGINT, value DOUBLE)"
+        )
+        row = db.execute("SELECT digest FROM meta").fetchone()
+        if row is None:
+            db.execute("INSERT INTO meta VALUES (?, ?)", [digest, dt.datetime.now().isoformat()])
+        elif row[0] != digest:
+            db.close()
+            raise _problem(
+                "this store holds a search of another scenario, month or seed; "
+                "use another --out folder",
+                "--out",
+                str(path),
+            )
+        for plan, rep, value in db.execute("SELECT plan, replication, value FROM arr").fetchall():
+            self.values[(plan, int(rep))] = float(value)
+
+    def add(self, rows: list[tuple[str, int, float]]) -> None:
+        for plan, rep, value in rows:
+            self.values[(plan, rep)] = value
+        if self._db is not None and rows:
+            self._db.executemany("INSERT INTO arr VALUES (?, ?, ?)", rows)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _digest(scenario: Scenario, month: int, seed: int) -> str:
+    text = json.dumps(
+        [scenario.model_dump(mode="json", by_alias=True), month, seed], sort_keys=True
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _Simulator:
+    """Runs the (plan, replication) pairs not yet stored, on the executor, and stores them."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        month: int,
+        seed: int,
+        executor: Any,
+        store: _Store,
+        progress: Progress | None,
+    ) -> None:
+        self.base = _truncated(scenario, month)
+        self.month, self.seed = month, seed
+        self.executor, self.store, self.progress = executor, store, progress
+        self.scenarios: dict[str, Scenario] = {}
+        self.simulations = 0  # run by this search (not found in the store)
+        self.planned = 0
+        self._initial = set(store.values)
+        self.reused: set[tuple[str, int]] = set()
+
+    def scenario(self, plan: HiringPlan) -> Scenario:
+        if plan.key not in self.scenarios:
+            self.scenarios[plan.key] = plan.apply(self.base)
+        return self.scenarios[plan.key]
+
+    def arr(self, plan: HiringPlan, replications: Iterable[int]) -> np.ndarray[Any, Any]:
+        reps = list(replications)
+        return np.array([self.store.values[(plan.key, r)] for r in reps])
+
+    def ensure(self, wanted: list[tuple[HiringPlan, range]]) -> None:
+        """Simulate every (plan, replication) in ``wanted`` that is not stored yet."""
+        pairs = [(plan, r) for plan, reps in wanted for r in reps]
+        self.reused.update((p.key, r) for p, r in pairs if (p.key, r) in self._initial)
+        todo = [(p, r) for p, r in pairs if (p.key, r) not in self.store.values]
+        if not todo:
+            return
+        tasks = [(self.scenario(plan), self.seed, r, self.month) for plan, r in todo]
+        self.planned += len(tasks)
+        rows: list[tuple[str, int, float]] = []
+        try:
+            for index, value in self.executor.imap_unordered(_arr_at, tasks):
+                plan, r = todo[index]
+                rows.append((plan.key, r, value))
+                self.simulations += 1
+                if len(rows) >= 8:
+                    self.store.add(rows)
+                    rows = []
+                if self.progress:
+                    self.progress(self.simulations, self.planned)
+        finally:
+            self.store.add(rows)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+@dataclass
+class Candidate:
+    """One plan in a search, what it costs, and what the search learnt about it.
+
+    ``status`` is one of ``meets`` (CI above the confidence), ``fails`` (CI below),
+    ``undecided`` (CI straddles it when replications ran out), ``ruled out`` (a plan with at
+    least as many people, none later, fails), ``costlier`` (a cheaper plan that meets was
+    found first), ``unconfirmed`` (it met the target in the search but not on fresh
+    replications), ``over budget``, or ``not run`` (the search stopped first).
+    """
+
+    plan: HiringPlan
+    cost: float
+    label: str
+    status: str = "not run"
+    search: Estimate = field(default_factory=lambda: estimate(0, 0))
+    confirm: Estimate | None = None
+    arr: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0))
+    confirm_arr: np.ndarray[Any, Any] | None = None
+
+    confirm_ok: bool = False
+
+    @property
+    def recommended(self) -> bool:
+        """True if the confirmation run proved the plan meets the target."""
+        return self.confirm is not None and self.confirm_ok
+
+
+@dataclass
+class PlanSearch:
+    """What :func:`plan_search` found.
+
+    ``best`` is the recommended plan (``None`` if no plan was proven to meet the target);
+    ``runners_up()`` the next plans worth a look; ``table()`` every plan with its status.
+    """
+
+    scenario: Scenario
+    target_arr: float
+    month: int
+    month_label: str
+    confidence: float
+    level: float
+    seed: int
+    candidates: list[Candidate]
+    best: Candidate | None
+    simulations: int
+    stored: int
+    complete: bool = True
+    stopped: str | None = None
+
+    def table(self) -> pd.DataFrame:
+        """One row per plan, cheapest first: cost, status, estimates and CIs."""
+        rows = []
+        for c in self.candidates:
+            row: dict[str, Any] = {
+                "plan": c.label,
+                "key": c.plan.key,
+                "heads": c.plan.heads,
+                "cost": c.cost,
+                "status": c.status,
+                "replications": c.search.n,
+                "p": c.search.p,
+                "p_low": c.search.low,
+                "p_high": c.search.high,
+                "confirm_replications": c.confirm.n if c.confirm else 0,
+                "confirm_p": c.confirm.p if c.confirm else math.nan,
+                "confirm_low": c.confirm.low if c.confirm else math.nan,
+                "confirm_high": c.confirm.high if c.confirm else math.nan,
+                "recommended": c is self.best,
+            }
+            for role in ROLES:
+                hire = next((h for h in c.plan.hires if h.role == role), None)
+                row[f"{role}_hires"] = hire.count if hire else 0
+                row[f"{role}_start"] = _label(self.scenario, hire.month) if hire else ""
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def runners_up(self, k: int = 5) -> list[Candidate]:
+        """Plans to know about beside the best: cheaper ones still undecided (they may meet
+        the target with more replications), then the next cheapest ones that met it."""
+        cheaper = [
+            c
+            for c in self.candidates
+            if c.status == "undecided" and (self.best is None or c.cost < self.best.cost)
+        ]
+        met = [
+            c
+            for c in self.candidates
+            if c is not self.best and c.status == "meets" and c.search.n > 0
+        ]
+        return (cheaper + met)[:k]
+
+    def sentences(self) -> list[str]:
+        """The answer in words."""
+        target = f"${self.target_arr / 1e6:,.2f}M ARR by {self.month_label}"
+        out = []
+        if self.best is not None:
+            b = self.best
+            assert b.confirm is not None
+            out.append(
+                f"Cheapest plan proven to reach {target} with at least "
+                f"{self.confidence:.0%} probability: {b.label}, costing "
+                f"${b.cost / 1e6:,.2f}M up to {self.month_label}. Probability "
+                f"{b.confirm.p:.1%} (95% CI {b.confirm.low:.1%} to {b.confirm.high:.1%}, "
+                f"{b.confirm.n} fresh replications)."
+            )
+        else:
+            out.append(
+                f"No plan in the space was proven to reach {target} with at least "
+                f"{self.confidence:.0%} probability."
+            )
+        undecided = [c for c in self.runners_up(len(self.candidates)) if c.status == "undecided"]
+        if undecided:
+            which = "cheaper plan(s) may also" if self.best is not None else "plan(s) may"
+            out.append(
+                f"{len(undecided)} {which} meet it, but their CIs straddle "
+                f"{self.confidence:.0%}: more replications (--max-reps) would settle them."
+            )
+        out.append(
+            f"{self.simulations} simulations run"
+            + (f" ({self.stored} more reused from the store)" if self.stored else "")
+            + f"; {len(self.candidates)} plans in the space."
+        )
+        if not self.complete:
+            out.append(f"The search stopped early: {self.stopped}.")
+        return out
+
+
+def plan_search(
+    scenario: Scenario,
+    target_arr: float,
+    by: str | int,
+    confidence: float = 0.8,
+    space: PlanSpace | None = None,
+    seed: int = 0,
+    first_reps: int = 4,
+    max_reps: int = 64,
+    confirm_reps: int = 100,
+    level: float = 0.95,
+    prune: bool = True,
+    max_simulations: int | None = None,
+    executor: ExecutorLike = None,
+    workers: int | None = None,
+    store: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> PlanSearch:
+    """Find the cheapest hiring plan that reaches ``target_arr`` by ``by`` with odds
+    ``confidence`` (see the module docstring for the procedure).
+
+    Parameters
+    ----------
+    scenario
+        The validated scenario the hires are added to.
+    target_arr
+        ARR to reach (dollars) at the end of the month ``by``.
+    by
+        The target month: a label (``"2028-12"``) or a simulated month (1 = the first).
+    confidence
+        Required probability of reaching the target (0.8 = 80% odds).
+    space
+        The plans to consider; default :meth:`PlanSpace.default`.
+    seed
+        Root seed: replication ``r`` of every plan uses ``(seed, r)``.
+    first_reps, max_reps
+        Replications a plan starts with, and the most it gets during the search (doubling).
+    confirm_reps
+        Fresh replications run to confirm the selected plan.
+    level
+        Confidence level of the intervals that decide (0.95: 95% two-sided).
+    prune
+        Use dominance (more people earlier never lowers the odds) to skip plans.
+    max_simulations
+        Stop after this many new simulations (the answer then says so).
+    executor, workers
+        Where simulations run (see :func:`sim.experiment.executors.make_executor`).
+    store
+        A DuckDB file keeping every simulated ARR: resume an interrupted search, or reuse
+        simulations for another target or confidence.
+    progress
+        Optional ``progress(done, planned)`` callback.
+
+    Raises
+    ------
+    PlanError
+        On a bad target, month, confidence, space or budget, located by the option's name.
+    """
+    month = _target_month(scenario, by)
+    _check_numbers(target_arr, confidence, first_reps, max_reps, confirm_reps, level, seed)
+    space = space or PlanSpace.default(scenario, month)
+    for rng in space.roles:
+        _team(scenario, rng.role, "--hire")
+    if max(space.months) > month:
+        raise _problem(
+            f"hiring months must not be after the target month ({_label(scenario, month)})",
+            "--quarters",
+            _label(scenario, max(space.months)),
+        )
+    plans = space.plans()
+    candidates = [Candidate(p, p.cost(scenario, month), p.describe(scenario)) for p in plans]
+    candidates.sort(key=lambda c: (c.cost, c.plan.heads, c.plan.key))
+    for c in candidates:
+        if space.budget is not None and c.cost > space.budget + 1e-6:
+            c.status = "over budget"
+    db = _Store(store, _digest(_truncated(scenario, month), month, seed))
+    search = PlanSearch(
+        scenario=scenario,
+        target_arr=target_arr,
+        month=month,
+        month_label=_month_label(scenario, month),
+        confidence=confidence,
+        level=level,
+        seed=seed,
+        candidates=candidates,
+        best=None,
+        simulations=0,
+        stored=0,
+    )
+    ladder = _ladder(first_reps, max_reps)
+    try:
+        with make_executor(executor, workers) as pool:
+            sim = _Simulator(scenario, month, seed, pool, db, progress)
+            try:
+                _race(search, sim, ladder, confirm_reps, prune, max_simulations)
+            except KeyboardInterrupt:
+                search.complete, search.stopped = False, "interrupted"
+            search.simulations, search.stored = sim.simulations, len(sim.reused)
+    finally:
+        db.close()
+    return search
+
+
+def _target_month(scenario: Scenario, by: str | int) -> int:
+    if isinstance(by, int):
+        if not 1 <= by <= scenario.horizon_months:
+            raise _problem(f"must be 1..{scenario.horizon_months}", "--by", by)
+        return by
+    return month_of(scenario, by, "--by")
+
+
+def _check_numbers(
+    target: float, confidence: float, first: int, most: int, confirm: int, level: float, seed: int
+) -> None:
+    problems = []
+    if not (math.isfinite(target) and target > 0):
+        problems.append(Problem("must be a positive amount", "--target-arr", value=target))
+    if not 0 < confidence < 1:
+        problems.append(
+            Problem("must be between 0 and 1 (0.8 = 80%)", "--confidence", value=confidence)
+        )
+    if first < 1:
+        problems.append(Problem("must be at least 1", "--first-reps", value=first))
+    if most < first:
+        problems.append(Problem("must be at least --first-reps", "--max-reps", value=most))
+    if confirm < 1:
+        problems.append(Problem("must be at least 1", "--confirm-reps", value=confirm))
+    if not 0.5 < level < 1:
+        problems.append(Problem("must be between 0.5 and 1", "--level", value=level))
+    if seed < 0:
+        problems.append(Problem("must be a non-negative integer", "--seed", value=seed))
+    if problems:
+        raise PlanError(problems)
+
+
+def _ladder(first: int, most: int) -> list[int]:
+    steps = [first]
+    while steps[-1] < most:
+        steps.append(min(most, steps[-1] * 2))
+    return steps
+
+
+def _classify(c: Candidate, confidence: float, final: bool) -> None:
+    if c.search.high < confidence:
+        c.status = "fails"
+    elif c.search.low >= confidence:
+        c.status = "meets"
+    else:
+        c.status = "undecided" if final else "racing"
+
+
+def _profile(candidates: list[Candidate]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Head counts and start months by role (start ``inf`` where a role is not hired)."""
+    counts = np.zeros((len(candidates), len(ROLES)))
+    starts = np.full((len(candidates), len(ROLES)), np.inf)
+    roles = list(ROLES)
+    for i, c in enumerate(candidates):
+        for hire in c.plan.hires:
+            j = roles.index(hire.role)
+            counts[i, j], starts[i, j] = hire.count, hire.month
+    return counts, starts
+
+
+def _race(
+    search: PlanSearch,
+    sim: _Simulator,
+    ladder: list[int],
+    confirm_reps: int,
+    prune: bool,
+    max_simulations: int | None,
+) -> None:
+    """The search loop: screen cheapest first, double replications of undecided plans,
+    prune by dominance, confirm the winner on fresh seeds."""
+    target, conf, level = search.target_arr, search.confidence, search.level
+    cands = search.candidates
+    open_ = ("not run", "racing")
+    counts, starts = _profile(cands)
+    costs = np.array([c.cost for c in cands])
+    batch_tasks = max(16, 4 * sim.executor.slots)
+
+    def record(c: Candidate, n: int) -> None:
+        values = sim.arr(c.plan, range(n))
+        c.arr = values
+        c.search = estimate(int(np.sum(values >= target)), n, level)
+        _classify(c, conf, final=n >= ladder[-1])
+
+    def rule_out(i: int) -> None:
+        """Dominance: what plan ``i``'s new status says about the plans still open."""
+        if not prune:
+            return
+        if cands[i].status == "fails":  # no more people, none earlier: fail too
+            below = np.all(counts <= counts[i], axis=1) & np.all(starts >= starts[i], axis=1)
+            for j in np.flatnonzero(below):
+                if cands[j].status in open_:
+                    cands[j].status = "ruled out"
+        elif cands[i].status == "meets":  # more people, none later, cost more: pointless
+            above = np.all(counts >= counts[i], axis=1) & np.all(starts <= starts[i], axis=1)
+            for j in np.flatnonzero(above & (costs >= costs[i])):
+                if cands[j].status in open_:
+                    cands[j].status = "costlier"
+
+    index = {id(c): i for i, c in enumerate(cands)}
+    while True:
+        if max_simulations is not None and sim.simulations >= max_simulations:
+            search.complete, search.stopped = False, f"the limit of {max_simulations} simulations"
+            break
+        met = [c for c in cands if c.status == "meets" and c.confirm is None]
+        cheapest_met = min((c.cost for c in met), default=math.inf)
+        open_ones = [c for c in cands if c.status in open_ and c.cost <= cheapest_met]
+        if open_ones:
+            # the cheapest open plans get their next rung of replications
+            chosen: list[tuple[Candidate, int]] = []
+            tasks = 0
+            for c in open_ones:
+                rung = next(n for n in ladder if n > c.search.n)
+                chosen.append((c, rung))
+                tasks += rung - c.search.n
+                if tasks >= batch_tasks:
+                    break
+            sim.ensure([(c.plan, range(n)) for c, n in chosen])
+            for c, n in chosen:
+                record(c, n)
+                rule_out(index[id(c)])
+            continue
+        if not met:
+            break
+        best = min(met, key=lambda c: (c.cost, c.plan.heads))
+        fresh = range(CONFIRM_OFFSET, CONFIRM_OFFSET + confirm_reps)
+        sim.ensure([(best.plan, fresh)])
+        values = sim.arr(best.plan, fresh)
+        best.confirm_arr = values
+        best.confirm = estimate(int(np.sum(values >= target)), confirm_reps, level)
+        best.confirm_ok = best.confirm.low >= conf
+        if best.confirm_ok:
+            search.best = best
+            for c in cands:
+                if c.status in open_ and c.cost >= best.cost:
+                    c.status = "costlier"
+            break
+        best.status = "unconfirmed"
+    for c in cands:
+        if c.status == "racing":
+            c.status = "undecided"
+
+
+# --------------------------------------------------------------------------- the inverse
+
+
+@dataclass
+class ArrAtConfidence:
+    """ARR reached by the target month with the given odds, for one plan.
+
+    ``arr`` is the ``1 - confidence`` quantile of the simulated ARR (so the ARR is at least
+    this much in ``confidence`` of futures), ``low``/``high`` its distribution-free 95% CI;
+    ``target_probability`` the share of replications at or above ``target_arr`` (if given).
+    """
+
+    plan: HiringPlan
+    label: str
+    month_label: str
+    confidence: float
+    arr: float
+    low: float
+    high: float
+    replications: int
+    samples: np.ndarray[Any, Any]
+    cost: float
+    target_arr: float | None = None
+    target_probability: Estimate | None = None
+
+    def sentences(self) -> list[str]:
+        """The answer in words."""
+        out = [
+            f"With {self.label}: ARR at {self.confidence:.0%} confidence by "
+            f"{self.month_label} is ${self.arr / 1e6:,.2f}M (95% CI "
+            f"{_m(self.low)} to {_m(self.high)}, {self.replications} replications); "
+            f"median ${float(np.median(self.samples)) / 1e6:,.2f}M. The hires cost "
+            f"${self.cost / 1e6:,.2f}M up to then."
+        ]
+        if self.target_probability is not None and self.target_arr is not None:
+            p = self.target_probability
+            out.append(
+                f"P(ARR >= ${self.target_arr / 1e6:,.2f}M) = {p.p:.1%} "
+                f"(95% CI {p.low:.1%} to {p.high:.1%})."
+            )
+        if not math.isfinite(self.low) or not math.isfinite(self.high):
+            out.append("Too few replications for both CI bounds: run more.")
+        return out
+
+
+def _m(value: float) -> str:
+    return f"${value / 1e6:,.2f}M" if math.isfinite(value) else "unbounded"
+
+
+def arr_at_confidence(
+    scenario: Scenario,
+    plan: HiringPlan | str | None = None,
+    by: str | int | None = None,
+    confidence: float = 0.8,
+    replications: int = 100,
+    seed: int = 0,
+    target_arr: float | None = None,
+    executor: ExecutorLike = None,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> ArrAtConfidence:
+    """ARR reached by ``by`` in ``confidence`` of futures, with this hiring plan.
+
+    Parameters
+    ----------
+    scenario
+        The validated scenario.
+    plan
+        A :class:`HiringPlan`, its text form (``"sdr=4@2027Q1, ae=2@2027Q2"``) or ``None``
+        (the scenario as it is).
+    by
+        Target month label or simulated month; default the horizon's last month.
+    confidence
+        The odds (0.8: the ARR reached or beaten in 80% of replications).
+    replications, seed
+        Replication ``r`` uses ``(seed, r)``, as in the search (common random numbers).
+    target_arr
+        Also estimate the probability of reaching this ARR.
+    """
+    month = scenario.horizon_months if by is None else _target_month(scenario, by)
+    if not 0 < confidence < 1:
+        raise _problem("must be between 0 and 1 (0.8 = 80%)", "--confidence", confidence)
+    if replications < 2:
+        raise _problem("must be at least 2", "--reps", replications)
+    if isinstance(plan, str):
+        plan = HiringPlan.parse(plan, scenario)
+    plan = plan or HiringPlan()
+    db = _Store(None, "")
+    with make_executor(executor, workers) as pool:
+        sim = _Simulator(scenario, month, seed, pool, db, progress)
+        sim.ensure([(plan, range(replications))])
+    values = sim.arr(plan, range(replications))
+    point, low, high = quantile_ci(values, 1.0 - confidence)
+    result = ArrAtConfidence(
+        plan=plan,
+        label=plan.describe(scenario),
+        month_label=_month_label(scenario, month),
+        confidence=confidence,
+        arr=point,
+        low=low,
+        high=high,
+        replications=replications,
+        samples=values,
+        cost=plan.cost(scenario, month),
+    )
+    if target_arr is not None:
+        result.target_arr = target_arr
+        result.target_probability = estimate(int(np.sum(values >= target_arr)), replications)
+    return result
+
+
+def parse_money(text: str, where: str = "--target-arr") -> float:
+    """``"20M"``, ``"1.5m"``, ``"800k"``, ``"$2,000,000"`` in dollars."""
+    return _money(text, where)
+
+
+def parse_months(scenario: Scenario, text: str, where: str = "--quarters") -> tuple[int, ...]:
+    """``"2027Q1..2027Q4"`` (every quarter between) or ``"2027Q1,2027Q3,2027-08"``."""
+    if ".." in text:
+        first, last = (month_of(scenario, part, where) for part in text.split("..", 1))
+        if last < first:
+            raise _problem("the range runs backwards", where, text)
+        starts = [m for m in _quarter_starts(scenario) if first <= m <= last]
+        return tuple(starts or [first])
+    return tuple(
+        sorted({month_of(scenario, part, where) for part in text.split(",") if part.strip()})
+    )
