@@ -226,6 +226,17 @@ def test_tornado_orders_by_swing_and_starts_at_base() -> None:
     assert not ax.title.get_parse_math()  # two "$" must not turn into mathtext
 
 
+def test_tornado_shows_both_bars_when_both_settings_move_the_same_way() -> None:
+    # low and high both raise the KPI, high more: the low bar must not sit under the high one
+    table = pd.DataFrame({"parameter": ["threshold"], "low": [10.5e6], "high": [12e6]})
+    fig = plots.tornado_chart(table, "ending_arr", base=10e6)
+    low, high = _bars(fig.axes[0])
+    (ly0, ly1), (hy0, hy1) = ((b.get_y(), b.get_y() + b.get_height()) for b in (low, high))
+    assert ly1 <= hy0 + 1e-9 or hy1 <= ly0 + 1e-9, "the two bars overlap"
+    assert low.get_width() == pytest.approx(0.5e6)
+    assert high.get_width() == pytest.approx(2e6)
+
+
 def test_sweep_plots_name_missing_columns() -> None:
     with pytest.raises(KeyError, match="missing column"):
         plots.tornado_chart(pd.DataFrame({"parameter": ["a"]}), "ending_arr", 1.0)

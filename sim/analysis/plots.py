@@ -745,7 +745,7 @@ def tornado_chart(
     Returns
     -------
     matplotlib.figure.Figure
-        Two bars per parameter (low, high) relative to ``base``, widest swing on top.
+        Two bars per parameter (low below, high above) from ``base``, widest swing on top.
     """
     _require(sensitivity, ["parameter", "low", "high"])
     table = sensitivity.assign(swing=(sensitivity["high"] - sensitivity["low"]).abs())
@@ -753,8 +753,11 @@ def tornado_chart(
     fig = _figure(8.0, 1.2 + 0.5 * len(table))
     ax = fig.axes[0]
     y = np.arange(len(table))
-    ax.barh(y, table["low"] - base, left=base, color=PALETTE[5], label="low setting")
-    ax.barh(y, table["high"] - base, left=base, color=PALETTE[0], label="high setting")
+    # side by side, not overlaid: when both settings move the KPI the same way, one bar
+    # would otherwise hide the other
+    low_bars, high_bars = table["low"] - base, table["high"] - base
+    ax.barh(y - 0.2, low_bars, height=0.4, left=base, color=PALETTE[5], label="low setting")
+    ax.barh(y + 0.2, high_bars, height=0.4, left=base, color=PALETTE[0], label="high setting")
     ax.axvline(base, color="black", linewidth=1)
     names = table["parameter"].tolist()
     if {"low_label", "high_label"} <= set(table.columns):

@@ -32,11 +32,17 @@ def bundled(*parts: str) -> Path:
     """A path in the bundled ``scenarios/`` folder.
 
     Beside the package in a source checkout; otherwise (after a plain ``pip install .``)
-    under the working directory, so commands run from the checkout still find it.
+    under the working directory or the nearest parent folder that has one, so commands and
+    notebooks run from anywhere in the checkout still find it.
     """
     checkout = Path(__file__).resolve().parent.parent.parent / "scenarios"
-    root = checkout if checkout.is_dir() else Path.cwd() / "scenarios"
-    return root.joinpath(*parts)
+    if checkout.is_dir():
+        return checkout.joinpath(*parts)
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        if (folder / "scenarios").is_dir():
+            return (folder / "scenarios").joinpath(*parts)
+    return (here / "scenarios").joinpath(*parts)
 
 
 __all__ = ["Scenario", "bundled", "load_scenario"]
