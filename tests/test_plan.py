@@ -261,6 +261,17 @@ def test_search_on_the_base_scenario_finds_the_cheapest_proven_plan(tmp_path: Pa
     assert again.best.plan == best.plan
 
 
+def test_plans_over_budget_are_never_run() -> None:
+    base = small(months=2)
+    space = PlanSpace((RoleRange("sdr", 2, step=2),), (1,), budget=1.0)
+    result = plan_search(
+        base, 1.0, 2, 0.8, space, first_reps=2, max_reps=2, confirm_reps=2, executor="serial"
+    )
+    status = {c.plan.key: (c.status, c.search.n) for c in result.candidates}
+    assert status["sdr:2@1"] == ("over budget", 0)
+    assert status["none"][1] == 2
+
+
 def test_the_store_refuses_another_search(tmp_path: Path) -> None:
     base = small(months=2)
     space = PlanSpace((RoleRange("sdr", 0),), (1,))

@@ -14,7 +14,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import pandas as pd
@@ -33,9 +34,12 @@ from rich.text import Text
 from sim.analysis.metrics import KPIS
 from sim.errors import InvariantError, Problem, ScenarioError
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
-from sim.experiment.results import atomic_write
+from sim.experiment.results import atomic_write, write_json
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.experiment.plan import ArrAtConfidence, PlanSearch
 
 __all__ = ["compare_command", "plan_command", "sweep_command"]
 
@@ -316,8 +320,6 @@ def _percent(value: float) -> str:
 
 
 def _save_comparison(result: Comparison, out: str) -> None:
-    from pathlib import Path
-
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     summary, kpis = result.summary(), result.kpis()
@@ -574,8 +576,6 @@ def plan_command(
     With --plan (or without --target-arr), answer the inverse question: the ARR that plan
     reaches by --by in --confidence of futures.
     """
-    from pathlib import Path
-
     from sim.experiment import plan as planner
 
     _, err = _consoles()
@@ -653,7 +653,7 @@ def plan_command(
             sys.exit(EXIT_INTERRUPTED)
 
 
-def _print_plans(result: Any, runners_up: int) -> None:
+def _print_plans(result: PlanSearch, runners_up: int) -> None:
     console, _ = _consoles()
     shown = ([result.best] if result.best is not None else []) + result.runners_up(runners_up)
     if shown:
@@ -664,7 +664,7 @@ def _print_plans(result: Any, runners_up: int) -> None:
         for name in ("plan", "cost", "status", "reps", "P(reach)", "95% CI"):
             table.add_column(name, justify="left" if name in ("plan", "status") else "right")
         for c in shown:
-            est = c.confirm if c is result.best else c.search
+            est = c.confirm if c is result.best and c.confirm is not None else c.search
             status = "recommended" if c is result.best else c.status
             table.add_row(
                 c.label,
@@ -679,8 +679,7 @@ def _print_plans(result: Any, runners_up: int) -> None:
         console.print(line, highlight=False, markup=False)
 
 
-def _save_plans(result: Any, folder: Any) -> None:
-    import json
+def _save_plans(result: PlanSearch, folder: Path) -> None:
 
     folder.mkdir(parents=True, exist_ok=True)
     table = result.table()
@@ -699,7 +698,7 @@ def _save_plans(result: Any, folder: Any) -> None:
         "stopped": result.stopped,
         "answer": result.sentences(),
         "best": None
-        if best is None
+        if best is None or best.confirm is None
         else {
             "plan": best.label,
             "key": best.plan.key,
@@ -709,15 +708,12 @@ def _save_plans(result: Any, folder: Any) -> None:
             "confirm_replications": best.confirm.n,
         },
     }
-    text = json.dumps(summary, indent=2)
-    atomic_write(folder / "plan.json", _text(text))
+    atomic_write(folder / "plan.json", lambda p: write_json(p, summary))
     console, _ = _consoles()
     console.print(f"wrote plans.csv and plan.json to {folder}/", highlight=False)
 
 
-def _save_inverse(answer: Any, folder: Any) -> None:
-    import json
-
+def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     summary = {
         "plan": answer.label,
@@ -735,16 +731,8 @@ def _save_inverse(answer: Any, folder: Any) -> None:
         for key, value in summary.items()
     }
     summary["ci95"] = [x if math.isfinite(x) else None for x in (answer.low, answer.high)]
-    text = json.dumps(summary, indent=2)
-    atomic_write(folder / "arr_at_confidence.json", _text(text))
+    atomic_write(folder / "arr_at_confidence.json", lambda p: write_json(p, summary))
     samples = pd.DataFrame({"replication": range(answer.replications), "arr": answer.samples})
     atomic_write(folder / "arr_samples.csv", lambda p: samples.to_csv(p, index=False))
     console, _ = _consoles()
     console.print(f"wrote arr_at_confidence.json and arr_samples.csv to {folder}/", highlight=False)
-
-
-def _text(text: str) -> Callable[[Any], None]:
-    def write(path: Any) -> None:
-        path.write_text(text)
-
-    return write

@@ -606,7 +606,8 @@ class Candidate:
     ``undecided`` (CI straddles it when replications ran out), ``ruled out`` (a plan with at
     least as many people, none later, fails), ``costlier`` (a cheaper plan that meets was
     found first), ``unconfirmed`` (it met the target in the search but not on fresh
-    replications), ``over budget``, or ``not run`` (the search stopped first).
+    replications), ``over budget``, ``interrupted`` (its CI was still open when the search
+    was stopped), or ``not run`` (the search stopped first).
     """
 
     plan: HiringPlan
@@ -823,6 +824,9 @@ def plan_search(
                 _race(search, sim, ladder, confirm_reps, prune, max_simulations)
             except KeyboardInterrupt:
                 search.complete, search.stopped = False, "interrupted"
+                for c in candidates:
+                    if c.status == "racing":
+                        c.status = "interrupted"
             search.simulations, search.stored = sim.simulations, len(sim.reused)
     finally:
         db.close()

@@ -145,17 +145,17 @@ class Results:
             "monthly.parquet": lambda p: monthly.to_parquet(p, index=False),
             "monthly_summary.csv": lambda p: self.monthly_summary().to_csv(p, index=False),
             "kpis.csv": lambda p: self.kpis().to_csv(p, index=False),
-            "summary.json": lambda p: _write_json(
+            "summary.json": lambda p: write_json(
                 p,
                 {
                     name: {k: _finite(v) for k, v in row.items()}
                     for name, row in summary.to_dict(orient="index").items()
                 },
             ),
-            "scenario.json": lambda p: _write_json(
+            "scenario.json": lambda p: write_json(
                 p, self.scenario.model_dump(mode="json", by_alias=True)
             ),
-            "manifest.json": lambda p: _write_json(p, self.manifest(command)),
+            "manifest.json": lambda p: write_json(p, self.manifest(command)),
         }
         written = []
         for name, write in writers.items():
@@ -169,7 +169,8 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (anything not JSON-native as its text)."""
     path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
