@@ -47,7 +47,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from sim.engine.streams import replication_seed
 from sim.engine.world import simulate
 from sim.errors import Problem, ScenarioError
 from sim.experiment.executors import ExecutorLike, make_executor
+from sim.experiment.runner import Progress
 from sim.scenario.schema import Scenario, add_months
 
 __all__ = [
@@ -78,7 +79,10 @@ __all__ = [
     "arr_at_confidence",
     "estimate",
     "month_of",
+    "parse_money",
+    "parse_months",
     "plan_search",
+    "quantile_ci",
 ]
 
 ROLES: dict[str, str] = {
@@ -93,8 +97,6 @@ ROLE_NAMES = {"sdr": "SDR", "ae": "AE", "csm": "CSM", "bdr": "BDR"}
 
 CONFIRM_OFFSET = 1_000_000
 """Confirmation replications are ``CONFIRM_OFFSET + r``: never used by the search itself."""
-
-Progress = Callable[[int, int], None]
 
 
 class PlanError(ScenarioError):
