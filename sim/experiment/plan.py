@@ -146,7 +146,8 @@ def _month_label(scenario: Scenario, month: int) -> str:
     return add_months(scenario.start_date, month - 1).strftime("%Y-%m")
 
 
-def _money(text: str, where: str) -> float:
+def parse_money(text: str, where: str = "--target-arr") -> float:
+    """``"20M"``, ``"1.5m"``, ``"800k"``, ``"$2,000,000"`` in dollars."""
     match = re.fullmatch(r"\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)\s*([kKmMbB]?)", text.strip())
     if not match:
         raise _problem("not an amount; write 20M, 1.5m, 800k or 2000000", where, text)
@@ -544,7 +545,10 @@ def _digest(scenario: Scenario, month: int, seed: int) -> str:
 
 
 class _Simulator:
-    """Runs the (plan, replication) pairs not yet stored, on the executor, and stores them."""
+    """Runs the (plan, replication) pairs not yet stored, on the executor, and stores them.
+
+    ``scenario`` is the one every plan is added to, already cut at the target month.
+    """
 
     def __init__(
         self,
@@ -555,7 +559,7 @@ class _Simulator:
         store: _Store,
         progress: Progress | None,
     ) -> None:
-        self.base = _truncated(scenario, month)
+        self.base = scenario  # already cut at the target month
         self.month, self.seed = month, seed
         self.executor, self.store, self.progress = executor, store, progress
         self.scenarios: dict[str, Scenario] = {}
@@ -620,13 +624,7 @@ class Candidate:
     confirm: Estimate | None = None
     arr: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0))
     confirm_arr: np.ndarray[Any, Any] | None = None
-
     confirm_ok: bool = False
-
-    @property
-    def recommended(self) -> bool:
-        """True if the confirmation run proved the plan meets the target."""
-        return self.confirm is not None and self.confirm_ok
 
 
 @dataclass
@@ -804,7 +802,8 @@ def plan_search(
     for c in candidates:
         if space.budget is not None and c.cost > space.budget + 1e-6:
             c.status = "over budget"
-    db = _Store(store, _digest(_truncated(scenario, month), month, seed))
+    cut = _truncated(scenario, month)
+    db = _Store(store, _digest(cut, month, seed))
     search = PlanSearch(
         scenario=scenario,
         target_arr=target_arr,
@@ -821,7 +820,7 @@ def plan_search(
     ladder = _ladder(first_reps, max_reps)
     try:
         with make_executor(executor, workers) as pool:
-            sim = _Simulator(scenario, month, seed, pool, db, progress)
+            sim = _Simulator(cut, month, seed, pool, db, progress)
             try:
                 _race(search, sim, ladder, confirm_reps, prune, max_simulations)
             except KeyboardInterrupt:
@@ -1066,7 +1065,7 @@ def arr_at_confidence(
     plan = plan or HiringPlan()
     db = _Store(None, "")
     with make_executor(executor, workers) as pool:
-        sim = _Simulator(scenario, month, seed, pool, db, progress)
+        sim = _Simulator(_truncated(scenario, month), month, seed, pool, db, progress)
         sim.ensure([(plan, range(replications))])
     values = sim.arr(plan, range(replications))
     point, low, high = quantile_ci(values, 1.0 - confidence)
@@ -1086,11 +1085,6 @@ def arr_at_confidence(
         result.target_arr = target_arr
         result.target_probability = estimate(int(np.sum(values >= target_arr)), replications)
     return result
-
-
-def parse_money(text: str, where: str = "--target-arr") -> float:
-    """``"20M"``, ``"1.5m"``, ``"800k"``, ``"$2,000,000"`` in dollars."""
-    return _money(text, where)
 
 
 def parse_months(scenario: Scenario, text: str, where: str = "--quarters") -> tuple[int, ...]:
