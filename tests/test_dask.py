@@ -28,7 +28,7 @@ from tests.helpers import BASE, SCENARIOS, small
 
 distributed = pytest.importorskip("distributed")
 
-START_TIMEOUT = 60
+START_TIMEOUT = 180  # seconds; generous, a shared CI machine may be slow to start Python
 
 
 def _free_port() -> int:
@@ -38,18 +38,38 @@ def _free_port() -> int:
         return port
 
 
+def _logs(folder: Path) -> str:
+    return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}"
+                     for log in sorted(folder.glob("*.log")))  # fmt: skip
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    """``(address, client)`` of a scheduler and two single-threaded workers on 127.0.0.1."""
+    """``(address, client)`` of a scheduler and two single-threaded workers on 127.0.0.1.
+
+    The scheduler picks its own port and writes it to a scheduler file, which the workers
+    and the client read: no port is chosen in advance, so none can be taken in between.
+    """
     logs = tmp_path_factory.mktemp("dask")
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    file = logs / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
     commands = [
-        [*dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-         "--no-dashboard"],
+        [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--scheduler-file", str(file)],
         *[
-            [*dask, "worker", address, "--host", "127.0.0.1", "--nworkers", "1",
-             "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"]
+            [*dask, "worker", "--scheduler-file", str(file), "--host", "127.0.0.1",
+             "--nworkers", "1", "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"]
             for i in range(2)
         ],
     ]  # fmt: skip
@@ -60,20 +80,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any
             log = (logs / f"{i}.log").open("wb")
             procs.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
             log.close()
-        client = distributed.Client(address, timeout=START_TIMEOUT)
-        client.wait_for_workers(2, timeout=START_TIMEOUT)
-        yield address, client
+        try:
+            client = distributed.Client(scheduler_file=str(file), timeout=START_TIMEOUT)
+            client.wait_for_workers(2, timeout=START_TIMEOUT)
+        except Exception as exc:  # the cluster's own logs say why it did not come up
+            pytest.fail(f"the local Dask cluster did not start: {exc!r}\n{_logs(logs)}")
+        yield client.scheduler.address, client
     finally:
         if client is not None:
             client.close()
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        _stop(procs)
 
 
 SWEEP = f"""\

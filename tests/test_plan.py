@@ -180,6 +180,7 @@ def test_a_plan_whose_ci_straddles_the_confidence_is_not_claimed() -> None:
     assert "No plan in the space was proven" in result.sentences()[0]
 
 
+@pytest.mark.slow
 def test_the_winner_is_judged_on_fresh_replications() -> None:
     # The target is the smallest ARR of the 16 search replications: all 16 reach it, so the
     # search's CI (81% to 100%) clears 70% and the plan meets the target in the search. The

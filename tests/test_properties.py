@@ -112,6 +112,7 @@ def test_higher_mql_threshold_never_sends_more_new_leads_to_inside_sales() -> No
         assert new_high.sum() < new_low.sum()
 
 
+@pytest.mark.slow
 def test_doubling_everything_doubles_throughput() -> None:
     """Twice the leads, staff and starting book gives twice the work, within the CI."""
     base = small(months=6)
