@@ -2,71 +2,24 @@
 
 from __future__ import annotations
 
-import math
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from sim.analysis.metrics import KPI_GROUPS
-from sim.errors import InvariantError, ScenarioError
+from sim.commandline import EXIT_INTERRUPTED, fail, fmt, guard, say, set_option, stderr, stdout
 from sim.experiment.results import Results
 from sim.scenario import bundled, load_scenario
 from sim.scenario.schema import Scenario
 
-T = TypeVar("T")
-
-console = Console()
-err_console = Console(stderr=True)
-
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-
-_MONEY = set(KPI_GROUPS["money"]) - {"cac_payback_months", "ltv_to_cac", "magic_number"}
-_MONEY |= {"ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr"}
-_MONEY |= {"recycled_new_arr"}
-_SHARE = {"nrr", "grr", "win_rate", "is_utilisation", "fs_utilisation", "cs_utilisation"}
-_SHARE |= {"attrition_rate"}
-
-
-def _fmt(kpi: str, value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    if kpi in _MONEY:
-        return f"${value / 1e6:,.2f}M" if abs(value) >= 1e5 else f"${value:,.0f}"
-    if kpi in _SHARE:
-        return f"{value:.1%}"
-    return f"{value:,.1f}" if abs(value) < 100 else f"{value:,.0f}"
-
 
 def _load(path: str, sets: Sequence[str]) -> Scenario:
-    return _guard(lambda: load_scenario(path, sets))
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; report bad input as ``file:line: path: message`` and exit 2."""
-    try:
-        return action()
-    except ScenarioError as err:
-        for problem in err.problems:
-            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        err_console.print(f"{len(err.problems)} problem(s) found.", style="bold red")
-        sys.exit(EXIT_BAD_INPUT)
-
-
-_set_option = click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="PATH=VALUE",
-    help="Override a scenario value, e.g. --set inside_sales.headcount=12 (repeatable).",
-)
+    return guard(lambda: load_scenario(path, sets))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,15 +34,15 @@ def main() -> None:
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@_set_option
+@set_option
 def validate(scenario: str, sets: tuple[str, ...]) -> None:
     """Check SCENARIO and print a one-screen summary of it."""
     from sim.scenario.summary import summarize
 
     sc = _load(scenario, sets)
     for line in summarize(sc):
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
-    console.print(f"OK: {scenario} is valid (sha256 {sc.digest()[:12]})", style="green")
+        say(line)
+    stdout().print(f"OK: {scenario} is valid (sha256 {sc.digest()[:12]})", style="green")
 
 
 @main.command("run")
@@ -106,7 +59,7 @@ def validate(scenario: str, sets: tuple[str, ...]) -> None:
     default=None,
     help="Folder for monthly.csv/.parquet, kpis.csv, summary.json, manifest.json.",
 )
-@_set_option
+@set_option
 def run_command(
     scenario: str,
     reps: int,
@@ -124,48 +77,38 @@ def run_command(
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=stderr(),
         transient=True,
     ) as bar:
         task = bar.add_task(f"{sc.name}: replications", total=reps)
-        try:
-            results = run(
+        results = guard(
+            lambda: run(
                 sc,
                 replications=reps,
                 seed=seed,
                 workers=workers,
                 progress=lambda done, total: bar.update(task, completed=done),
             )
-        except InvariantError as err:
-            err_console.print(f"internal error (please report): {err}", markup=False)
-            sys.exit(3)
+        )
     _print_summary(results)
     if out is not None:
         words = ["revloop", "run", scenario, "--reps", str(reps), "--seed", str(seed)]
         words += ["--workers", str(workers)] if workers else []
         words += ["--out", out, *(w for item in sets for w in ("--set", item))]
         command = shlex.join(words)
-        written = _guard_io(lambda: results.save(out, command=command))
-        console.print(f"wrote {len(written)} files to {out}/", highlight=False)
+        written = guard(lambda: results.save(out, command=command))
+        stdout().print(f"wrote {len(written)} files to {out}/", highlight=False)
     if not results.complete:
-        err_console.print(
+        stderr().print(
             f"interrupted: kept {len(results.replications)} of {reps} replications",
             style="yellow",
         )
         sys.exit(EXIT_INTERRUPTED)
 
 
-def _guard_io(action: Callable[[], T]) -> T:
-    try:
-        return action()
-    except OSError as err:
-        err_console.print(f"cannot write results: {err}", markup=False)
-        sys.exit(EXIT_BAD_INPUT)
-
-
 def _print_summary(results: Results) -> None:
     if not results.replications:
-        err_console.print("no replication finished", style="yellow")
+        stderr().print("no replication finished", style="yellow")
         return
     summary = results.summary()
     n = len(results.replications)
@@ -177,15 +120,15 @@ def _print_summary(results: Results) -> None:
         table.add_row(f"[bold]{group}[/bold]")
         values = summary.loc[list(names), ["mean", "ci95", "p10", "p50", "p90"]].to_numpy(float)
         for kpi, row in zip(names, values, strict=True):
-            table.add_row(kpi, *(_fmt(kpi, float(v)) for v in row))
+            table.add_row(kpi, *(fmt(kpi, float(v)) for v in row))
         table.add_section()
-    console.print(table)
+    stdout().print(table)
 
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False), default=None, required=False)
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
-@_set_option
+@set_option
 def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
     """Time the model against a bare SimPy loop (default: the bundled base scenario)."""
     from sim.experiment.bench import bench as run_bench
@@ -203,14 +146,13 @@ def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
     table.add_row("model events / s", f"{result.events_per_second:,.0f}")
     table.add_row("bare SimPy events / s", f"{result.bare_events_per_second:,.0f}")
     table.add_row("time per event vs bare loop", f"{result.ratio:.2f}x")
-    console.print(table)
+    stdout().print(table)
 
 
 def _bundled(name: str) -> Path:
     here = bundled(name)
     if not here.exists():
-        err_console.print(f"no bundled scenario {name}; pass a scenario file", markup=False)
-        sys.exit(EXIT_BAD_INPUT)
+        fail(f"no bundled scenario {name}; pass a scenario file")
     return here
 
 
@@ -227,8 +169,8 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
     """
     from sim.validation.checks import validate_model
 
-    with err_console.status("validating") as status:
-        checks = _guard(
+    with stderr().status("validating") as status:
+        checks = guard(
             lambda: validate_model(
                 reps=reps,
                 seed=seed,
@@ -253,9 +195,9 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
             f"{c.simulated:.4g} ± {c.ci95:.2g}",
             "[green]pass[/green]" if c.passed else "[red]FAIL[/red]",
         )
-    console.print(table)
+    stdout().print(table)
     failed = [c for c in checks if not c.passed]
-    console.print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    stdout().print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
     if failed:
         sys.exit(1)
 

@@ -45,8 +45,8 @@ class RevloopError(Exception):
     """Base class of every error revloop raises on purpose."""
 
 
-class ScenarioError(RevloopError):
-    """A scenario (or a file it extends, or a ``--set`` override) is invalid.
+class InputError(RevloopError):
+    """Input that cannot be used, with every problem found, each located.
 
     Attributes
     ----------
@@ -57,6 +57,14 @@ class ScenarioError(RevloopError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ScenarioError(InputError):
+    """A scenario (or a file it extends, or a ``--set`` override) is invalid."""
+
+
+class ResultsError(RevloopError, ValueError):
+    """A results folder is missing, incomplete or unreadable."""
 
 
 class InvariantError(RevloopError):

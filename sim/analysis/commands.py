@@ -6,62 +6,23 @@ unknown format, an invalid scenario) exits with status 2 and one line, never a t
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
 
 import click
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
-from sim.analysis.export import ResultsError
-from sim.errors import ScenarioError
+from sim.commandline import fail, guard, say, set_option, stderr, stdout, workers_option
+from sim.errors import ResultsError
 
 __all__ = ["diagnose_command", "export_command", "report_command"]
 
-T = TypeVar("T")
-
-EXIT_BAD_INPUT = 2
-
-console = Console()
-err_console = Console(stderr=True)
-
-_set_option = click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="PATH=VALUE",
-    help="Override a scenario value, e.g. --set horizon_months=12 (repeatable).",
-)
 _seed_option = click.option(
     "--seed",
     default=None,
     type=click.IntRange(min=0),
     help="Root seed (default: a results folder's own seed, else 0).",
 )
-_workers_option = click.option(
-    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
-)
-
-
-def _fail(message: str) -> NoReturn:
-    """Print ``error: message`` as one line on stderr and exit with status 2."""
-    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; turn bad input into one line on stderr and exit status 2."""
-    try:
-        return action()
-    except ScenarioError as err:
-        for problem in err.problems:
-            err_console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except (ResultsError, OSError) as err:
-        _fail(str(err))
 
 
 def _scenario_source(target: str, seed: int | None) -> tuple[str, int, pd.DataFrame | None]:
@@ -89,8 +50,8 @@ def _scenario_source(target: str, seed: int | None) -> tuple[str, int, pd.DataFr
     help="Replications of each paired run (base, +1 SDR, +1 AE, +1 CSM).",
 )
 @_seed_option
-@_workers_option
-@_set_option
+@workers_option
+@set_option
 def diagnose_command(
     target: str, reps: int, seed: int | None, workers: int | None, sets: tuple[str, ...]
 ) -> None:
@@ -104,9 +65,9 @@ def diagnose_command(
     """
     from sim.analysis.diagnose import diagnose
 
-    scenario, root_seed, saved_monthly = _guard(lambda: _scenario_source(target, seed))
-    with err_console.status("diagnosing") as status:
-        result = _guard(
+    scenario, root_seed, saved_monthly = guard(lambda: _scenario_source(target, seed))
+    with stderr().status("diagnosing") as status:
+        result = guard(
             lambda: diagnose(
                 scenario,
                 sets,
@@ -135,9 +96,9 @@ def diagnose_command(
             f"{row['queue_growth_per_month']:+,.1f}",
             f"{cold:.1%}" if cold == cold else "-",
         )
-    console.print(table)
+    stdout().print(table)
     for line in result.sentences():
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+        say(line)
 
 
 @click.command("report")
@@ -161,8 +122,8 @@ def diagnose_command(
     help="Replications of each paired diagnosis run; 0 leaves the diagnosis out.",
 )
 @_seed_option
-@_workers_option
-@_set_option
+@workers_option
+@set_option
 @click.option("--pdf", "pdf_out", default=None, type=click.Path(dir_okay=False),
               help="Also print the report to this PDF (needs chromium).")  # fmt: skip
 @click.option("--screenshot", "png_out", default=None, type=click.Path(dir_okay=False),
@@ -187,12 +148,12 @@ def report_command(
     from sim.analysis import report
 
     if (pdf_out or png_out) and report.chromium() is None:
-        _fail("--pdf/--screenshot need chromium (apt-get install chromium)")
+        fail("--pdf/--screenshot need chromium (apt-get install chromium)")
     for source in sources:
         if not Path(source).exists():
-            _fail(f"{source}: no such results folder or scenario file")
-    with err_console.status("report") as status:
-        written = _guard(
+            fail(f"{source}: no such results folder or scenario file")
+    with stderr().status("report") as status:
+        written = guard(
             lambda: report.build_report(
                 sources,
                 out,
@@ -205,11 +166,11 @@ def report_command(
             )
         )
     size = written.stat().st_size / 1024
-    console.print(f"wrote {written} ({size:,.0f} KB)", highlight=False)
+    stdout().print(f"wrote {written} ({size:,.0f} KB)", highlight=False)
     if pdf_out:
-        console.print(f"wrote {report.pdf(written, pdf_out)}", highlight=False)
+        stdout().print(f"wrote {report.pdf(written, pdf_out)}", highlight=False)
     if png_out:
-        console.print(f"wrote {report.screenshot(written, png_out)}", highlight=False)
+        stdout().print(f"wrote {report.screenshot(written, png_out)}", highlight=False)
 
 
 @click.command("export")
@@ -233,7 +194,7 @@ def export_command(results_dir: str, fmt: str, out: str | None) -> None:
     from sim.analysis.export import export
 
     if fmt not in ("xlsx", "csv"):
-        _fail(f"unknown format {fmt!r}: use xlsx or csv")
-    written = _guard(lambda: export(results_dir, fmt, out))  # type: ignore[arg-type]
+        fail(f"unknown format {fmt!r}: use xlsx or csv")
+    written = guard(lambda: export(results_dir, fmt, out))  # type: ignore[arg-type]
     for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        stdout().print(f"wrote {path}", highlight=False)

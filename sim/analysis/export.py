@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from sim.errors import ResultsError
 from sim.experiment.results import atomic_write
 
 __all__ = [
@@ -55,10 +56,6 @@ FLOW_METRICS = (
 _COUNTS = {"months", "customers", "churned_customers", "new_customers"}
 MONEY_FORMAT = '"$"#,##0'
 COUNT_FORMAT = "#,##0"
-
-
-class ResultsError(ValueError):
-    """A results folder is missing, incomplete or unreadable."""
 
 
 @dataclass

@@ -10,57 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import click
 import pandas as pd
-from rich.console import Console
 from rich.table import Table
 
 from sim.calibrate.backtest import ARRIVALS, Backtest, backtest
 from sim.calibrate.columns import CrmData, read_crm
 from sim.calibrate.fit import Calibration, calibrate
-from sim.calibrate.report import CrmError, Report
+from sim.calibrate.report import Report
 from sim.calibrate.writer import write_scenario, write_text
-from sim.errors import InvariantError
+from sim.commandline import fail, guard, say, stdout
 from sim.experiment.results import atomic_write
-
-T = TypeVar("T")
-
-console = Console()
-err_console = Console(stderr=True)
-
-EXIT_BAD_INPUT = 2
-EXIT_BUG = 3
-
-
-def _say(text: str, error: bool = False) -> None:
-    (err_console if error else console).print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; report unusable input as one line per problem and exit 2."""
-    try:
-        return action()
-    except CrmError as err:
-        for problem in err.problems:
-            _say(str(problem), error=True)
-        err_console.print(f"{len(err.problems)} problem(s) found.", style="bold red")
-        sys.exit(EXIT_BAD_INPUT)
-    except OSError as err:
-        _say(f"cannot write: {err}", error=True)
-        sys.exit(EXIT_BAD_INPUT)
-    except InvariantError as err:
-        _say(f"internal error (please report): {err}", error=True)
-        sys.exit(EXIT_BUG)
 
 
 def _print_report(report: Report) -> None:
     for line in report.lines():
-        _say(line, error=True)
+        say(line, error=True)
 
 
 def _date(value: dt.datetime | None) -> dt.date | None:
@@ -121,10 +89,9 @@ def calibrate_command(
     CI in a comment; what the data cannot tell is marked ASSUMED.
     """
     if start is not None and start.day != 1:
-        _say(f"--start: must be the first day of a month (got {start:%Y-%m-%d})", error=True)
-        sys.exit(EXIT_BAD_INPUT)
-    data = _guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
-    cal = _guard(
+        fail(f"--start: must be the first day of a month (got {start:%Y-%m-%d})")
+    data = guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
+    cal = guard(
         lambda: calibrate(
             data,
             name=name or Path(out).stem,
@@ -133,10 +100,10 @@ def calibrate_command(
             trend_months=trend_months,
         )
     )
-    path = _guard(lambda: write_scenario(cal, out))
+    path = guard(lambda: write_scenario(cal, out))
     _print_report(cal.report)
     _print_calibration(cal)
-    _say(f"wrote {path} (it loads as a valid scenario; check the ASSUMED values)")
+    say(f"wrote {path} (it loads as a valid scenario; check the ASSUMED values)")
 
 
 def _print_calibration(cal: Calibration) -> None:
@@ -158,26 +125,26 @@ def _print_calibration(cal: Calibration) -> None:
             growth,
             f"{ch.conversion.value:.1%} ({ch.conversion.low:.1%}-{ch.conversion.high:.1%})",
         )
-    console.print(table)
+    stdout().print(table)
     for tr in cal.transitions:
         fit = tr.fit
         gap = max((abs(c.km - c.model) for c in tr.checks), default=float("nan"))
         odds = "" if tr.advance is None else f"conversion {tr.advance.value:.1%}, "
-        _say(
+        say(
             f"{tr.name}: {odds}median {fit.median_days.value:.1f} d "
             f"({fit.median_days.low:.1f}-{fit.median_days.high:.1f}), mean "
             f"{fit.mean_days.value:.0f} d; Kaplan-Meier check: largest gap "
             f"{100 * gap:.1f} points"
         )
     for team in cal.teams.values():
-        _say(f"{team.name}: {team.headcount} reps (most active owner ids in a recent month)")
+        say(f"{team.name}: {team.headcount} reps (most active owner ids in a recent month)")
     _print_pipeline(cal, "the start")
 
 
 def _print_pipeline(cal: Calibration, when: str) -> None:
     pipe = cal.pipeline
     months = min(3, len(pipe.by_month))
-    _say(
+    say(
         f"open pipeline at {when}: {pipe.open_leads:,} leads not won, "
         f"{pipe.expected_wins.value:,.0f} expected wins ({pipe.expected_wins.low:,.0f}-"
         f"{pipe.expected_wins.high:,.0f}); first months by the fit "
@@ -232,7 +199,7 @@ def backtest_command(
     have amounts),
     the mean absolute percentage error and how often the actual falls in the P10-P90 band.
     """
-    data: CrmData = _guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
+    data: CrmData = guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
     _print_report(data.report)
     modes = [m for m in ARRIVALS if arrivals in (m, "both")]
     results = []
@@ -248,12 +215,12 @@ def backtest_command(
             workers=workers,
             trend_months=trend_months,
         )
-        result = _guard(run_mode)
+        result = guard(run_mode)
         _print_backtest(result)
         results.append(result)
     if out is not None:
-        _guard(lambda: _save(results, Path(out)))
-        _say(f"wrote backtest.csv and {len(results)} scenario(s) to {out}/")
+        guard(lambda: _save(results, Path(out)))
+        say(f"wrote backtest.csv and {len(results)} scenario(s) to {out}/")
 
 
 _LABELS = {
@@ -289,15 +256,15 @@ def _print_backtest(result: Backtest) -> None:
             *values,
             "yes" if row["inside"] else "no",
         )
-    console.print(table)
+    stdout().print(table)
     for metric in result.mape:
-        _say(
+        say(
             f"{metric}: MAPE {result.mape[metric]:.1%}, actual inside P10-P90 in "
             f"{result.coverage[metric]:.0%} of {result.horizon_months} months"
         )
     _print_pipeline(cal, "the cutoff")
     fit = cal.transitions[0].fit
-    _say(
+    say(
         f"fitted before the cutoff: conversion {cal.pooled.value:.1%} "
         f"({cal.pooled.low:.1%}-{cal.pooled.high:.1%}), {cal.transitions[0].name} median "
         f"{fit.median_days.value:.1f} d, from {fit.n:,} leads and {fit.events:,} wins "

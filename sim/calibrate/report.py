@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sim.errors import Problem, RevloopError
+from sim.errors import InputError, Problem
 
 # kinds of warnings, as printed in the report
 EMPTY_ID = "empty id"
@@ -30,18 +30,11 @@ AFTER_AS_OF = "dated after the as-of date"
 PARTIAL_MONTH = "lead in a partial month (left out of the volume fit only)"
 
 
-class CrmError(RevloopError):
+class CrmError(InputError):
     """CRM exports (or their column map) cannot be used.
 
-    Attributes
-    ----------
-    problems
-        Every problem found, each with its file, line, column and value where known.
+    Every problem carries its file, line, column and value where known.
     """
-
-    def __init__(self, problems: list[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 @dataclass

@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -32,7 +31,8 @@ from rich.table import Table
 from rich.text import Text
 
 from sim.analysis.metrics import KPIS
-from sim.errors import InvariantError, Problem, ScenarioError
+from sim.commandline import EXIT_INTERRUPTED, fmt, guard, stderr, stdout, workers_option
+from sim.errors import Problem
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
 from sim.experiment.results import atomic_write, write_json
 from sim.scenario import load_scenario
@@ -42,52 +42,6 @@ if TYPE_CHECKING:
     from sim.experiment.plan import ArrAtConfidence, PlanSearch
 
 __all__ = ["compare_command", "plan_command", "sweep_command"]
-
-T = TypeVar("T")
-
-EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 3
-EXIT_INTERRUPTED = 130
-
-_MONEY = {"ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr"}
-_MONEY |= {"recycled_new_arr", "marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid"}
-_MONEY |= {"ltv", "bookings_per_ae", "pipeline_per_sdr", "revenue_per_employee"}
-_SHARE = {"nrr", "grr", "win_rate", "is_utilisation", "fs_utilisation", "cs_utilisation"}
-
-
-def _consoles() -> tuple[Console, Console]:
-    # Made per call, not at import: they then write to the streams in force (CliRunner's).
-    return Console(), Console(stderr=True)
-
-
-def _fmt(kpi: str, value: float, signed: bool = False) -> str:
-    if not math.isfinite(value):
-        return "-"
-    sign = "-" if value < 0 else "+" if signed else ""
-    size = abs(value)
-    if kpi in _MONEY:
-        return f"{sign}${size / 1e6:,.2f}M" if size >= 1e5 else f"{sign}${size:,.0f}"
-    if kpi in _SHARE:
-        return f"{sign}{size:.1%}"
-    return f"{sign}{size:,.1f}" if size < 100 else f"{sign}{size:,.0f}"
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run ``action``; report bad input as ``file:line: path: message`` and exit 2."""
-    _, err = _consoles()
-    try:
-        return action()
-    except ScenarioError as error:
-        for problem in error.problems:
-            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
-        err.print(f"{len(error.problems)} problem(s) found.", style="bold red")
-        sys.exit(EXIT_BAD_INPUT)
-    except InvariantError as error:
-        err.print(f"internal error (please report): {error}", markup=False)
-        sys.exit(EXIT_INTERNAL)
-    except OSError as error:
-        err.print(f"cannot write results: {error}", markup=False)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 class _RateColumn(ProgressColumn):
@@ -101,7 +55,7 @@ class _RateColumn(ProgressColumn):
 @contextmanager
 def _progress(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
     """A progress callback: a live bar on a terminal, a plain line a second otherwise."""
-    _, err = _consoles()
+    err = stderr()
     if err.is_terminal:
         with Progress(
             "[progress.description]{task.description}",
@@ -153,9 +107,6 @@ _set_option = click.option(
     metavar="PATH=VALUE",
     help="Override a value in every scenario, e.g. --set horizon_months=12 (repeatable).",
 )
-_workers_option = click.option(
-    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
-)
 _executor_option = click.option(
     "--executor",
     type=click.Choice(["processes", "serial"]),
@@ -184,7 +135,7 @@ def _reps(value: str) -> int | str:
 
 
 def _load(path: str, sets: Sequence[str]) -> Scenario:
-    return _guard(lambda: load_scenario(path, sets))
+    return guard(lambda: load_scenario(path, sets))
 
 
 @click.command("compare")
@@ -226,7 +177,7 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
     type=click.Path(file_okay=False),
     help="Folder for comparison.csv (the table) and kpis.csv (every replication).",
 )
-@_workers_option
+@workers_option
 @_executor_option
 @_scheduler_option
 @_set_option
@@ -251,7 +202,7 @@ def compare_command(
     share of paired replications in which it does better, P(better), and the probability that
     its mean is better, P(mean better).
     """
-    _, err = _consoles()
+    err = stderr()
     replications = _reps(reps)
     shown = list(KPIS) if "all" in kpis else list(kpis or HEADLINE_KPIS)
     unknown = [k for k in [*shown, target_kpi] if k not in KPIS]
@@ -260,7 +211,7 @@ def compare_command(
     loaded = [_load(path, sets) for path in scenarios]
     with _progress("compare", "replications") as progress:
         try:
-            result = _guard(
+            result = guard(
                 lambda: compare(
                     loaded,
                     replications=replications,  # type: ignore[arg-type]
@@ -285,11 +236,11 @@ def compare_command(
             style="yellow",
         )
     if out is not None:
-        _guard(lambda: _save_comparison(result, out))
+        guard(lambda: _save_comparison(result, out))
 
 
 def _print_comparison(result: Comparison, kpis: Sequence[str]) -> None:
-    console, _ = _consoles()
+    console = stdout()
     summary = result.summary(kpis)
     first = result.labels[0]
     title = f"{result.replications} paired replications per scenario, seed {result.seed}"
@@ -302,11 +253,11 @@ def _print_comparison(result: Comparison, kpis: Sequence[str]) -> None:
         table.add_column(name, justify="right")
     for row in summary.to_dict(orient="records"):
         kpi, label = str(row["kpi"]), str(row["scenario"])
-        diff = f"{_fmt(kpi, row['diff'], signed=True)} ± {_fmt(kpi, row['diff_ci95'])}"
+        diff = f"{fmt(kpi, row['diff'], signed=True)} ± {fmt(kpi, row['diff_ci95'])}"
         table.add_row(
             kpi if label == first else "",
             label,
-            *(_fmt(kpi, row[band]) for band in ("p10", "p50", "p90")),
+            *(fmt(kpi, row[band]) for band in ("p10", "p50", "p90")),
             "" if label == first else diff,
             _percent(row["p_better"]),
             _percent(row["p_mean_better"]),
@@ -325,7 +276,7 @@ def _save_comparison(result: Comparison, out: str) -> None:
     summary, kpis = result.summary(), result.kpis()
     atomic_write(folder / "comparison.csv", lambda p: summary.to_csv(p, index=False))
     atomic_write(folder / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
-    console, _ = _consoles()
+    console = stdout()
     console.print(f"wrote comparison.csv and kpis.csv to {out}/", highlight=False)
 
 
@@ -349,7 +300,7 @@ def _save_comparison(result: Comparison, out: str) -> None:
     metavar="KPI",
     help="KPI of the summary (default: the sweep's first KPI).",
 )
-@_workers_option
+@workers_option
 @_executor_option
 @_scheduler_option
 def sweep_command(
@@ -368,8 +319,8 @@ def sweep_command(
     """
     from sim.experiment.sweep import load_sweep, sweep
 
-    console, err = _consoles()
-    definition = _guard(lambda: load_sweep(sweep_file))
+    console, err = stdout(), stderr()
+    definition = guard(lambda: load_sweep(sweep_file))
     chosen = kpi or definition.spec.kpis[0]
     if chosen not in definition.spec.kpis:
         raise click.BadParameter(
@@ -377,7 +328,7 @@ def sweep_command(
             param_hint="--kpi",
         )
     with _progress(f"sweep {definition.spec.name}", "tasks") as progress:
-        run = _guard(
+        run = guard(
             lambda: sweep(
                 definition, out, executor=scheduler or executor, workers=workers, progress=progress
             )
@@ -419,7 +370,7 @@ def sweep_command(
 def _print_sweep_summary(out: str, kpi: str) -> None:
     from sim.experiment.sweep import sensitivity, sweep_summary
 
-    console, _ = _consoles()
+    console = stdout()
     table = sweep_summary(out, [kpi])
     params = [c for c in table.columns if c not in _SUMMARY_COLUMNS]
     grid = Table(title=f"{kpi} per point")
@@ -431,7 +382,7 @@ def _print_sweep_summary(out: str, kpi: str) -> None:
         grid.add_row(
             *(_cell(values[c]) for c in params),
             str(int(values["n"])),
-            *(_fmt(kpi, float(values[c])) for c in ("mean", "ci95", "p10", "p50", "p90")),
+            *(fmt(kpi, float(values[c])) for c in ("mean", "ci95", "p10", "p50", "p90")),
         )
     console.print(grid)
     effects = sensitivity(out, kpi)
@@ -454,7 +405,7 @@ def _cell(value: Any) -> str:
 
 def _sens_cell(kpi: str, column: str, value: Any) -> str:
     if column in {"effect", "effect_ci95", "swing", "mu", "mu_star", "mu_star_ci95", "sigma"}:
-        return _fmt(kpi, float(value), signed=column in {"effect", "mu"})
+        return fmt(kpi, float(value), signed=column in {"effect", "mu"})
     if column in {"share", "S1", "S1_ci95", "ST", "ST_ci95", "rho", "rho_low", "rho_high"}:
         return f"{float(value):.2f}"
     return _cell(value)
@@ -538,7 +489,7 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     help="Folder for plans.csv, plan.json and plan.duckdb (every simulation, so an "
     "interrupted search resumes where it stopped). Default: results/plan/<scenario>.",
 )
-@_workers_option
+@workers_option
 @_executor_option
 @_scheduler_option
 @_set_option
@@ -578,14 +529,14 @@ def plan_command(
     """
     from sim.experiment import plan as planner
 
-    _, err = _consoles()
+    err = stderr()
     scenario = _load(scenario_path, sets)
-    target = None if target_arr is None else _guard(lambda: planner.parse_money(target_arr))
+    target = None if target_arr is None else guard(lambda: planner.parse_money(target_arr))
     where = scheduler or executor
     if plan_text is not None or target is None:
         with _progress("plan", "simulations") as progress:
             try:
-                answer = _guard(
+                answer = guard(
                     lambda: planner.arr_at_confidence(
                         scenario,
                         plan_text or "none",
@@ -602,11 +553,11 @@ def plan_command(
             except KeyboardInterrupt:
                 err.print("interrupted: nothing kept", style="yellow")
                 sys.exit(EXIT_INTERRUPTED)
-        console, _ = _consoles()
+        console = stdout()
         for line in answer.sentences():
             console.print(line, highlight=False, markup=False)
         if out is not None:
-            _guard(lambda: _save_inverse(answer, Path(out)))
+            guard(lambda: _save_inverse(answer, Path(out)))
         return
 
     def space() -> planner.PlanSpace:
@@ -620,10 +571,10 @@ def plan_command(
         except ValueError as error:
             raise planner.PlanError([Problem(str(error), "--hire")]) from None
 
-    plan_space = _guard(space)
+    plan_space = guard(space)
     folder = Path(out) if out is not None else Path("results", "plan", scenario.name)
     with _progress("plan", "simulations") as progress:
-        result = _guard(
+        result = guard(
             lambda: planner.plan_search(
                 scenario,
                 target,
@@ -643,7 +594,7 @@ def plan_command(
             )
         )
     _print_plans(result, runners_up)
-    _guard(lambda: _save_plans(result, folder))
+    guard(lambda: _save_plans(result, folder))
     if not result.complete:
         err.print(
             f"stopped early ({result.stopped}); run the same command again to resume",
@@ -654,7 +605,7 @@ def plan_command(
 
 
 def _print_plans(result: PlanSearch, runners_up: int) -> None:
-    console, _ = _consoles()
+    console = stdout()
     shown = ([result.best] if result.best is not None else []) + result.runners_up(runners_up)
     if shown:
         table = Table(
@@ -709,7 +660,7 @@ def _save_plans(result: PlanSearch, folder: Path) -> None:
         },
     }
     atomic_write(folder / "plan.json", lambda p: write_json(p, summary))
-    console, _ = _consoles()
+    console = stdout()
     console.print(f"wrote plans.csv and plan.json to {folder}/", highlight=False)
 
 
@@ -734,5 +685,5 @@ def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
     atomic_write(folder / "arr_at_confidence.json", lambda p: write_json(p, summary))
     samples = pd.DataFrame({"replication": range(answer.replications), "arr": answer.samples})
     atomic_write(folder / "arr_samples.csv", lambda p: samples.to_csv(p, index=False))
-    console, _ = _consoles()
+    console = stdout()
     console.print(f"wrote arr_at_confidence.json and arr_samples.csv to {folder}/", highlight=False)

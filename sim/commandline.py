@@ -1,0 +1,163 @@
+"""What every ``revloop`` command shares: exit codes, consoles, the bad-input guard, numbers.
+
+Every command turns bad input into one line per problem on stderr and exit status 2 (never a
+traceback), a broken conservation law into exit status 3, and an interruption into 130. This
+module holds that contract once, so that commands living beside the functions they call (in
+``sim.experiment``, ``sim.analysis``, ``sim.calibrate``) behave exactly like ``sim.cli``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
+
+import click
+from rich.console import Console
+
+from sim.errors import InputError, InvariantError, ResultsError
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
+    "fail",
+    "fmt",
+    "guard",
+    "say",
+    "set_option",
+    "stderr",
+    "stdout",
+    "workers_option",
+]
+
+T = TypeVar("T")
+
+EXIT_BAD_INPUT = 2
+"""Bad input: a scenario, a CRM export, an option or a results folder that cannot be used."""
+EXIT_INTERNAL = 3
+"""A replication broke a conservation law: a bug, reported as such."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C); whatever was computed has been kept."""
+
+
+def stdout() -> Console:
+    """A console on standard output.
+
+    Made per call, not at import, so that it writes to the stream in force (a test's
+    ``CliRunner`` swaps them).
+    """
+    return Console()
+
+
+def stderr() -> Console:
+    """A console on standard error (progress, warnings, problems)."""
+    return Console(stderr=True)
+
+
+def say(text: str, error: bool = False) -> None:
+    """Print ``text`` as is (no markup, no highlighting, no wrapping) on stdout or stderr."""
+    (stderr() if error else stdout()).print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with status 2."""
+    say(f"error: {message}", error=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def guard(action: Callable[[], T]) -> T:
+    """Run ``action`` and turn the errors revloop raises on purpose into exit statuses.
+
+    - :class:`~sim.errors.InputError` (a scenario, a plan, a CRM export): one
+      ``file:line: field: message (got value)`` line per problem, a count, exit 2;
+    - :class:`~sim.errors.ResultsError` (a results folder): ``error: ...``, exit 2;
+    - :class:`OSError` (a file that cannot be read or written): ``error: ...``, exit 2;
+    - :class:`~sim.errors.InvariantError`: ``internal error (please report)``, exit 3.
+    """
+    try:
+        return action()
+    except InputError as err:
+        for problem in err.problems:
+            say(str(problem), error=True)
+        stderr().print(f"{len(err.problems)} problem(s) found.", style="bold red")
+        sys.exit(EXIT_BAD_INPUT)
+    except ResultsError as err:
+        fail(str(err))
+    except OSError as err:
+        fail(_os_message(err))
+    except InvariantError as err:
+        say(f"internal error (please report): {err}", error=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+def _os_message(err: OSError) -> str:
+    if err.strerror and err.filename:
+        return f"{err.filename}: {err.strerror.lower()}"
+    return str(err)
+
+
+set_option = click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Override a scenario value, e.g. --set inside_sales.headcount=12 (repeatable).",
+)
+"""The ``--set PATH=VALUE`` option every command that reads a scenario takes."""
+
+workers_option = click.option(
+    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
+)
+"""The ``--workers`` option of commands that run replications on local processes."""
+
+
+# ----------------------------------------------------------------------------- numbers
+
+_MONEY = frozenset(
+    {
+        "ending_arr",
+        "new_arr",
+        "expansion_arr",
+        "contraction_arr",
+        "churned_arr",
+        "recycled_new_arr",
+        "marketing_cost",
+        "sm_cost",
+        "total_cost",
+        "cac_blended",
+        "cac_paid",
+        "ltv",
+        "bookings_per_ae",
+        "pipeline_per_sdr",
+        "revenue_per_employee",
+    }
+)
+_SHARE = frozenset(
+    {
+        "nrr",
+        "grr",
+        "win_rate",
+        "is_utilisation",
+        "fs_utilisation",
+        "cs_utilisation",
+        "attrition_rate",
+    }
+)
+
+
+def fmt(kpi: str, value: float, signed: bool = False) -> str:
+    """``value`` of ``kpi`` for a table: $M or $ for money, % for shares, else a number.
+
+    ``signed`` prints a ``+`` before positive values (differences); not finite is ``-``.
+    """
+    if not math.isfinite(value):
+        return "-"
+    sign = "-" if value < 0 else "+" if signed else ""
+    size = abs(value)
+    if kpi in _MONEY:
+        return f"{sign}${size / 1e6:,.2f}M" if size >= 1e5 else f"{sign}${size:,.0f}"
+    if kpi in _SHARE:
+        return f"{sign}{size:.1%}"
+    return f"{sign}{size:,.1f}" if size < 100 else f"{sign}{size:,.0f}"
