@@ -240,3 +240,75 @@ def test_tornado_shows_both_bars_when_both_settings_move_the_same_way() -> None:
 def test_sweep_plots_name_missing_columns() -> None:
     with pytest.raises(KeyError, match="missing column"):
         plots.tornado_chart(pd.DataFrame({"parameter": ["a"]}), "ending_arr", 1.0)
+
+
+def _bar_groups(ax: object) -> dict[str, tuple[list[float], list[float], list[float]]]:
+    """Per legend label: bar widths, bar centres (y) and the half-lengths of their error bars."""
+    return {
+        name: (widths, centres, [(x1 - x0) / 2 for x0, x1 in ends])
+        for name, (widths, centres, ends) in _bar_ends(ax).items()
+    }
+
+
+def _bar_ends(ax: object) -> dict[str, tuple[list[float], list[float], list[tuple[float, float]]]]:
+    """Per legend label: bar widths, bar centres (y) and the two ends of their error bars."""
+    from matplotlib.container import BarContainer
+
+    groups = {}
+    for container in ax.containers:  # type: ignore[attr-defined]
+        if not isinstance(container, BarContainer):
+            continue
+        widths = [b.get_width() for b in container.patches]
+        centres = [b.get_y() + b.get_height() / 2 for b in container.patches]
+        ends = []
+        if container.errorbar is not None:
+            (lines,) = container.errorbar.lines[2]
+            ends = [(seg[0][0], seg[1][0]) for seg in lines.get_segments()]
+        groups[container.get_label()] = (widths, centres, ends)
+    return groups
+
+
+def test_sobol_chart_draws_both_indices_with_their_cis_most_influential_on_top() -> None:
+    indices = pd.DataFrame(
+        {
+            "parameter": ["sdrs", "threshold", "pause"],
+            "S1": [0.55, 0.30, 0.01],
+            "S1_ci95": [0.08, 0.05, 0.02],
+            "ST": [0.62, 0.36, 0.02],
+            "ST_ci95": [0.07, 0.06, 0.03],
+        }
+    )
+    fig = plots.sensitivity_chart(indices, "ending_arr")
+    (ax,) = fig.axes
+    groups = _bar_groups(ax)
+    assert set(groups) == {"total (ST)", "first order (S1)"}
+    widths, centres, halves = groups["first order (S1)"]
+    assert widths == pytest.approx([0.55, 0.30, 0.01])
+    assert halves == pytest.approx([0.08, 0.05, 0.02])
+    assert groups["total (ST)"][2] == pytest.approx([0.07, 0.06, 0.03])
+    # first row on top (inverted axis), and the two bars of a parameter do not overlap
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["sdrs", "threshold", "pause"]
+    assert ax.yaxis_inverted()
+    st_centres = groups["total (ST)"][1]
+    assert all(abs(a - b) >= 0.39 for a, b in zip(centres, st_centres, strict=True))
+    assert "variance of ending ARR" in ax.get_xlabel()
+
+
+def test_morris_lhs_and_grid_tables_are_recognised() -> None:
+    morris = pd.DataFrame(
+        {"parameter": ["a", "b"], "mu": [2e6, -1e5], "mu_star": [2e6, 3e5],
+         "mu_star_ci95": [4e5, 1e5], "sigma": [5e5, 6e5]}
+    )  # fmt: skip
+    groups = _bar_groups(plots.sensitivity_chart(morris, "ending_arr").axes[0])
+    assert groups["mu* (mean |effect|)"][0] == pytest.approx([2e6, 3e5])
+    assert groups["sigma (spread)"][2] == []  # sigma has no CI
+    lhs = pd.DataFrame({"parameter": ["a"], "rho": [0.6], "rho_low": [0.4], "rho_high": [0.75]})
+    ((widths, _, ends),) = _bar_ends(plots.sensitivity_chart(lhs, "wins").axes[0]).values()
+    assert widths == pytest.approx([0.6])
+    assert ends[0] == pytest.approx((0.4, 0.75))  # the asymmetric Fisher-z interval
+    grid = pd.DataFrame({"parameter": ["a"], "effect": [-2e5], "effect_ci95": [1e5]})
+    groups = _bar_groups(plots.sensitivity_chart(grid, "ending_arr").axes[0])
+    assert groups["last - first level"][0] == pytest.approx([-2e5])
+    with pytest.raises(ValueError, match="not a sensitivity table"):
+        plots.sensitivity_chart(pd.DataFrame({"parameter": ["a"], "x": [1]}), "wins")

@@ -39,6 +39,7 @@ __all__ = [
     "recycle_chart",
     "response_curve",
     "response_heatmap",
+    "sensitivity_chart",
     "speed_to_lead_chart",
     "speed_to_lead_hours",
     "team_load_chart",
@@ -771,4 +772,92 @@ def tornado_chart(
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right")
     ax.set_title(title or f"Sensitivity of {label(kpi)} (base {fmt_value(kpi, base)})")
+    return _plain_text(fig)
+
+
+_SENSITIVITY: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # method: (column, CI column, legend), first drawn on top
+    "sobol": (("ST", "ST_ci95", "total (ST)"), ("S1", "S1_ci95", "first order (S1)")),
+    "morris": (("mu_star", "mu_star_ci95", "mu* (mean |effect|)"), ("sigma", "", "sigma (spread)")),
+    "lhs": (("rho", "", "Spearman rho"),),
+    "grid": (("effect", "effect_ci95", "last - first level"),),
+}
+
+
+def _sensitivity_method(table: pd.DataFrame) -> str:
+    for method, bars in _SENSITIVITY.items():
+        if {column for column, _, _ in bars} <= set(table.columns):
+            return method
+    raise ValueError(
+        "not a sensitivity table: expected the columns of sobol (S1, ST), morris "
+        f"(mu_star, sigma), lhs (rho) or grid (effect); got {list(table.columns)}"
+    )
+
+
+def sensitivity_chart(indices: pd.DataFrame, kpi: str, title: str | None = None) -> Figure:
+    """The output of :func:`~sim.experiment.sweep.sensitivity` as bars with 95% CIs.
+
+    The method is read off the columns: Sobol (first-order and total indices, a share of
+    the KPI's variance), Morris (mu* and sigma of the elementary effects, in the KPI's unit per
+    full range of the parameter), LHS (Spearman rank correlation, CI from ``rho_low`` /
+    ``rho_high``) or grid (main effect, last minus first level).
+
+    Parameters
+    ----------
+    indices
+        One row per parameter, with ``parameter`` and the method's columns.
+    kpi
+        The KPI analysed, for titles and number formats.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One group of horizontal bars per parameter, most influential on top, and a line at 0.
+
+    Raises
+    ------
+    ValueError
+        If the table has none of the four methods' columns.
+    """
+    _require(indices, ["parameter"])
+    method = _sensitivity_method(indices)
+    bars = _SENSITIVITY[method]
+    fig = _figure(8.0, 1.5 + 0.6 * len(indices))
+    ax = fig.axes[0]
+    y = np.arange(len(indices))
+    height = 0.8 / len(bars)
+    for i, (column, ci, name) in enumerate(bars):
+        values = indices[column].to_numpy(float)
+        if ci:
+            xerr: Any = indices[ci].to_numpy(float)
+        elif method == "lhs":  # asymmetric Fisher-z interval
+            xerr = np.vstack(
+                [values - indices["rho_low"].to_numpy(float),
+                 indices["rho_high"].to_numpy(float) - values]
+            )  # fmt: skip
+        else:
+            xerr = None
+        offset = (len(bars) - 1) / 2 * height - i * height
+        ax.barh(y - offset, values, height=height, xerr=xerr, capsize=3,
+                color=PALETTE[i], label=name)  # fmt: skip
+    ax.set_yticks(y, indices["parameter"].tolist())
+    ax.invert_yaxis()  # the table comes most influential first
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.grid(axis="x", alpha=0.3)
+    what = label(kpi)
+    if method == "sobol":
+        ax.set_xlabel(f"share of the variance of {what} (95% bootstrap CI)")
+    elif method == "lhs":
+        ax.set_xlabel(f"rank correlation with {what} (95% CI)")
+        ax.set_xlim(-1.05, 1.05)
+    else:
+        ax.set_xlabel(f"{what} (95% CI)")
+        _axis_format(ax, kpi, axis="x")
+    if len(bars) > 1:
+        ax.legend(loc="lower right")
+    names = {"sobol": "Sobol indices", "morris": "Morris screening",
+             "lhs": "Rank correlations (LHS)", "grid": "Main effects (grid)"}  # fmt: skip
+    ax.set_title(title or f"{names[method]} of {what}")
     return _plain_text(fig)
