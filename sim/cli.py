@@ -12,7 +12,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from rich.table import Table
 
 from sim.analysis.metrics import KPI_GROUPS
-from sim.commandline import EXIT_INTERRUPTED, fail, fmt, guard, say, set_option, stderr, stdout
+from sim.commandline import (
+    EXIT_INTERRUPTED,
+    fail,
+    fmt,
+    guard,
+    say,
+    set_option,
+    stderr,
+    stdout,
+    workers_option,
+)
 from sim.experiment.results import Results
 from sim.scenario import bundled, load_scenario
 from sim.scenario.schema import Scenario
@@ -49,9 +59,7 @@ def validate(scenario: str, sets: tuple[str, ...]) -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--reps", "-n", default=100, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option(
-    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
-)
+@workers_option
 @click.option(
     "--out",
     "-o",
@@ -159,7 +167,7 @@ def _bundled(name: str) -> Path:
 @main.command("check-model")
 @click.option("--reps", "-n", default=20, show_default=True, type=click.IntRange(min=2))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--workers", "-w", default=None, type=click.IntRange(min=1))
+@workers_option
 def check_model(reps: int, seed: int, workers: int | None) -> None:
     """Check the model against theory: Erlang C/A, Markov chain, Poisson, renewals, Little.
 
