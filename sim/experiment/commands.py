@@ -609,7 +609,7 @@ def _print_plans(result: PlanSearch, runners_up: int) -> None:
     shown = ([result.best] if result.best is not None else []) + result.runners_up(runners_up)
     if shown:
         table = Table(
-            title=f"Plans for ${result.target_arr / 1e6:,.2f}M ARR by {result.month_label} "
+            title=f"Plans for {fmt('ending_arr', result.target_arr)} ARR by {result.month_label} "
             f"at {result.confidence:.0%} odds (95% Clopper-Pearson CIs)"
         )
         for name in ("plan", "cost", "status", "reps", "P(reach)", "95% CI"):
@@ -619,7 +619,7 @@ def _print_plans(result: PlanSearch, runners_up: int) -> None:
             status = "recommended" if c is result.best else c.status
             table.add_row(
                 c.label,
-                f"${c.cost / 1e6:,.2f}M",
+                fmt("total_cost", c.cost),
                 status,
                 str(est.n),
                 f"{est.p:.0%}",
