@@ -59,15 +59,15 @@ def test_each_team_gets_one_more_head_paired_on_the_seed(diagnosis: Diagnosis) -
     heads = diagnosis.heads
     assert set(heads["team"]) == {"inside_sales", "field_sales", "customer_success"}
     assert dict(zip(heads["team"], heads["headcount"], strict=True)) == {
-        "inside_sales": 10,
-        "field_sales": 8,
+        "inside_sales": 4,
+        "field_sales": 10,
         "customer_success": 6,
     }
     assert set(heads["kpi"]) == {"ending_arr", "new_arr", "wins", "total_cost"}
     assert (heads["n"] == 2).all()
     # The paired base is the scenario as is: rerun it and check the difference.
     base = run(small(months=4), replications=2, seed=5, workers=1).kpis()
-    plus = run(small(months=4, sets=["field_sales.headcount=9"]), 2, seed=5, workers=1).kpis()
+    plus = run(small(months=4, sets=["field_sales.headcount=11"]), 2, seed=5, workers=1).kpis()
     row = heads[(heads["team"] == "field_sales") & (heads["kpi"] == "total_cost")].iloc[0]
     assert row["mean"] == pytest.approx((plus["total_cost"] - base["total_cost"]).mean())
     assert row["mean"] > 0  # one more AE costs money
@@ -90,7 +90,7 @@ def test_diagnose_command_prints_the_table_and_findings() -> None:
     assert result.exit_code == 0, result.output
     assert "* bottleneck" in result.output
     assert re.search(r"(inside sales|field sales|customer success) \*", result.output)
-    assert "One more SDR (10 -> 11) adds" in result.output
+    assert "One more SDR (4 -> 5) adds" in result.output
 
 
 @pytest.mark.parametrize(
@@ -114,4 +114,4 @@ def test_diagnose_a_results_folder_reuses_its_scenario_seed_and_load(tmp_path: P
     result = CliRunner().invoke(diagnose_command, [str(tmp_path), "--reps", "2", "-w", "1"])
     assert result.exit_code == 0, result.output
     assert "team load (saved run, seed 9)" in result.output
-    assert "One more AE (8 -> 9) adds" in result.output
+    assert "One more AE (10 -> 11) adds" in result.output

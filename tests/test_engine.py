@@ -40,6 +40,7 @@ def test_opening_book_matches_scenario(ledger) -> None:  # type: ignore[no-untyp
 def test_created_leads_add_up(ledger) -> None:  # type: ignore[no-untyped-def]
     start = small().starting_book
     book = sum(start.customers.values()) + start.open_opportunities + start.nurture_leads
+    book += start.booked_meetings + start.inside_sales_leads
     assert ledger.flows["leads_created"].sum() + book == len(ledger.leads["state"])
 
 
@@ -115,9 +116,10 @@ def test_common_random_numbers_keep_arrivals_when_a_lever_changes() -> None:
 
 
 def test_more_reps_work_more_touches_on_the_bottleneck() -> None:
-    # inside sales is the base scenario's bottleneck: capacity binds, so more reps, more touches
-    base = simulate(small(months=6), 4)
-    more = simulate(small(months=6, sets=["inside_sales.headcount=14"]), 4)
+    # inside sales is the teaching scenario's bottleneck: capacity binds, so more reps, more
+    # touches
+    base = simulate(small(SCENARIOS / "is_bottleneck.yaml", months=6), 4)
+    more = simulate(small(SCENARIOS / "is_bottleneck.yaml", 6, ["inside_sales.headcount=4"]), 4)
     late = slice(3, 6)  # once the queue has built up
     assert (base.flows["is_work_hours"] / base.capacity["inside_sales_hours"])[late].min() > 0.95
     assert more.flows["is_touches"][late].sum() > 1.1 * base.flows["is_touches"][late].sum()

@@ -81,11 +81,11 @@ def test_a_plan_adds_people_to_the_simulated_team() -> None:
 def test_a_plan_raises_headcount_targets_where_the_team_plans_by_targets() -> None:
     base = small(
         months=12,
-        sets=["field_sales.targets=[{month: 6, headcount: 10}]"],
+        sets=["field_sales.plan=[]", "field_sales.targets=[{month: 6, headcount: 12}]"],
     )
     planned = HiringPlan.parse("ae=2@2027-03", base).apply(base)
     targets = [(t.month, t.headcount) for t in planned.field_sales.targets]
-    assert targets == [(3, base.field_sales.headcount + 2), (6, 12)]
+    assert targets == [(3, base.field_sales.headcount + 2), (6, 14)]
 
 
 def test_bad_plans_are_reported_not_raised_as_tracebacks() -> None:

@@ -80,15 +80,19 @@ def test_random_scenarios_keep_every_law(sets: list[str], seed: int) -> None:
 SEEDS = range(6)
 
 
-@pytest.mark.parametrize("reps", [(6, 8), (10, 12)])
+@pytest.mark.parametrize("reps", [(2, 3), (3, 5)])
 def test_more_reps_never_slow_down_speed_to_lead(reps: tuple[int, int]) -> None:
     """Under common random numbers, adding reps shortens the mean speed to lead of each
-    replication pair, up to a stated tolerance of 1% (pairs do not share every draw)."""
+    replication pair, up to a stated tolerance of 1% (pairs do not share every draw).
+
+    First in, first out: under newest-first the mean over the leads touched is not monotone
+    (a short-handed desk never reaches its oldest leads, which go cold uncounted)."""
     few, many = reps
+    fifo = "inside_sales.queue_policy=fifo"
     for r in SEEDS:
         seed = replication_seed(99, r)
-        a = simulate(small(months=4, sets=[f"inside_sales.headcount={few}"]), seed)
-        b = simulate(small(months=4, sets=[f"inside_sales.headcount={many}"]), seed)
+        a = simulate(small(months=4, sets=[f"inside_sales.headcount={few}", fifo]), seed)
+        b = simulate(small(months=4, sets=[f"inside_sales.headcount={many}", fifo]), seed)
         stl = [
             x.flows["speed_to_lead_hours_sum"].sum() / x.flows["first_touches"].sum()
             for x in (a, b)

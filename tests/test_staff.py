@@ -166,11 +166,6 @@ def test_costs_follow_heads_and_days() -> None:
             "inside_sales.plan",
             "overlapping plans",
         ),
-        (
-            ["field_sales.plan=[{month: 40, hire: 1}]"],
-            "field_sales.plan.0.month",
-            "past the horizon",
-        ),
         (["inside_sales.holidays.country=XX"], "inside_sales.holidays.country", "unknown country"),
         (["inside_sales.plan=[{month: 2}]"], "inside_sales.plan.0", "either hire or leave"),
     ],
@@ -182,3 +177,22 @@ def test_bad_plans_are_caught_when_loading(sets: list[str], path: str, words: st
     assert problem.path == path, str(problem)
     assert words in problem.message, str(problem)
     assert problem.file == "--set"
+
+
+def test_plans_past_the_horizon_are_listed_and_not_simulated() -> None:
+    """A hiring plan may outlive a forecast cut from it: those months are said, not run."""
+    from sim.scenario.summary import summarize
+
+    short = load_scenario(
+        SCENARIOS / "base.yaml",
+        ["horizon_months=3", "field_sales.plan=[{month: 2, hire: 1}, {month: 40, hire: 5}]"],
+    )
+    assert any("planned months 40" in line for line in summarize(short))
+    plain = load_scenario(
+        SCENARIOS / "base.yaml",
+        ["horizon_months=3", "field_sales.plan=[{month: 2, hire: 1}]"],
+    )
+    a, b = simulate(short, 3), simulate(plain, 3)
+    np.testing.assert_array_equal(
+        a.staff["field_sales"]["headcount"], b.staff["field_sales"]["headcount"]
+    )

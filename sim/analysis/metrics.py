@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from sim.engine.ledger import FLOWS, STOCKS, Ledger
+from sim.engine.staff import DAYS_PER_MONTH
 
 Series = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -33,7 +34,19 @@ KPIS: dict[str, str] = {
     "recycled_new_arr": "new ARR from those wins",
     "is_utilisation": "inside sales: touch hours / rep working hours",
     "is_queue_wait_hours": "inside sales: mean wall-clock wait in the queue per attempt",
-    "speed_to_lead_hours": "inside sales: mean time from MQL to first touch",
+    "speed_to_lead_hours": "inside sales: mean wall-clock time from ready to call (after the "
+    "channel's follow-up delay) to the first attempt, per hand-off",
+    "speed_to_lead_median_business_hours": "inside sales: median working hours from ready to "
+    "call to a lead's first attempt ever",
+    "mqls_untouched_share": "inside sales: share of hand-offs that left the queue without a "
+    "single attempt (went cold)",
+    "lost_to_delay_share": "inside sales: share of hand-offs whose buyer had moved on by the "
+    "time a rep called (speed-to-lead decay)",
+    "dials_per_sdr_day": "inside sales: attempts per SDR working day (ramped FTE, vacation "
+    "taken out)",
+    "conversations_per_sdr_day": "inside sales: attempts that reached the lead, per SDR "
+    "working day",
+    "sqls_per_sdr_month": "inside sales: leads qualified per SDR FTE-month",
     "fs_utilisation": "field sales: open opportunities / open-opportunity slots (time average)",
     "fs_queue_wait_days": "field sales: mean wait for a free AE slot",
     "cs_utilisation": "customer success: covered accounts / book capacity (time average)",
@@ -65,6 +78,9 @@ KPI_GROUPS: dict[str, tuple[str, ...]] = {
                "churned_customers", "outbound_meetings", "recycled_leads", "recycled_wins",
                "recycled_new_arr"),
     "teams": ("is_utilisation", "is_queue_wait_hours", "speed_to_lead_hours",
+              "speed_to_lead_median_business_hours", "mqls_untouched_share",
+              "lost_to_delay_share", "dials_per_sdr_day", "conversations_per_sdr_day",
+              "sqls_per_sdr_month",
               "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
               "inside_sales_fte_lost", "field_sales_fte_lost", "customer_success_fte_lost",
               "attrition_rate"),
@@ -79,11 +95,17 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
+def _median_finite(values: np.ndarray[Any, Any]) -> float:
+    finite = values[np.isfinite(values)]
+    return float(np.median(finite)) if len(finite) else math.nan
+
+
 def kpis(ledger: Ledger) -> dict[str, float]:
     """Headline KPIs of one replication (see :data:`KPIS`)."""
     f = {name: float(v.sum()) for name, v in ledger.flows.items()}
     a = {name: float(v.sum()) for name, v in ledger.areas.items()}
     cap = {name: float(v.sum()) for name, v in ledger.capacity.items()}
+    sdr_days = cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]
     out = {
         "ending_arr": ledger.totals["closing_arr"],
         "new_arr": f["new_arr"],
@@ -109,6 +131,16 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "is_utilisation": _ratio(f["is_work_hours"], cap["inside_sales_hours"]),
         "is_queue_wait_hours": 24 * _ratio(f["is_wait_days_sum"], f["is_waits"]),
         "speed_to_lead_hours": _ratio(f["speed_to_lead_hours_sum"], f["first_touches"]),
+        "speed_to_lead_median_business_hours": _median_finite(
+            ledger.leads["speed_to_lead_business_hours"]
+        ),
+        "mqls_untouched_share": _ratio(f["went_cold"], f["mqls"]),
+        "lost_to_delay_share": _ratio(f["is_lost_to_delay"], f["mqls"]),
+        "dials_per_sdr_day": _ratio(f["is_touches"], sdr_days),
+        "conversations_per_sdr_day": _ratio(f["is_contacts"], sdr_days),
+        "sqls_per_sdr_month": _ratio(
+            f["sqls"], _team_total(ledger, "inside_sales", "effective_days") / DAYS_PER_MONTH
+        ),
         "fs_utilisation": _ratio(a["fs_open"], cap["field_sales_slot_days"]),
         "fs_queue_wait_days": _ratio(f["fs_wait_days_sum"], f["fs_waits"]),
         "cs_utilisation": _ratio(a["cs_covered"], cap["customer_success_account_days"]),
@@ -184,6 +216,12 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
             "fs_utilisation": a["fs_open"] / cap["field_sales_slot_days"],
             "cs_utilisation": a["cs_covered"] / cap["customer_success_account_days"],
             "speed_to_lead_hours": f["speed_to_lead_hours_sum"] / f["first_touches"],
+            "dials_per_sdr_day": f["is_touches"]
+            / (cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]),
+            "conversations_per_sdr_day": f["is_contacts"]
+            / (cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]),
+            "sqls_per_sdr_month": f["sqls"]
+            / (ledger.staff["inside_sales"]["effective_days"] / DAYS_PER_MONTH),
             "is_queue_mean": a["is_queue"] / ledger.month_days,
             "fs_queue_mean": a["fs_queue"] / ledger.month_days,
         }

@@ -62,6 +62,7 @@ class CustomerSuccess:
         self._expand = scenario.per_segment(cfg.expansion_probability)
         self._contract = scenario.per_segment(cfg.contraction_probability)
         self._multiplier = cfg.uncovered_churn_multiplier
+        self._expansion_multiplier = cfg.uncovered_expansion_multiplier
         self._referral_rate = cfg.referrals.leads_per_customer_per_year / 365.25
         s = ctx.streams
         self._onboarding = s.sampler("cs.onboarding", cfg.onboarding_days)
@@ -84,6 +85,7 @@ class CustomerSuccess:
         ctx = self.ctx
         ctx.flows[_NEW_ARR] += acv
         ctx.flows[_NEW] += 1
+        ctx.leads.new_arr[lead] += acv
         if self.marketing.paid[ctx.leads.channel[lead]]:
             ctx.flows[_NEW_PAID] += 1
         if ctx.leads.cycles[lead] > 0:
@@ -223,10 +225,11 @@ class CustomerSuccess:
             return
         flows[_RENEWALS] += 1
         u = self._u_change()
-        if u < self._expand[seg]:
+        expand = self._expand[seg] * (1.0 - (1.0 - self._expansion_multiplier) * share)
+        if u < expand:
             delta = acv * self._expansion()
             flows[_EXP] += delta
-        elif u < self._expand[seg] + self._contract[seg]:
+        elif self._expand[seg] <= u < self._expand[seg] + self._contract[seg]:
             delta = -min(acv, acv * self._contraction())
             flows[_CONTR] -= delta
         else:

@@ -43,6 +43,11 @@ class FieldSales:
         self._opened_at: dict[int, float] = {}
         self._owner: dict[int, Person] = {}
         self._acv: dict[int, float] = {}
+        self.account_owner: dict[int, Person] = {}
+        """The AE who last owned each lead's deal (won or lost): re-engagement alerts go there."""
+        self.phase_entered = [0] * len(cfg.phases)
+        self.phase_advanced = [0] * len(cfg.phases)
+        self.phase_failed = [0] * len(cfg.phases)
         self._accept = [cfg.acceptance_probability[s] for s in ("active", "dormant", "never")]
         self._advance = [ph.advance_probability for ph in cfg.phases]
         self._no_decision = cfg.no_decision_share
@@ -103,10 +108,27 @@ class FieldSales:
     def receive(self, lead: int) -> None:
         """Take a qualified (or fast-passed) lead; it waits for an AE with room."""
         now = self.ctx.env.now
-        self.ctx.leads.move(lead, FS_QUEUE)
+        leads = self.ctx.leads
+        leads.move(lead, FS_QUEUE)
+        if leads.first_fs_at[lead] == INF:
+            leads.first_fs_at[lead] = now
         self._waiting.append((lead, now))
         self.queue.add(now, 1)
         self._fill()
+
+    def alert_owner(self, lead: int) -> bool:
+        """Hand a re-engaged account to the AE who owned it, if still here and with room."""
+        owner = self.account_owner.get(lead)
+        if owner is None or owner.left_at != INF:
+            return False
+        if self.roster.room(owner, self.per_ae) < 1:
+            self.receive(lead)  # the team's queue: the owner is full
+            return True
+        now = self.ctx.env.now
+        self.ctx.leads.move(lead, FS_QUEUE)
+        self.queue.add(now, 1)
+        self._open(lead, owner, now)
+        return True
 
     def open_existing(self, lead: int, phase: int, remaining_days: float) -> None:
         """Seed an opportunity of the starting pipeline (already in ``FS_OPEN``)."""
@@ -118,6 +140,8 @@ class FieldSales:
         self.open.add(ctx.env.now, 1)
         self._opened_at[lead] = ctx.env.now
         self._acv[lead] = self._deal_size[ctx.leads.segment[lead]]()
+        ctx.leads.last_opp_at[lead] = ctx.env.now
+        self.phase_entered[phase] += 1
         epoch = ctx.leads.epoch[lead]
         call_later(ctx.env, remaining_days, self._phase_end, (lead, phase, epoch))
 
@@ -132,22 +156,39 @@ class FieldSales:
         return sum(now - since for _, since in self._waiting)
 
     def _fill(self) -> None:
-        ctx = self.ctx
-        now = ctx.env.now
         while self._waiting:
             ae = self.roster.with_room(self.per_ae)
             if ae is None:
                 return
             lead, since = self._waiting.popleft()
-            self.queue.add(now, -1)
-            self.open.add(now, 1)
-            ae.load += 1
-            self._owner[lead] = ae
-            epoch = ctx.leads.move(lead, FS_OPEN)
-            ctx.flows[_APPTS] += 1
-            ctx.flows[_WAIT_SUM] += now - since
-            ctx.flows[_WAITS] += 1
-            call_later(ctx.env, self._appointment_delay(), self._appointment, (lead, epoch))
+            self._open(lead, ae, since)
+
+    def book_existing(self, lead: int, in_days: float) -> None:
+        """Seed a first meeting of the starting book, held ``in_days`` from now."""
+        ae = self.roster.with_room(self.per_ae)
+        if ae is None:
+            ae = min(self.roster.active, key=lambda p: p.load, default=None)
+        if ae is None:  # nobody to hold it: it waits like any hand-off
+            self.receive(lead)
+            return
+        self.ctx.leads.move(lead, FS_QUEUE)
+        self.queue.add(self.ctx.env.now, 1)
+        self._open(lead, ae, self.ctx.env.now, in_days)
+
+    def _open(self, lead: int, ae: Person, since: float, delay: float | None = None) -> None:
+        """``ae`` takes ``lead`` (waiting since ``since``) to a first meeting."""
+        ctx = self.ctx
+        now = ctx.env.now
+        self.queue.add(now, -1)
+        self.open.add(now, 1)
+        ae.load += 1
+        self._owner[lead] = ae
+        epoch = ctx.leads.move(lead, FS_OPEN)
+        ctx.flows[_APPTS] += 1
+        ctx.flows[_WAIT_SUM] += now - since
+        ctx.flows[_WAITS] += 1
+        wait = self._appointment_delay() if delay is None else delay
+        call_later(ctx.env, wait, self._appointment, (lead, epoch))
 
     def _appointment(self, event: simpy.Event) -> None:
         lead, epoch = event._value
@@ -160,6 +201,8 @@ class FieldSales:
             ctx.flows[_OPPS] += 1
             if leads.first_opp_at[lead] == INF:
                 leads.first_opp_at[lead] = now
+            leads.last_opp_at[lead] = now
+            self.phase_entered[0] += 1
             self._opened_at[lead] = now
             acv = self._deal_size[leads.segment[lead]]()
             self._acv[lead] = acv
@@ -179,8 +222,10 @@ class FieldSales:
         now = ctx.env.now
         flows = ctx.flows
         if self._u_phase() < self._advance[phase]:
+            self.phase_advanced[phase] += 1
             phase += 1
             if phase < len(self._advance):
+                self.phase_entered[phase] += 1
                 call_later(ctx.env, self._duration[phase](), self._phase_end, (lead, phase, epoch))
                 return
             flows[_WINS] += 1
@@ -192,6 +237,7 @@ class FieldSales:
             self._close(lead)
             self.to_customer_success(lead, acv)
             return
+        self.phase_failed[phase] += 1
         no_decision = self._u_phase() < self._no_decision
         flows[_NO_DECISION if no_decision else _LOSSES] += 1
         self._close(lead)
@@ -204,5 +250,6 @@ class FieldSales:
         owner = self._owner.pop(lead, None)
         if owner is not None:
             owner.load -= 1
+            self.account_owner[lead] = owner
         self.open.add(self.ctx.env.now, -1)
         self._fill()

@@ -33,9 +33,10 @@ _COLD, _HOURS = F["went_cold"], F["is_work_hours"]
 _WAIT_SUM, _WAITS, _WAITED = F["is_wait_days_sum"], F["is_waits"], F["is_waited"]
 _COLD_WAIT = F["went_cold_wait_days_sum"]
 _STL_SUM, _FIRST = F["speed_to_lead_hours_sum"], F["first_touches"]
+_LOST_TO_DELAY, _TALK_HOURS = F["is_lost_to_delay"], F["is_conversation_hours"]
 
 # outcome of one attempt, decided when the touch starts
-NO_ANSWER, QUALIFIED, NOT_NOW, DISQUALIFIED = range(4)
+NO_ANSWER, QUALIFIED, NOT_NOW, DISQUALIFIED, MOVED_ON = range(5)
 
 
 class InsideSales:
@@ -43,6 +44,7 @@ class InsideSales:
 
     to_field_sales: Callable[[int], None]
     to_recycle: Callable[[int, str], None]
+    buyer_moved_on: Callable[[int], None]
 
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         cfg = scenario.inside_sales
@@ -85,8 +87,11 @@ class InsideSales:
         self.waiting = 0
         self._tickets = itertools.count()
         self._queued: dict[int, int] = {}
-        self._mql_at: dict[int, float] = {}
+        self._ready_at: dict[int, float] = {}  # first ready to call, this hand-off
         self._attempts: dict[int, int] = {}
+        # per lead: (buying-window token, when it was first ready to call in that window,
+        # share still in the market at the last attempt)
+        self._clock: dict[int, tuple[int, float, float]] = {}
         self.max_attempts = cfg.max_attempts
         self.p_contact = cfg.contact_probability
         stl = cfg.speed_to_lead
@@ -98,12 +103,18 @@ class InsideSales:
         ]
         s = ctx.streams
         self._touch_minutes = s.sampler("is.touch_minutes", cfg.minutes_per_touch)
+        self._talk_minutes = (
+            self._touch_minutes
+            if cfg.minutes_per_conversation is None
+            else s.sampler("is.conversation_minutes", cfg.minutes_per_conversation)
+        )
         self._interval = s.sampler("is.attempt_interval", cfg.attempt_interval_days)
         self._patience = (
             None if cfg.patience_days is None else s.sampler("is.patience", cfg.patience_days)
         )
         self._u_contact = s.uniforms("is.contact")
         self._u_outcome = s.uniforms("is.outcome")
+        self._u_moved_on = s.uniforms("is.moved_on")
 
     def open_waits(self) -> float:
         """Days waited so far by the leads still in the queue."""
@@ -160,16 +171,20 @@ class InsideSales:
             self.open = False
 
     # -- hand-off in ----------------------------------------------------------------------
-    def receive(self, lead: int, delay: float, alert: bool = False) -> None:
-        """Take an MQL; first attempt after ``delay`` days, or at the head of the queue."""
+    def receive(self, lead: int, delay: float, alert: bool = False, handed: bool = True) -> None:
+        """Take an MQL; first attempt after ``delay`` days, or at the head of the queue.
+
+        ``handed=False`` for a lead of the starting book, already being worked: not a new
+        hand-off of this month.
+        """
         ctx = self.ctx
         now = ctx.env.now
         leads = ctx.leads
         leads.move(lead, INSIDE_SALES)
-        ctx.flows[_MQLS] += 1
+        if handed:
+            ctx.flows[_MQLS] += 1
         if leads.first_mql_at[lead] == INF:
             leads.first_mql_at[lead] = now
-        self._mql_at[lead] = now
         self._attempts[lead] = 0
         if alert:
             self._enqueue(lead, priority=True)
@@ -180,8 +195,9 @@ class InsideSales:
             self._enqueue(lead)
 
     def score_of(self, lead: int) -> float:
-        """Priority of a lead under the ``score`` policy (its fit score)."""
-        return self.ctx.leads.fit[lead]
+        """Priority of a lead under the ``score`` policy (fit + behaviour when handed over)."""
+        leads = self.ctx.leads
+        return leads.fit[lead] + leads.behaviour[lead]
 
     # -- queue ----------------------------------------------------------------------------
     def _ready(self, event: simpy.Event) -> None:
@@ -191,6 +207,17 @@ class InsideSales:
     def _enqueue(self, lead: int, priority: bool = False) -> None:
         env = self.ctx.env
         now = env.now
+        leads = self.ctx.leads
+        window = leads.window[lead]
+        clock = self._clock.get(lead)
+        if clock is None or clock[0] != window:
+            # speed to lead runs from the first moment the lead is ready to call in this
+            # buying window (after its channel's follow-up delay), not from each hand-off
+            self._clock[lead] = (window, now, 1.0)
+        if lead not in self._ready_at:
+            self._ready_at[lead] = now
+            if leads.first_ready_at[lead] == INF:
+                leads.first_ready_at[lead] = now
         ticket = next(self._tickets)
         self._queued[lead] = ticket
         if priority:
@@ -251,24 +278,43 @@ class InsideSales:
         flows[_WAITS] += 1
         if now > ready:
             flows[_WAITED] += 1
-        waited_hours = (now - self._mql_at[lead]) * 24.0
-        if self._attempts[lead] == 0:
-            flows[_STL_SUM] += waited_hours
+        leads = ctx.leads
+        window, since, in_market = self._clock[lead]
+        first = self._attempts[lead] == 0
+        if first:
+            ready = self._ready_at[lead]
+            flows[_STL_SUM] += (now - ready) * 24.0
             flows[_FIRST] += 1
-            leads = ctx.leads
             if leads.first_touch_at[lead] == INF:
                 leads.first_touch_at[lead] = now
-        hours = self._touch_minutes() / 60.0
+                leads.speed_to_lead_hours[lead] = (now - ready) * 24.0
+                leads.speed_to_lead_business_hours[lead] = self.clock.hours_between(ready, now)
         flows[_TOUCHES] += 1
-        flows[_HOURS] += hours
-        decay = self._floor + (1.0 - self._floor) * 0.5 ** (waited_hours / self._half_life)
+        # one decay: the share of buyers still in the market when the first attempt of a
+        # hand-off comes; given that the lead was still there at the last such look, it is
+        # still there now with the ratio. The cadence that follows reaches those who are.
         outcome = NO_ANSWER
-        if self._u_contact() < self.p_contact * decay:
+        still = 1.0
+        if first and self._half_life < INF:
+            waited = self.clock.hours_between(since, now)  # the desk's working hours
+            still = self._floor + (1.0 - self._floor) * 0.5 ** (waited / self._half_life)
+        if still < in_market:
+            if self._u_moved_on() * in_market >= still:
+                outcome = MOVED_ON
+            self._clock[lead] = (window, since, still)
+        if outcome == NO_ANSWER and self._u_contact() < self.p_contact:
             flows[_CONTACTS] += 1
-            qualified, not_now = self._outcome[ctx.leads.intent(lead, now)]
+            qualified, not_now = self._outcome[leads.intent(lead, now)]
             u = self._u_outcome()
-            q = qualified * decay
-            outcome = QUALIFIED if u < q else NOT_NOW if u < qualified + not_now else DISQUALIFIED
+            outcome = (
+                QUALIFIED if u < qualified else NOT_NOW if u < qualified + not_now else DISQUALIFIED
+            )
+        if outcome in (NO_ANSWER, MOVED_ON):
+            hours = self._touch_minutes() / 60.0
+        else:
+            hours = self._talk_minutes() / 60.0
+            flows[_TALK_HOURS] += hours
+        flows[_HOURS] += hours
         if self._scaled:
             speed = self.roster.productivity(rep, now) * self.roster.factor * self.attendance
             hours /= max(speed, 0.05)  # a floor: a rep swamped by coaching still crawls on
@@ -304,6 +350,12 @@ class InsideSales:
             ctx.flows[_NOT_NOW] += 1
             self._leave(lead)
             self.to_recycle(lead, "not_now")
+        elif outcome == MOVED_ON:
+            # nobody called in time: the buyer moved on (its window closes) [HBR][MIT]
+            ctx.flows[_LOST_TO_DELAY] += 1
+            self._leave(lead)
+            self.buyer_moved_on(lead)
+            self.to_recycle(lead, "unreached")
         else:
             ctx.flows[_DISQ] += 1
             self._leave(lead)
@@ -311,5 +363,5 @@ class InsideSales:
         self._dispatch()
 
     def _leave(self, lead: int) -> None:
-        del self._mql_at[lead]
+        del self._ready_at[lead]
         del self._attempts[lead]

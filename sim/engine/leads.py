@@ -34,15 +34,25 @@ class Leads:
         self.intent_class: list[int] = []
         self.fit: list[float] = []
         self.active_at: list[float] = []
+        self.window_end: list[float] = []
+        self.window: list[int] = []
+        self.behaviour: list[float] = []
+        self.engaged_at: list[float] = []
         self.state: list[int] = []
         self.epoch: list[int] = []
         self.cycles: list[int] = []
         self.created_at: list[float] = []
         self.first_mql_at: list[float] = []
+        self.first_ready_at: list[float] = []
         self.first_touch_at: list[float] = []
+        self.first_fs_at: list[float] = []
+        self.speed_to_lead_hours: list[float] = []
+        self.speed_to_lead_business_hours: list[float] = []
         self.first_sql_at: list[float] = []
         self.first_opp_at: list[float] = []
         self.won_at: list[float] = []
+        self.last_opp_at: list[float] = []
+        self.new_arr: list[float] = []
         self.arr: list[float] = []
         self.transitions = [[0] * len(STATES) for _ in STATES]
         self.entered = [0] * len(STATES)
@@ -59,22 +69,38 @@ class Leads:
         intent_class: int,
         active_at: float,
         fit: float,
+        window_end: float = INF,
+        behaviour: float = 0.0,
     ) -> int:
-        """Add a lead in ``state`` at time ``t``; returns its id."""
+        """Add a lead in ``state`` at time ``t``; returns its id.
+
+        ``active_at`` and ``window_end`` bound its buying window (``inf`` where it never
+        opens or never closes); ``behaviour`` is its behaviour score at creation.
+        """
         self.channel.append(channel)
         self.segment.append(segment)
         self.intent_class.append(intent_class)
         self.fit.append(fit)
         self.active_at.append(active_at)
+        self.window_end.append(window_end)
+        self.window.append(0)
+        self.behaviour.append(behaviour)
+        self.engaged_at.append(t)
         self.state.append(state)
         self.epoch.append(0)
         self.cycles.append(0)
         self.created_at.append(t)
         self.first_mql_at.append(INF)
+        self.first_ready_at.append(INF)
         self.first_touch_at.append(INF)
+        self.first_fs_at.append(INF)
+        self.speed_to_lead_hours.append(INF)
+        self.speed_to_lead_business_hours.append(INF)
         self.first_sql_at.append(INF)
         self.first_opp_at.append(INF)
         self.won_at.append(INF)
+        self.last_opp_at.append(INF)
+        self.new_arr.append(0.0)
         self.arr.append(0.0)
         self.entered[state] += 1
         return len(self.state) - 1
@@ -91,9 +117,11 @@ class Leads:
         return epoch
 
     def intent(self, lead: int, t: float) -> int:
-        """ACTIVE, DORMANT or NEVER at time ``t``."""
+        """ACTIVE (inside its buying window), DORMANT (a window to come) or NEVER at ``t``."""
         at = self.active_at[lead]
-        return ACTIVE if at <= t else DORMANT if at < INF else NEVER
+        if at <= t:
+            return ACTIVE if t < self.window_end[lead] else NEVER
+        return DORMANT if at < INF else NEVER
 
     def counts_from_flows(self) -> list[int]:
         """State occupancy implied by creations and transitions alone."""

@@ -22,6 +22,11 @@ FLOWS = (
     "fast_passed",
     "nurtured",
     "reengaged",
+    "hand_raisers",
+    "engagement_events",
+    "engaged_mqls",
+    "windows_bought_elsewhere",
+    "windows_postponed",
     # inside sales
     "is_touches",
     "is_contacts",
@@ -29,6 +34,8 @@ FLOWS = (
     "is_not_now",
     "is_disqualified",
     "is_unreached",
+    "is_lost_to_delay",
+    "is_conversation_hours",
     "went_cold",
     "is_work_hours",
     "is_wait_days_sum",
@@ -76,6 +83,7 @@ FLOWS = (
     "recycled_churned",
     "retired",
     "alerts",
+    "alerts_to_owner",
     "recycled_wins",
     "recycled_new_arr",
 )
@@ -142,9 +150,22 @@ class Ledger:
         Per team (inside_sales, field_sales, customer_success), monthly: headcount at month
         end and every quantity of :data:`~sim.engine.staff.STAFF_FLOWS`.
     leads
-        Per-lead columns (ids are positions): channel, segment, intent_class, fit, state, cycles,
-        created_at, first_mql_at, first_touch_at, first_sql_at, first_opp_at, won_at, arr.
-        Times are days from the start date, ``inf`` where the stage was never reached.
+        Per-lead columns (ids are positions): channel, segment, intent_class, fit, state, cycles
+        (recycle entries), created_at, first_mql_at (first hand-off to inside sales),
+        first_ready_at (first time ready to call, after the channel's follow-up delay),
+        first_touch_at, speed_to_lead_hours and speed_to_lead_business_hours (wall-clock and
+        working hours from ready to that first touch), first_sql_at (first qualified by
+        inside sales), first_fs_at (first
+        hand-off to field sales by any route: qualified, fast pass, alert, BDR meeting),
+        first_opp_at, last_opp_at (when its latest opportunity opened), won_at (latest win),
+        new_arr (ARR booked at its wins), arr (ARR now). Times are days from the start date,
+        ``inf`` where the stage was never reached.
+    channels, channel_cost_per_lead
+        Channel names by channel index (the scenario's, then referral, starting_book,
+        outbound) and what one lead of each costs.
+    phases
+        Per opportunity phase, over the horizon: opportunities that entered it, advanced past
+        it, and failed in it (lost or no decision).
     totals
         Scalars: opening and closing ARR, NRR and GRR over the last 12 months, event count.
     """
@@ -161,5 +182,7 @@ class Ledger:
     staff: dict[str, dict[str, np.ndarray[Any, Any]]]
     channels: list[str]
     segments: list[str]
+    channel_cost_per_lead: list[float] = field(default_factory=list)
+    phases: dict[str, dict[str, float]] = field(default_factory=dict)
     totals: dict[str, float] = field(default_factory=dict)
     state_counts: dict[str, int] = field(default_factory=dict)

@@ -6,6 +6,7 @@ the run (DESIGN.md section 5); only the scoring decisions happen in the event lo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -13,9 +14,19 @@ import numpy as np
 import simpy
 
 from sim.engine.core import Context, call_each, call_later
-from sim.engine.leads import ACTIVE, DORMANT, INF, NEVER, NON_TARGET, NURTURE
+from sim.engine.leads import (
+    ACTIVE,
+    CUSTOMER,
+    DORMANT,
+    FS_OPEN,
+    INF,
+    NEVER,
+    NON_TARGET,
+    NURTURE,
+)
 from sim.engine.ledger import F
-from sim.scenario.distributions import Fixed
+from sim.engine.staff import DAYS_PER_MONTH
+from sim.scenario.distributions import Exponential, Fixed
 from sim.scenario.schema import Scenario
 
 _CREATED, _REFERRAL, _NON_TARGET, _COST = (
@@ -25,10 +36,19 @@ _CREATED, _REFERRAL, _NON_TARGET, _COST = (
     F["marketing_cost"],
 )
 _FAST, _NURTURED, _REENGAGED = F["fast_passed"], F["nurtured"], F["reengaged"]
+_HAND_RAISED, _ENGAGEMENTS, _ENGAGED_MQLS = (
+    F["hand_raisers"],
+    F["engagement_events"],
+    F["engaged_mqls"],
+)
+_ELSEWHERE, _POSTPONED = F["windows_bought_elsewhere"], F["windows_postponed"]
 
-Row = tuple[float, int, int, int, float, float, float, bool]
+_DEAL_HOLD_DAYS = 7.0
+"""How often a window held open by a deal in progress is looked at again."""
+
+Row = tuple[float, int, int, int, float, float, float, bool, float]
 """A lead ready to create: (time, channel, segment, intent class, active_at, fit score,
-behaviour score at creation, non_target)."""
+behaviour score at creation, non_target, window_end)."""
 
 
 class Marketing:
@@ -71,6 +91,7 @@ class Marketing:
         self._intent_p = [np.array([m.now, m.later, m.never]) for _, m, *_ in sources]
         self._non_target = [src[2] for src in sources]
         self._cost = [src[3] for src in sources]
+        self._hand_raiser = [ch.hand_raiser for ch in self.channels] + [False] * 3
         self.paid = [cost > 0 for cost in self._cost]
         """Per channel index: are its leads bought (paid CAC counts their customers)?"""
         streams = ctx.streams
@@ -91,6 +112,24 @@ class Marketing:
         self._attributes = [streams.generator(f"mk.attributes.{c}") for c in range(len(sources))]
         self._volume = [streams.generator(f"mk.volume.{c}") for c in range(len(self.channels))]
         self._later_delay = scenario.later_active_after_days
+        bw = scenario.buying_window
+        self._window = None if bw is None else bw.open_days
+        self._u_window = streams.uniforms("mk.window")
+        self._elsewhere = 1.0 if bw is None else bw.bought_elsewhere_share
+        self._next_window = (
+            None
+            if bw is None or bw.next_window_after_days is None
+            else streams.sampler("mk.window.next", bw.next_window_after_days)
+        )
+        self._window_days = None if bw is None else streams.sampler("mk.window.days", bw.open_days)
+        eng = sc.engagement
+        self._engage_rate = (
+            [0.0, 0.0, 0.0]
+            if eng is None
+            else [eng.events_per_month[s] / DAYS_PER_MONTH for s in ("active", "dormant", "never")]
+        )
+        self._fade = 0.0 if eng is None else math.log(2.0) / eng.half_life_days
+        self._engage_gap = streams.sampler("mk.engagement", Exponential(mean=1.0))
 
     # -- bulk draws -----------------------------------------------------------------------
     def draw_batch(self, channel: int, times: np.ndarray[Any, Any]) -> list[Row]:
@@ -103,6 +142,12 @@ class Marketing:
         delay = self._later_delay.sample(gen, n)
         active_at = np.where(intent == 0, times, np.where(intent == 1, times + delay, np.inf))
         fit = self.draw_fit(gen, segment)
+        if self._window is None:
+            window_end = np.full(n, np.inf)
+        else:
+            window_end = np.where(
+                np.isfinite(active_at), active_at + self._window.sample(gen, n), np.inf
+            )
         state = np.where(active_at <= times, ACTIVE, np.where(intent == 1, DORMANT, NEVER))
         behaviour = np.zeros(n)
         for k in range(len(self._behaviour[0])):
@@ -120,6 +165,7 @@ class Marketing:
                 fit.tolist(),
                 behaviour.tolist(),
                 non_target.tolist(),
+                window_end.tolist(),
                 strict=True,
             )
         )
@@ -156,7 +202,7 @@ class Marketing:
     def create(self, row: Row) -> int:
         """Create one lead now from pre-drawn attributes and route it."""
         ctx = self.ctx
-        _, channel, segment, intent, active_at, fit, behaviour, non_target = row
+        _, channel, segment, intent, active_at, fit, behaviour, non_target, window_end = row
         t = ctx.env.now  # the clock, not the drawn time: they can differ in the last bit
         flows = ctx.flows
         flows[_CREATED] += 1
@@ -166,9 +212,87 @@ class Marketing:
         if non_target:
             flows[_NON_TARGET] += 1
             return ctx.leads.create(t, NON_TARGET, channel, segment, intent, active_at, fit)
-        lead = ctx.leads.create(t, NURTURE, channel, segment, intent, active_at, fit)
-        self._route(lead, fit + behaviour)
+        lead = self.add(t, NURTURE, channel, segment, intent, active_at, fit, window_end, behaviour)
+        score = fit + behaviour
+        if self._hand_raiser[channel] and score < self._fast:
+            flows[_HAND_RAISED] += 1
+            self.to_inside_sales(lead, self._follow_up[channel]())
+        else:
+            self._route(lead, score)
         return lead
+
+    def add(
+        self,
+        t: float,
+        state: int,
+        channel: int,
+        segment: int,
+        intent: int,
+        active_at: float,
+        fit: float,
+        window_end: float = INF,
+        behaviour: float = 0.0,
+    ) -> int:
+        """Create a lead record and schedule the end of its buying window, if it has one."""
+        leads = self.ctx.leads
+        lead = leads.create(
+            t, state, channel, segment, intent, active_at, fit, window_end, behaviour
+        )
+        if window_end < INF:
+            call_later(self.ctx.env, window_end - t, self._window_closes, (lead, 0))
+        return lead
+
+    # -- buying windows -------------------------------------------------------------------
+    def open_window(self, lead: int, active_at: float) -> int:
+        """Give ``lead`` a new buying window opening at ``active_at`` (``inf``: none).
+
+        Returns the window's token; callbacks about the old window see a different one.
+        """
+        leads = self.ctx.leads
+        now = self.ctx.env.now
+        token = leads.window[lead] + 1
+        leads.window[lead] = token
+        leads.active_at[lead] = active_at
+        if active_at == INF or self._window_days is None:
+            leads.window_end[lead] = INF
+            return token
+        end = active_at + self._window_days()
+        leads.window_end[lead] = end
+        call_later(self.ctx.env, end - now, self._window_closes, (lead, token))
+        return token
+
+    def _window_closes(self, event: simpy.Event) -> None:
+        lead, token = event._value
+        leads = self.ctx.leads
+        if leads.window[lead] != token:
+            return
+        state = leads.state[lead]
+        if state == CUSTOMER:
+            leads.window_end[lead] = INF  # it bought: churn decides what comes next
+            return
+        if state == FS_OPEN:
+            # a deal in progress holds the window open: the phases decide; look again later
+            leads.window_end[lead] += _DEAL_HOLD_DAYS
+            call_later(self.ctx.env, _DEAL_HOLD_DAYS, self._window_closes, (lead, token))
+            return
+        self.close_window(lead)
+
+    def close_window(self, lead: int) -> None:
+        """The buyer's window closes unbought: it buys elsewhere or postpones (a new window).
+
+        Called when the window runs out and when inside sales was too slow (the buyer moved
+        on). A lead in nurture is nurtured again, under its new intent.
+        """
+        ctx = self.ctx
+        now = ctx.env.now
+        if self._next_window is None or self._u_window() < self._elsewhere:
+            ctx.flows[_ELSEWHERE] += 1
+            self.open_window(lead, INF)
+        else:
+            ctx.flows[_POSTPONED] += 1
+            self.open_window(lead, now + self._next_window())
+        if ctx.leads.state[lead] == NURTURE:
+            self.nurture(lead)
 
     def qualify(self, lead: int, idle_days: float) -> None:
         """Score a lead now and route it: field sales, inside sales, or nurture.
@@ -177,15 +301,23 @@ class Marketing:
         costs the inactivity penalty unless its intent is active.
         """
         leads = self.ctx.leads
-        state = leads.intent(lead, self.ctx.env.now)
-        score = leads.fit[lead]
-        u = self._u_behaviour
-        for points, p in self._behaviour[state]:
-            if u() < p:
-                score += points
+        now = self.ctx.env.now
+        state = leads.intent(lead, now)
+        behaviour = self.look(state)
         if state != ACTIVE and idle_days >= self._inactivity_days:
-            score += self._penalty
-        self._route(lead, score)
+            behaviour += self._penalty
+        leads.behaviour[lead] = behaviour
+        leads.engaged_at[lead] = now
+        self._route(lead, leads.fit[lead] + behaviour)
+
+    def look(self, state: int) -> float:
+        """Behaviour points of one look at a lead: each signal shows with its odds."""
+        points = 0.0
+        u = self._u_behaviour
+        for pts, p in self._behaviour[state]:
+            if u() < p:
+                points += pts
+        return points
 
     def _route(self, lead: int, score: float) -> None:
         ctx = self.ctx
@@ -200,12 +332,22 @@ class Marketing:
             self.nurture(lead)
 
     def nurture(self, lead: int) -> None:
-        """Keep a lead in nurture until its buying window opens (if it ever does)."""
+        """Keep a lead in nurture: until its buying window opens, and while it engages.
+
+        A dormant lead is scored again when its window opens. With ``scoring.engagement``,
+        a lead engages at its intent's rate while in nurture and its behaviour score builds
+        up (fading between events), so an evaluating buyer crosses the bar when its
+        behaviour says so.
+        """
         env = self.ctx.env
         leads = self.ctx.leads
         epoch = leads.move(lead, NURTURE)
-        if leads.intent(lead, env.now) == DORMANT:
+        state = leads.intent(lead, env.now)
+        if state == DORMANT:
             call_later(env, leads.active_at[lead] - env.now, self._reengage, (lead, epoch))
+        rate = self._engage_rate[state]
+        if rate > 0:
+            call_later(env, self._engage_gap() / rate, self._engage, (lead, epoch))
 
     def _reengage(self, event: simpy.Event) -> None:
         lead, epoch = event._value
@@ -213,3 +355,26 @@ class Marketing:
         if leads.epoch[lead] == epoch:
             self.ctx.flows[_REENGAGED] += 1
             self.qualify(lead, 0.0)
+
+    def _engage(self, event: simpy.Event) -> None:
+        lead, epoch = event._value
+        ctx = self.ctx
+        leads = ctx.leads
+        if leads.epoch[lead] != epoch:
+            return
+        now = ctx.env.now
+        state = leads.intent(lead, now)
+        rate = self._engage_rate[state]
+        if rate == 0:
+            return  # its window closed: close_window nurtured it again
+        ctx.flows[_ENGAGEMENTS] += 1
+        faded = leads.behaviour[lead] * math.exp(-self._fade * (now - leads.engaged_at[lead]))
+        behaviour = max(0.0, faded) + self.look(state)
+        leads.behaviour[lead] = behaviour
+        leads.engaged_at[lead] = now
+        score = leads.fit[lead] + behaviour
+        if score >= self._mql:
+            ctx.flows[_ENGAGED_MQLS] += 1
+            self._route(lead, score)
+        else:
+            call_later(ctx.env, self._engage_gap() / rate, self._engage, (lead, epoch))

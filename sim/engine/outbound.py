@@ -86,10 +86,12 @@ class Outbound:
     def _engage(self, row: Row) -> None:
         ctx = self.ctx
         now = ctx.env.now
-        _, channel, segment, intent, active_at, fit, _, _ = row
+        _, channel, segment, intent, active_at, fit, behaviour, _, window_end = row
         ctx.flows[_ENGAGED] += 1
         ctx.flows[_CREATED] += 1
-        lead = ctx.leads.create(now, NURTURE, channel, segment, intent, active_at, fit)
+        lead = self.marketing.add(
+            now, NURTURE, channel, segment, intent, active_at, fit, window_end, behaviour
+        )
         if (
             ctx.leads.intent(lead, now) == ACTIVE
             and self._u_meeting() < self.cfg.meeting_probability

@@ -1,8 +1,9 @@
 """Recycle: leads that fall out pause, then return to the funnel ("the line that solves it").
 
 Each reason (not now, unreached, rejected, lost, churned) has its own rule: pause, where the
-lead re-enters, a cap on cycles, whether re-engagement during the pause alerts sales at once,
-and whether the old buying window closes (a lost deal, a churned customer).
+lead re-enters, a cap on the cycles for that reason, whether the old buying window closes and a
+new one may open later (a lost deal, a churned customer), and whether sales is alerted at once
+when that new window opens, during the pause or after it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from collections.abc import Callable
 import simpy
 
 from sim.engine.core import Context, call_later
-from sim.engine.leads import INF, RECYCLE, RETIRED
+from sim.engine.leads import INF, NURTURE, RECYCLE, RETIRED
 from sim.engine.ledger import F
 from sim.engine.streams import Draws
 from sim.scenario.schema import RECYCLE_REASONS, RecycleRule, Scenario
 
-_RETIRED, _ALERTS = F["retired"], F["alerts"]
+_RETIRED, _ALERTS, _TO_OWNER = F["retired"], F["alerts"], F["alerts_to_owner"]
 
 
 class _Rule:
@@ -45,10 +46,15 @@ class Recycler:
 
     to_marketing: Callable[[int, float], None]
     to_inside_sales: Callable[[int, float, bool], None]
+    to_owner: Callable[[int], bool]
+    """Hand a re-engaged account to the AE who owned it; False if there is none."""
+    open_window: Callable[[int, float], int]
 
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         self.ctx = ctx
         self._rules = {r: _Rule(ctx, r, getattr(scenario.recycle, r)) for r in RECYCLE_REASONS}
+        self._index = {r: i for i, r in enumerate(RECYCLE_REASONS)}
+        self._cycles: dict[int, list[int]] = {}
         self._u_reset = ctx.streams.uniforms("recycle.reset")
 
     def receive(self, lead: int, reason: str) -> None:
@@ -57,21 +63,26 @@ class Recycler:
         leads = ctx.leads
         now = ctx.env.now
         rule = self._rules[reason]
-        if leads.cycles[lead] >= rule.max_cycles:
+        counts = self._cycles.get(lead)
+        if counts is None:
+            counts = self._cycles[lead] = [0] * len(RECYCLE_REASONS)
+        k = self._index[reason]
+        if counts[k] >= rule.max_cycles:
             leads.move(lead, RETIRED)
             ctx.flows[_RETIRED] += 1
             return
+        counts[k] += 1
         leads.cycles[lead] += 1
         epoch = leads.move(lead, RECYCLE)
         ctx.flows[rule.flow] += 1
-        if rule.reset_after is not None:
-            new_window = self._u_reset() < rule.reset_p
-            leads.active_at[lead] = now + rule.reset_after() if new_window else INF
         pause = rule.pause()
         call_later(ctx.env, pause, self._pause_end, (lead, epoch, pause, rule.reenter_is))
-        active_at = leads.active_at[lead]
-        if rule.alert and now < active_at < now + pause:
-            call_later(ctx.env, active_at - now, self._alert, (lead, epoch))
+        if rule.reset_after is not None:
+            new_window = self._u_reset() < rule.reset_p
+            active_at = now + rule.reset_after() if new_window else INF
+            token = self.open_window(lead, active_at)
+            if rule.alert and active_at < INF:
+                call_later(ctx.env, active_at - now, self._alert, (lead, token))
 
     def _pause_end(self, event: simpy.Event) -> None:
         lead, epoch, pause, reenter_is = event._value
@@ -83,9 +94,14 @@ class Recycler:
             self.to_marketing(lead, pause)
 
     def _alert(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+        """The account's new window opened: alert sales at once, unless sales has it already."""
+        lead, token = event._value
         ctx = self.ctx
-        if ctx.leads.epoch[lead] != epoch:
+        leads = ctx.leads
+        if leads.window[lead] != token or leads.state[lead] not in (RECYCLE, NURTURE):
             return
         ctx.flows[_ALERTS] += 1
-        self.to_inside_sales(lead, 0.0, True)
+        if self.to_owner(lead):
+            ctx.flows[_TO_OWNER] += 1
+        else:
+            self.to_inside_sales(lead, 0.0, True)

@@ -20,6 +20,7 @@ from sim.engine.customer_success import CustomerSuccess
 from sim.engine.field_sales import FieldSales
 from sim.engine.inside_sales import InsideSales
 from sim.engine.leads import (
+    ACTIVE,
     CUSTOMER,
     FS_OPEN,
     FS_QUEUE,
@@ -36,6 +37,7 @@ from sim.engine.recycle import Recycler
 from sim.engine.staff import STAFF_FLOWS
 from sim.engine.streams import SeedLike, Streams
 from sim.errors import InvariantError
+from sim.scenario.distributions import AnyDistribution
 from sim.scenario.schema import Scenario
 
 _NRR_WINDOW_MONTHS = 12
@@ -104,6 +106,9 @@ class World:
         cs.to_recycle = rc.receive
         rc.to_marketing = mk.qualify
         rc.to_inside_sales = is_.receive
+        rc.to_owner = fs.alert_owner
+        rc.open_window = mk.open_window
+        is_.buyer_moved_on = mk.close_window
         if self.outbound is not None:
             self.outbound.to_field_sales = fs.receive
 
@@ -125,17 +130,67 @@ class World:
             for acv, renewal in zip((values * scale).tolist(), renewals.tolist(), strict=True):
                 lead = leads.create(0.0, CUSTOMER, channel, seg, 0, 0.0, 0.0)
                 cs.seed_customer(lead, acv, renewal)
-        phases = sc.field_sales.phases
         shares = np.array([sc.segments[s].share for s in seg_names])
         segs = gen.choice(len(seg_names), size=book.open_opportunities, p=shares)
-        for i, seg in enumerate(segs.tolist()):
-            phase = i % len(phases)
+        phase_of, remaining = self._steady_pipeline(gen, book.open_opportunities)
+        for seg, phase, left in zip(segs.tolist(), phase_of, remaining, strict=True):
             lead = leads.create(0.0, FS_OPEN, channel, seg, 0, 0.0, 0.0)
             leads.first_opp_at[lead] = 0.0
-            remaining = float(phases[phase].duration_days.sample(gen, 1)[0] * gen.random())
-            self.field_sales.open_existing(lead, phase, remaining)
+            self.field_sales.open_existing(lead, phase, left)
+        meetings = gen.choice(len(seg_names), size=book.booked_meetings, p=shares)
+        delays = _residual(gen, sc.field_sales.appointment_delay_days, book.booked_meetings)
+        for seg, delay in zip(meetings.tolist(), delays.tolist(), strict=True):
+            # qualified leads, in their buying window, waiting for the first meeting
+            lead = leads.create(0.0, NURTURE, channel, seg, 0, 0.0, 0.0)
+            leads.first_fs_at[lead] = 0.0
+            self.field_sales.book_existing(lead, delay)
+        self._seed_inside_sales(gen, channel, shares)
         self._seed_nurture_database(gen, channel, shares)
         return cs.arr
+
+    def _seed_inside_sales(
+        self, gen: np.random.Generator, channel: int, shares: np.ndarray[Any, Any]
+    ) -> None:
+        """MQLs in the middle of their cadence on day one: their next attempt falls due
+        over the coming days (uniformly over one attempt interval), as on any working day."""
+        sc = self.scenario
+        n = sc.starting_book.inside_sales_leads
+        if n == 0:
+            return
+        segs = gen.choice(len(shares), size=n, p=shares)
+        fit = self.marketing.draw_fit(gen, segs)
+        window = sc.buying_window
+        ends = np.full(n, np.inf) if window is None else _residual(gen, window.open_days, n)
+        due = gen.random(n) * sc.inside_sales.attempt_interval_days.mean
+        mk = self.marketing
+        for seg, points, end, delay in zip(
+            segs.tolist(), fit.tolist(), ends.tolist(), due.tolist(), strict=True
+        ):
+            lead = mk.add(0.0, NURTURE, channel, seg, 0, 0.0, points, end)
+            self.inside_sales.receive(lead, delay, handed=False)
+
+    def _steady_pipeline(self, gen: np.random.Generator, n: int) -> tuple[list[int], list[float]]:
+        """Phases and time left of ``n`` open opportunities as a going concern has them.
+
+        With opportunities opening at a steady rate, the share in phase j is proportional to
+        the odds of reaching it times its mean duration, and the time already spent in it
+        makes the time left follow the equilibrium residual law: a length-biased duration
+        times a uniform share (DESIGN.md: real forecasts start from a book in steady state,
+        not from one spread evenly, which books a burst of wins in month 1).
+        """
+        phases = self.scenario.field_sales.phases
+        reach = np.cumprod([1.0, *(ph.advance_probability for ph in phases[:-1])])
+        weight = reach * np.array([ph.duration_days.mean for ph in phases])
+        if n == 0 or weight.sum() <= 0:
+            return [], []
+        phase_of = gen.choice(len(phases), size=n, p=weight / weight.sum())
+        left = np.zeros(n)
+        for j, ph in enumerate(phases):
+            here = np.flatnonzero(phase_of == j)
+            if len(here) == 0:
+                continue
+            left[here] = _residual(gen, ph.duration_days, len(here))
+        return phase_of.tolist(), left.tolist()
 
     def _seed_nurture_database(
         self, gen: np.random.Generator, channel: int, shares: np.ndarray[Any, Any]
@@ -148,15 +203,33 @@ class World:
             return
         segs = gen.choice(len(shares), size=n, p=shares)
         later = gen.random(n) < sc.intent.later / undecided
-        remaining = sc.later_active_after_days.sample(gen, n) * gen.random(n)
-        active_at = np.where(later, remaining, np.inf)
+        # A 'later' lead of a going concern is either still waiting for its window (for a
+        # share proportional to the mean wait) or inside an open one (proportional to the
+        # mean window); the time left of either follows the equilibrium residual law.
         fit = self.marketing.draw_fit(gen, segs)
-        leads = self.ctx.leads
-        for seg, is_later, at, points in zip(
-            segs.tolist(), later.tolist(), active_at.tolist(), fit.tolist(), strict=True
-        ):
-            lead = leads.create(0.0, NURTURE, channel, seg, 1 if is_later else 2, at, points)
-            self.marketing.nurture(lead)
+        wait = _residual(gen, sc.later_active_after_days, n)
+        active_at = np.where(later, wait, np.inf)
+        window = sc.buying_window
+        ends = np.full(n, np.inf)
+        if window is not None:
+            mean_wait, mean_open = sc.later_active_after_days.mean, window.open_days.mean
+            inside = later & (gen.random(n) < mean_open / (mean_wait + mean_open))
+            # a buyer inside its window is still in the database only if its look at the
+            # window's opening left it under the bar; the others wait for a window instead
+            crossed = np.array([self.marketing.look(ACTIVE) for _ in range(n)]) + fit
+            inside &= crossed < sc.marketing.scoring.mql_threshold
+            left = _residual(gen, window.open_days, n)
+            active_at = np.where(inside, 0.0, active_at)
+            ends = np.where(
+                inside, left, np.where(later, active_at + window.open_days.sample(gen, n), np.inf)
+            )
+        mk = self.marketing
+        for seg, is_later, at, end, points in zip(
+            segs.tolist(), later.tolist(), active_at.tolist(), ends.tolist(), fit.tolist(),
+            strict=True,
+        ):  # fmt: skip
+            lead = mk.add(0.0, NURTURE, channel, seg, 1 if is_later else 2, at, points, end)
+            mk.nurture(lead)
 
     # -- bookkeeping processes ------------------------------------------------------------
     def _month_ends(self) -> Generator[Any, Any, None]:
@@ -306,10 +379,16 @@ class World:
             "cycles",
             "created_at",
             "first_mql_at",
+            "first_ready_at",
             "first_touch_at",
             "first_sql_at",
+            "first_fs_at",
+            "speed_to_lead_hours",
+            "speed_to_lead_business_hours",
             "first_opp_at",
+            "last_opp_at",
             "won_at",
+            "new_arr",
             "arr",
         )
         seed = self.streams.seed
@@ -335,9 +414,24 @@ class World:
             },
             leads={c: np.asarray(getattr(leads, c)) for c in columns},
             channels=[*sc.marketing.channels, "referral", "starting_book", "outbound"],
+            channel_cost_per_lead=[
+                *(ch.cost_per_lead for ch in sc.marketing.channels.values()),
+                0.0,
+                0.0,
+                0.0,
+            ],
+            phases={
+                ph.name: {
+                    "entered": float(self.field_sales.phase_entered[k]),
+                    "advanced": float(self.field_sales.phase_advanced[k]),
+                    "failed": float(self.field_sales.phase_failed[k]),
+                }
+                for k, ph in enumerate(sc.field_sales.phases)
+            },
             segments=list(sc.segments),
             totals={
                 "opening_arr": self.opening_arr,
+                "is_hours_per_day": sc.inside_sales.hours_per_day,
                 "gross_margin": sc.finance.gross_margin,
                 "closing_arr": self.customer_success.arr,
                 "nrr": nrr,
@@ -351,6 +445,18 @@ class World:
                 zip(STATES, np.bincount(leads.state, minlength=len(STATES)).tolist(), strict=True)
             ),
         )
+
+
+def _residual(gen: np.random.Generator, dist: AnyDistribution, n: int) -> np.ndarray[Any, Any]:
+    """Time left of ``n`` spells of ``dist`` caught under way by a look at a random moment.
+
+    The equilibrium residual law of renewal theory: a length-biased draw (a long spell is
+    more likely to be under way) times a uniform share still to go.
+    """
+    pool = dist.sample(gen, 64 * n) if n else np.zeros(0)
+    total = float(pool.sum())
+    biased = gen.choice(pool, size=n, p=pool / total) if total > 0 else pool[:n]
+    return np.asarray(biased * gen.random(n))
 
 
 def simulate(scenario: Scenario, seed: SeedLike = 0) -> Ledger:

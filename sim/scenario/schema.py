@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,6 +33,12 @@ class _Model(BaseModel):
 
 PerSegment = Probability | dict[str, Probability]
 """A probability that is the same for every segment, or given per segment."""
+
+
+def _every_state(mapping: Mapping[Any, Any], what: str) -> None:
+    missing = [s for s in INTENT_STATES if s not in mapping]
+    if missing:
+        raise ValueError(f"{what} needs every intent state; missing {missing}")
 
 
 def _check_shares(shares: dict[str, float], what: str) -> None:
@@ -94,6 +101,12 @@ class Channel(_Model):
     non_target_share: Probability = Field(
         0.0, description="competitors, partners, students: filtered out by marketing"
     )
+    hand_raiser: bool = Field(
+        False,
+        description="leads raised their hand (demo request, contact form): they go to inside "
+        "sales at once whatever their score (a score at the fast-pass bar still goes to field "
+        "sales)",
+    )
     intent: IntentMix | None = Field(None, description="overrides the scenario-wide intent mix")
     segment_shares: dict[str, Probability] | None = Field(
         None, description="overrides the scenario-wide segment shares"
@@ -125,9 +138,28 @@ class BehaviourSignal(_Model):
 
     @model_validator(mode="after")
     def _all_states(self) -> BehaviourSignal:
-        missing = [s for s in INTENT_STATES if s not in self.probability]
-        if missing:
-            raise ValueError(f"probability needs every intent state; missing {missing}")
+        _every_state(self.probability, "probability")
+        return self
+
+
+class Engagement(_Model):
+    """Behaviour that builds up: engagement events while a lead sits in nurture.
+
+    At each event the lead shows each behaviour signal with its odds for the lead's intent
+    state (one more look at its activity); the points add to its behaviour score, which fades
+    with a half-life between events. The lead is handed on as soon as fit + behaviour reaches
+    the MQL bar. Leads of a state with rate 0 are scored only when they enter nurture.
+    """
+
+    events_per_month: dict[Literal["active", "dormant", "never"], NonNegative] = Field(
+        description="engagement events a month (site visits, downloads, registrations) by "
+        "intent state"
+    )
+    half_life_days: float = Field(30.0, gt=0, description="behaviour points halve in this time")
+
+    @model_validator(mode="after")
+    def _all_states(self) -> Engagement:
+        _every_state(self.events_per_month, "events_per_month")
         return self
 
 
@@ -136,6 +168,9 @@ class Scoring(_Model):
 
     fit: list[FitSignal] = Field(default_factory=list)
     behaviour: list[BehaviourSignal] = Field(default_factory=list)
+    engagement: Engagement | None = Field(
+        None, description="behaviour builds up over time; null = one look per scoring"
+    )
     inactivity_penalty_points: float = Field(
         -10.0, description="added when a dormant lead shows no activity for inactivity_days"
     )
@@ -162,10 +197,14 @@ class Marketing(_Model):
 
 
 class SpeedToLead(_Model):
-    """How odds decay while a lead waits: multiplier = floor + (1 - floor) * 0.5^(h / half_life).
+    """Buyers move on while they wait: in market = floor + (1 - floor) * 0.5^(h / half_life).
 
-    HBR 2011 and the MIT/InsideSales study report very steep decay (x7 between 1 h and 2 h,
-    x60 after a day); defaults here are gentler and should be calibrated.
+    ``h`` counts the desk's working hours since the lead was ready to call in its current
+    buying window (after its channel's follow-up delay); a re-hand-off in the same window does
+    not restart it. A buyer found to have moved on when a rep calls is lost to the delay: its
+    window closes (see ``buying_window``). HBR 2011 and the MIT/InsideSales study report very
+    steep decay (x7 between 1 h and 2 h, x60 after a day); defaults here are gentler and
+    should be calibrated.
     """
 
     half_life_hours: float = Field(24.0, gt=0)
@@ -311,13 +350,22 @@ class InsideSales(Staffing):
     vacation_days_per_year: NonNegative = Field(
         0.0, description="working days each rep is away; capacity scales down in proportion"
     )
-    minutes_per_touch: Duration = Field(description="rep time one attempt takes")
+    minutes_per_touch: Duration = Field(
+        description="rep time an attempt takes: dialling, a voicemail, logging it"
+    )
+    minutes_per_conversation: Duration | None = Field(
+        None,
+        description="rep time an attempt that reaches the lead takes instead: the "
+        "conversation and its notes (a case worked); null = minutes_per_touch",
+    )
     queue_policy: Literal["fifo", "newest_first", "score"] = "fifo"
     max_attempts: int = Field(6, ge=1)
     attempt_interval_days: Duration = Field(description="wait between unanswered attempts")
     contact_probability: Probability = Field(description="odds an attempt reaches a fresh lead")
     speed_to_lead: SpeedToLead | None = Field(
-        default_factory=SpeedToLead, description="decay of contact and qualify odds; null = none"
+        default_factory=SpeedToLead,
+        description="share of leads still in the market after a wait (from the moment the lead "
+        "was ready to call in its buying window); the rest move on: null = none",
     )
     patience_days: Duration | None = Field(
         None, description="a queued lead goes cold if not touched within this (null: never)"
@@ -328,9 +376,7 @@ class InsideSales(Staffing):
 
     @model_validator(mode="after")
     def _checks(self) -> InsideSales:
-        missing = [s for s in INTENT_STATES if s not in self.outcome]
-        if missing:
-            raise ValueError(f"outcome needs every intent state; missing {missing}")
+        _every_state(self.outcome, "outcome")
         if self.work_start_hour + self.hours_per_day > 24:
             raise ValueError(
                 f"work_start_hour + hours_per_day must not pass midnight "
@@ -367,9 +413,7 @@ class FieldSales(Staffing):
 
     @model_validator(mode="after")
     def _all_states(self) -> FieldSales:
-        missing = [s for s in INTENT_STATES if s not in self.acceptance_probability]
-        if missing:
-            raise ValueError(f"acceptance_probability needs every intent state; missing {missing}")
+        _every_state(self.acceptance_probability, "acceptance_probability")
         return self
 
 
@@ -393,6 +437,11 @@ class CustomerSuccess(Staffing):
     churn_probability: PerSegment = Field(description="odds a customer leaves at a renewal")
     uncovered_churn_multiplier: float = Field(
         2.0, ge=1.0, description="churn odds scale up to this for a term spent without a CSM"
+    )
+    uncovered_expansion_multiplier: Probability = Field(
+        1.0,
+        description="expansion odds scale down to this for a term spent without a CSM "
+        "(nobody works the upsell)",
     )
     expansion_probability: PerSegment = 0.0
     expansion_fraction: Duration = Field(
@@ -455,10 +504,13 @@ class RecycleRule(_Model):
         "nurture", description="back to marketing scoring, or straight to the IS queue"
     )
     max_cycles: Count = Field(
-        3, description="a lead already recycled this many times is retired instead"
+        3, description="a lead already recycled this many times for this reason is retired"
     )
     alert_on_reengage: bool = Field(
-        False, description="a lead whose intent turns active during the pause goes to IS at once"
+        False,
+        description="when the lead's new buying window opens (during the pause or after it), "
+        "sales is alerted at once: the AE who owned the account if still here, else inside "
+        "sales first in line",
     )
     reset_intent: ResetIntent | None = None
 
@@ -471,6 +523,20 @@ class Recycle(_Model):
     rejected: RecycleRule
     lost: RecycleRule
     churned: RecycleRule
+
+
+class BuyingWindow(_Model):
+    """A buying window is finite: a buyer nobody reaches in time buys elsewhere or postpones."""
+
+    open_days: Duration = Field(description="how long a window stays open")
+    bought_elsewhere_share: Probability = Field(
+        description="share of windows closing unbought (or of buyers inside sales was too slow "
+        "for) that buy from a competitor and never come back; the rest postpone"
+    )
+    next_window_after_days: Duration | None = Field(
+        None,
+        description="a postponing buyer's next window opens after this (null: all buy elsewhere)",
+    )
 
 
 class Finance(_Model):
@@ -488,7 +554,17 @@ class StartingBook(_Model):
 
     customers: dict[str, Count] = Field(default_factory=dict, description="customers by segment")
     arr: NonNegative = Field(0.0, description="their total ARR; individual ACVs are scaled to it")
-    open_opportunities: Count = Field(0, description="spread evenly over the phases")
+    open_opportunities: Count = Field(
+        0,
+        description="open opportunities on day one, laid out over the phases as the steady "
+        "state of the phases' own odds and durations would have them",
+    )
+    inside_sales_leads: Count = Field(
+        0, description="MQLs inside sales is working on day one (in the middle of a cadence)"
+    )
+    booked_meetings: Count = Field(
+        0, description="first meetings booked with field sales and not yet held on day one"
+    )
     nurture_leads: Count = Field(
         0,
         description="leads already in the marketing database: 'later' and 'never' in the "
@@ -507,6 +583,9 @@ class Scenario(_Model):
     intent: IntentMix
     later_active_after_days: Duration = Field(
         description="how long a 'later' lead stays dormant before its buying window opens"
+    )
+    buying_window: BuyingWindow | None = Field(
+        None, description="finite buying windows; null = a window never closes"
     )
     marketing: Marketing
     inside_sales: InsideSales
@@ -551,20 +630,9 @@ class Scenario(_Model):
                     f"marketing.channels.{name}.monthly_leads: the list covers "
                     f"{len(ch.monthly_leads)} months; the horizon is {self.horizon_months}"
                 )
+        # headcount plans may run past the horizon (a hiring plan outlives a short forecast
+        # cut from it): those months are not simulated, and `revloop validate` lists them
         end = self.end_date
-        for team in ("inside_sales", "field_sales", "customer_success", "outbound"):
-            staffing: Staffing | None = getattr(self, team)
-            if staffing is None:
-                continue
-            items: list[PlannedChange | Target] = [*staffing.plan, *staffing.targets]
-            for i, item in enumerate(items):
-                if item.month > self.horizon_months:
-                    kind = "plan" if i < len(staffing.plan) else "targets"
-                    j = i if kind == "plan" else i - len(staffing.plan)
-                    raise ValueError(
-                        f"{team}.{kind}.{j}.month: month {item.month} is past the horizon "
-                        f"({self.horizon_months} months)"
-                    )
         for i, day in enumerate(self.inside_sales.holidays.dates):
             if not self.start_date <= day < end:
                 raise ValueError(

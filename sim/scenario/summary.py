@@ -42,12 +42,35 @@ def summarize(sc: Scenario) -> list[str]:
         + (f", fast pass at {fast:g}" if fast is not None else "")
         + f"; {len(mk.scoring.fit)} fit and {len(mk.scoring.behaviour)} behaviour signals"
     )
+    raisers = [name for name, ch in mk.channels.items() if ch.hand_raiser]
+    if raisers:
+        lines.append(f"hand-raisers {', '.join(raisers)}: to inside sales whatever the score")
+    if mk.scoring.engagement is not None:
+        rates = mk.scoring.engagement.events_per_month
+        lines.append(
+            "engagement   "
+            + ", ".join(f"{k} {v:g}/mo" for k, v in rates.items())
+            + f"; behaviour points halve in {mk.scoring.engagement.half_life_days:g} d"
+        )
+    if sc.buying_window is not None:
+        bw = sc.buying_window
+        lines.append(
+            f"windows      open ~{bw.open_days.mean:.0f} d; closing unbought: "
+            f"{bw.bought_elsewhere_share:.0%} buy elsewhere"
+            + (
+                f", the rest come back after ~{bw.next_window_after_days.mean:.0f} d"
+                if bw.next_window_after_days is not None
+                else ""
+            )
+        )
     hours_week = 24 * 7 if is_.calendar == "always" else is_.hours_per_day * 5
     touches = is_.headcount * hours_week * 60 / is_.minutes_per_touch.mean
+    talk = is_.minutes_per_conversation
     lines.append(
-        f"inside sales {is_.headcount} reps, {touches:,.0f} touches/week "
-        f"({is_.minutes_per_touch.mean:g} min each, {is_.calendar}), "
-        f"{is_.max_attempts} attempts, {is_.queue_policy} queue"
+        f"inside sales {is_.headcount} reps, {touches:,.0f} attempts/week at most "
+        f"({is_.minutes_per_touch.mean:g} min each"
+        + (f", {talk.mean:g} min a conversation" if talk is not None else "")
+        + f", {is_.calendar}), {is_.max_attempts} attempts, {is_.queue_policy} queue"
     )
     win = math.prod(p.advance_probability for p in fs.phases)
     cycle = sum(p.duration_days.mean for p in fs.phases)
@@ -69,6 +92,19 @@ def summarize(sc: Scenario) -> list[str]:
             for r in ("not_now", "unreached", "rejected", "lost", "churned")
         )
     )
+    for team in ("inside_sales", "field_sales", "customer_success", "outbound"):
+        staffing = getattr(sc, team)
+        late = (
+            []
+            if staffing is None
+            else [c.month for c in (*staffing.plan, *staffing.targets)
+                  if c.month > sc.horizon_months]
+        )  # fmt: skip
+        if late:
+            lines.append(
+                f"note         {team}: planned months {', '.join(map(str, late))} fall after "
+                f"the horizon and are not simulated"
+            )
     book = sc.starting_book
     lines.append(
         f"start book   {sum(book.customers.values()):,} customers, {_money(book.arr)} ARR, "

@@ -226,7 +226,14 @@ def _longest_path_days(sc: Scenario) -> float:
     )
     one_pass += _upper(fs.appointment_delay_days) + sum(_upper(p.duration_days) for p in fs.phases)
     rules = [rc.not_now, rc.unreached, rc.rejected, rc.lost, rc.churned]
-    cycles = max(r.max_cycles for r in rules)
+    # caps are per reason: a lead can recycle up to their sum (churned ones end the path
+    # when nobody churns)
+    cycles = sum(
+        r.max_cycles
+        for r in rules
+        if r is not rc.churned
+        or any(p > 0 for p in sc.per_segment(sc.customer_success.churn_probability))
+    )
     return (cycles + 1) * one_pass + cycles * max(_upper(r.pause_days) for r in rules)
 
 
