@@ -1,10 +1,11 @@
 """The funnel as an absorbing Markov chain, built from a scenario's own odds.
 
 Without capacity effects (no speed-to-lead decay, no patience) and with static intent (no
-'later' leads, no intent reset on recycle), a lead's path depends only on its stage, its
-type (intent, segment, fit score) and how many times it has been recycled, so the
-probability of an eventual win and the expected number of recycle cycles follow from the
-fundamental matrix ``(I - Q)^-1``. The simulation must reproduce them.
+'later' leads, no intent reset on recycle, no finite buying windows), a lead's path depends
+only on its stage, its type (intent, segment, fit score) and how many times it has been
+recycled for each reason (each reason's ``max_cycles`` caps the recycles for that reason
+alone), so the probability of an eventual win and the expected number of recycle cycles
+follow from the fundamental matrix ``(I - Q)^-1``. The simulation must reproduce them.
 """
 
 from __future__ import annotations
@@ -25,8 +26,12 @@ WON, RETIRED, STUCK = "won", "retired", "nurture"
 ABSORBING = (WON, RETIRED, STUCK)
 _STATE = {"now": "active", "never": "never"}
 
+Counts = tuple[int, ...]
+"""Recycles so far for each reason that can recycle (``max_cycles > 0``), in
+:data:`RECYCLE_REASONS` order."""
+
 Node = tuple[Any, ...] | str
-"""A chain state: a tuple such as ("attempt", 2, cycles), or an absorbing state's name."""
+"""A chain state: a tuple such as ("attempt", 2, counts), or an absorbing state's name."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,18 @@ def _require_closed_form(sc: Scenario) -> None:
         ch.intent is not None and ch.intent.later > 0 for ch in sc.marketing.channels.values()
     ):
         problems.append("intent.later must be 0 (intent must not change with time)")
+    if sc.buying_window is not None:
+        problems.append("buying_window must be null (a buying window must never close)")
+    if sc.marketing.scoring.engagement is not None:
+        problems.append(
+            "marketing.scoring.engagement must be null (one look per scoring, no behaviour "
+            "building up in nurture)"
+        )
+    problems += [
+        f"marketing.channels.{name}.hand_raiser must be false (new leads routed by score)"
+        for name, ch in sc.marketing.channels.items()
+        if ch.hand_raiser
+    ]
     if sc.inside_sales.speed_to_lead is not None:
         problems.append("inside_sales.speed_to_lead must be null (no decay with waiting)")
     if sc.inside_sales.patience_days is not None:
@@ -63,6 +80,13 @@ def _require_closed_form(sc: Scenario) -> None:
     for reason in RECYCLE_REASONS:
         if getattr(sc.recycle, reason).reset_intent is not None:
             problems.append(f"recycle.{reason}.reset_intent must be null")
+    if sc.recycle.churned.max_cycles > 0 and any(
+        p > 0 for p in sc.per_segment(sc.customer_success.churn_probability)
+    ):
+        problems.append(
+            "recycle.churned.max_cycles must be 0 or customer_success.churn_probability 0 "
+            "(the chain stops at the first win)"
+        )
     if sc.customer_success.referrals.leads_per_customer_per_year > 0:
         problems.append("customer_success.referrals must bring no leads")
     if problems:
@@ -70,13 +94,21 @@ def _require_closed_form(sc: Scenario) -> None:
 
 
 class _Builder:
-    """Builds the transient states and transitions of one lead type."""
+    """Builds the transient states and transitions of one lead type.
+
+    States carry the lead's recycle counts per reason; only the states reachable from a
+    fresh scoring are built, so the chain stays small.
+    """
 
     def __init__(self, sc: Scenario, state: str, fit: float) -> None:
         self.sc = sc
         self.state = state
         self.fit = fit
-        self.edges: dict[Node, dict[Node, float]] = defaultdict(lambda: defaultdict(float))
+        self.caps: dict[str, int] = {r: getattr(sc.recycle, r).max_cycles for r in RECYCLE_REASONS}
+        self.reasons = tuple(r for r in RECYCLE_REASONS if self.caps[r] > 0)
+        """The reasons that can recycle: one dimension of :data:`Counts` each."""
+        self.edges: dict[tuple[Any, ...], dict[Node, float]] = {}
+        self.start: tuple[Any, ...] = ("score", "new", (0,) * len(self.reasons))
         self._build()
 
     def _score_routes(self, idle_days: float) -> tuple[float, float]:
@@ -98,73 +130,98 @@ class _Builder:
                 p_mql += p
         return p_fast, p_mql
 
-    def _build(self) -> None:
+    def retires(self, reason: str, counts: Counts) -> bool:
+        """Does a lead falling out for ``reason`` with ``counts`` recycles so far retire?
+
+        The engine's rule (``Recycler.receive``): it has been recycled ``max_cycles`` times
+        for this very reason already; a reason with ``max_cycles`` 0 always retires.
+        """
+        if reason not in self.reasons:
+            return True
+        return counts[self.reasons.index(reason)] >= self.caps[reason]
+
+    def _recycled(self, reason: str, counts: Counts) -> Counts:
+        """The counts after one more recycle for ``reason``."""
+        k = self.reasons.index(reason)
+        return (*counts[:k], counts[k] + 1, *counts[k + 1 :])
+
+    def _targets(self, node: tuple[Any, ...]) -> dict[Node, float]:
+        """Where a transient ``node`` leads, with the odds."""
         sc = self.sc
-        max_cycles = max(getattr(sc.recycle, r).max_cycles for r in RECYCLE_REASONS)
-        is_ = sc.inside_sales
-        outcome = is_.outcome[self.state]  # type: ignore[index]
-        fs = sc.field_sales
-        accept = fs.acceptance_probability[self.state]  # type: ignore[index]
-        node: Node
-        for c in range(max_cycles + 1):
-            # scoring: fresh (c == 0) or after a recycle pause into nurture
-            for entry in ["new", *RECYCLE_REASONS]:
-                idle = 0.0 if entry == "new" else _pause(sc, entry)
-                p_fast, p_mql = self._score_routes(idle)
-                node = ("score", entry, c)
-                self.edges[node][("appointment", c)] += p_fast
-                self.edges[node][("attempt", 1, c)] += p_mql
-                self.edges[node][STUCK] += 1.0 - p_fast - p_mql
-            for k in range(1, is_.max_attempts + 1):
-                node = ("attempt", k, c)
-                p = is_.contact_probability
-                self.edges[node][("appointment", c)] += p * outcome.qualified
-                self.edges[node][("recycle", "not_now", c)] += p * outcome.not_now
-                self.edges[node][("recycle", "rejected", c)] += p * outcome.disqualified
-                miss = (
-                    ("attempt", k + 1, c) if k < is_.max_attempts else ("recycle", "unreached", c)
-                )
-                self.edges[node][miss] += 1.0 - p
-            self.edges[("appointment", c)][("phase", 0, c)] += accept
-            self.edges[("appointment", c)][("recycle", "rejected", c)] += 1.0 - accept
-            for j, phase in enumerate(fs.phases):
-                nxt = ("phase", j + 1, c) if j + 1 < len(fs.phases) else WON
-                self.edges[("phase", j, c)][nxt] += phase.advance_probability
-                self.edges[("phase", j, c)][("recycle", "lost", c)] += 1 - phase.advance_probability
-            for reason in RECYCLE_REASONS:
-                rule = getattr(sc.recycle, reason)
-                node = ("recycle", reason, c)
-                # entering this node means the lead fell out with c cycles done
-                if c >= rule.max_cycles:
-                    self.edges[node][RETIRED] += 1.0
-                elif rule.reenter == "inside_sales":
-                    self.edges[node][("attempt", 1, c + 1)] += 1.0
+        is_, fs = sc.inside_sales, sc.field_sales
+        kind, counts = node[0], node[-1]
+        out: dict[Node, float] = defaultdict(float)
+        if kind == "score":
+            # fresh (entry "new") or after a recycle pause into nurture
+            entry = node[1]
+            p_fast, p_mql = self._score_routes(0.0 if entry == "new" else _pause(sc, entry))
+            out[("appointment", counts)] += p_fast
+            out[("attempt", 1, counts)] += p_mql
+            out[STUCK] += 1.0 - p_fast - p_mql
+        elif kind == "attempt":
+            k = node[1]
+            p = is_.contact_probability
+            outcome = is_.outcome[self.state]  # type: ignore[index]
+            out[("appointment", counts)] += p * outcome.qualified
+            out[("recycle", "not_now", counts)] += p * outcome.not_now
+            out[("recycle", "rejected", counts)] += p * outcome.disqualified
+            miss = (
+                ("attempt", k + 1, counts)
+                if k < is_.max_attempts
+                else ("recycle", "unreached", counts)
+            )
+            out[miss] += 1.0 - p
+        elif kind == "appointment":
+            accept = fs.acceptance_probability[self.state]  # type: ignore[index]
+            out[("phase", 0, counts)] += accept
+            out[("recycle", "rejected", counts)] += 1.0 - accept
+        elif kind == "phase":
+            j = node[1]
+            advance = fs.phases[j].advance_probability
+            out[("phase", j + 1, counts) if j + 1 < len(fs.phases) else WON] += advance
+            out[("recycle", "lost", counts)] += 1.0 - advance
+        else:
+            # entering ("recycle", reason, counts) means the lead fell out with these counts
+            reason = node[1]
+            if self.retires(reason, counts):
+                out[RETIRED] += 1.0
+            else:
+                after = self._recycled(reason, counts)
+                if getattr(sc.recycle, reason).reenter == "inside_sales":
+                    out[("attempt", 1, after)] += 1.0
                 else:
-                    self.edges[node][("score", reason, c + 1)] += 1.0
+                    out[("score", reason, after)] += 1.0
+        return {target: p for target, p in out.items() if p > 0}
+
+    def _build(self) -> None:
+        todo = [self.start]
+        while todo:
+            node = todo.pop()
+            if node in self.edges:
+                continue
+            targets = self._targets(node)
+            self.edges[node] = targets
+            todo += [t for t in targets if isinstance(t, tuple) and t not in self.edges]
 
     def solve(self) -> tuple[float, float, int]:
         """P(win) and expected recycle entries from a fresh scoring, and the chain size."""
-        transient = sorted(
-            {n for n in self.edges}
-            | {t for targets in self.edges.values() for t in targets if t not in ABSORBING},
-            key=repr,
-        )
+        transient = sorted(self.edges, key=repr)
         index = {node: i for i, node in enumerate(transient)}
         q = np.zeros((len(transient), len(transient)))
         r = np.zeros((len(transient), len(ABSORBING)))
         for node, targets in self.edges.items():
             for target, p in targets.items():
-                if target in ABSORBING:
+                if isinstance(target, str):
                     r[index[node], ABSORBING.index(target)] += p
                 else:
                     q[index[node], index[target]] += p
         fundamental, absorbed = absorption(q, r)
-        start = index[("score", "new", 0)]
-        # a visit to a ("recycle", reason, c) node with c < max_cycles is one recycle entry
+        start = index[self.start]
+        # a visit to a recycle node that does not retire the lead is one recycle entry
         entries = [
             i
             for node, i in index.items()
-            if node[0] == "recycle" and node[2] < getattr(self.sc.recycle, node[1]).max_cycles
+            if node[0] == "recycle" and not self.retires(node[1], node[2])
         ]
         return (
             float(absorbed[start, ABSORBING.index(WON)]),
