@@ -5,13 +5,19 @@ fall out are recycled. The public API:
 
 - :func:`load_scenario` reads and validates a scenario YAML file;
 - :func:`simulate` runs one replication and returns its :class:`Ledger`;
-- :func:`run` runs many replications (in parallel) and returns :class:`Results`.
+- :func:`run` runs many replications (in parallel) and returns :class:`Results`;
+- :func:`waterfall`, :func:`channel_table`, :func:`segment_table`, :func:`phase_table`
+  turn one replication's ledger into stage reports (``Results.waterfall()`` and its
+  siblings give them across replications);
+- :func:`realism_check` runs a scenario and sets its operating figures beside the
+  published ranges of healthy organisations (:class:`RealismReport`).
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from sim.analysis.motion import channel_table, phase_table, segment_table, waterfall
 from sim.engine.ledger import Ledger
 from sim.engine.world import simulate
 from sim.errors import InvariantError, Problem, RevloopError, ScenarioError
@@ -19,6 +25,7 @@ from sim.experiment.results import Results
 from sim.experiment.runner import run
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
+from sim.validation.realism import RealismFigure, RealismReport, realism_check
 
 try:
     __version__ = version("revloop")
@@ -29,12 +36,19 @@ __all__ = [
     "InvariantError",
     "Ledger",
     "Problem",
+    "RealismFigure",
+    "RealismReport",
     "Results",
     "RevloopError",
     "Scenario",
     "ScenarioError",
     "__version__",
+    "channel_table",
     "load_scenario",
+    "phase_table",
+    "realism_check",
     "run",
+    "segment_table",
     "simulate",
+    "waterfall",
 ]

@@ -8,15 +8,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from sim.analysis.metrics import KPI_GROUPS
 from sim.commandline import (
+    EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
     fail,
     fmt,
     guard,
+    progress_bar,
     say,
     set_option,
     stderr,
@@ -65,7 +66,8 @@ def validate(scenario: str, sets: tuple[str, ...]) -> None:
     "-o",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder for monthly.csv/.parquet, kpis.csv, summary.json, manifest.json.",
+    help="Folder for monthly.csv/.parquet, kpis.csv, summary.json, manifest.json and the "
+    "stage reports (waterfall, channels, segments, phases .csv).",
 )
 @set_option
 def run_command(
@@ -80,23 +82,9 @@ def run_command(
     from sim.experiment.runner import run
 
     sc = _load(scenario, sets)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"{sc.name}: replications", total=reps)
+    with progress_bar(f"{sc.name}: replications", reps) as progress:
         results = guard(
-            lambda: run(
-                sc,
-                replications=reps,
-                seed=seed,
-                workers=workers,
-                progress=lambda done, total: bar.update(task, completed=done),
-            )
+            lambda: run(sc, replications=reps, seed=seed, workers=workers, progress=progress)
         )
     _print_summary(results)
     if out is not None:
@@ -207,7 +195,7 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
     failed = [c for c in checks if not c.passed]
     stdout().print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
     if failed:
-        sys.exit(1)
+        sys.exit(EXIT_CHECK_FAILED)
 
 
 def _register() -> None:
@@ -215,6 +203,7 @@ def _register() -> None:
     from sim.analysis.commands import diagnose_command, export_command, report_command
     from sim.calibrate.commands import backtest_command, calibrate_command
     from sim.experiment.commands import compare_command, plan_command, sweep_command
+    from sim.validation.commands import realism_command
 
     for command in (
         compare_command,
@@ -225,6 +214,7 @@ def _register() -> None:
         export_command,
         calibrate_command,
         backtest_command,
+        realism_command,
     ):
         main.add_command(command)
 

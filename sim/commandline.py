@@ -1,30 +1,35 @@
 """What every ``revloop`` command shares: exit codes, consoles, the bad-input guard, numbers.
 
 Every command turns bad input into one line per problem on stderr and exit status 2 (never a
-traceback), a broken conservation law into exit status 3, and an interruption into 130. This
-module holds that contract once, so that commands living beside the functions they call (in
-``sim.experiment``, ``sim.analysis``, ``sim.calibrate``) behave exactly like ``sim.cli``.
+traceback), a broken conservation law into exit status 3, and an interruption into 130; a
+check that ran and failed (``check-model``, ``realism``) exits with 1. This module holds that
+contract once, so that commands living beside the functions they call (in ``sim.experiment``,
+``sim.analysis``, ``sim.calibrate``, ``sim.validation``) behave exactly like ``sim.cli``.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 from sim.errors import InputError, InvariantError, ResultsError
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "EXIT_CHECK_FAILED",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "fail",
     "fmt",
     "guard",
+    "progress_bar",
     "say",
     "set_option",
     "stderr",
@@ -34,6 +39,8 @@ __all__ = [
 
 T = TypeVar("T")
 
+EXIT_CHECK_FAILED = 1
+"""A check ran and found something outside what it checks (check-model, realism)."""
 EXIT_BAD_INPUT = 2
 """Bad input: a scenario, a CRM export, an option or a results folder that cannot be used."""
 EXIT_INTERNAL = 3
@@ -90,6 +97,21 @@ def guard(action: Callable[[], T]) -> T:
     except InvariantError as err:
         say(f"internal error (please report): {err}", error=True)
         sys.exit(EXIT_INTERNAL)
+
+
+@contextmanager
+def progress_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A transient bar on stderr; yields the ``progress(done, total)`` callback of a run."""
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=stderr(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done, _total: bar.update(task, completed=done)
 
 
 def _os_message(err: OSError) -> str:

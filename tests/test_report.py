@@ -65,6 +65,20 @@ def test_report_has_every_section_and_chart(html: Path) -> None:
     assert "Differences against base, replication by replication" in text
 
 
+def test_report_has_the_stage_reports_of_each_scenario(html: Path) -> None:
+    text = html.read_text()
+    # the saved folder's CSV files and the scenario file's run both give the four tables
+    for heading in ("Waterfall (unique leads by arrival quarter)", "Channels", "Segments",
+                    "Opportunity phases"):  # fmt: skip
+        assert text.count(f"<h3>{heading}</h3>") == 2, heading
+    assert text.count('<tr class="total"><td>all</td>') == 2
+    assert text.count("<td>2027-Q1</td>") == 2
+    assert "<td>organic_search</td>" in text
+    assert "<td>starting_book</td>" not in text
+    assert "<td>mid_market</td>" in text
+    assert "<td>business_issue</td>" in text
+
+
 @needs_chromium
 def test_report_renders_in_chromium_with_every_image_shown(html: Path) -> None:
     check = report.browser_check(html)

@@ -19,11 +19,11 @@ from tests.helpers import BASE, small
 
 @pytest.fixture(scope="module")
 def serial():  # type: ignore[no-untyped-def]
-    return run(small(months=3), replications=3, seed=21, workers=1)
+    return run(small(months=4), replications=3, seed=21, workers=1)
 
 
 def test_workers_do_not_change_the_numbers(serial) -> None:  # type: ignore[no-untyped-def]
-    parallel = run(small(months=3), replications=3, seed=21, workers=2)
+    parallel = run(small(months=4), replications=3, seed=21, workers=2)
     pd.testing.assert_frame_equal(serial.monthly(), parallel.monthly())
     pd.testing.assert_frame_equal(serial.kpis(), parallel.kpis())
 
@@ -46,7 +46,7 @@ def test_summary_has_bands_for_every_kpi(serial) -> None:  # type: ignore[no-unt
 def test_monthly_table_is_tidy(serial) -> None:  # type: ignore[no-untyped-def]
     table = serial.monthly()
     assert list(table.columns) == ["scenario", "replication", "seed", "month", "metric", "value"]
-    assert set(table["month"]) == {"2027-01", "2027-02", "2027-03"}
+    assert set(table["month"]) == {"2027-01", "2027-02", "2027-03", "2027-04"}
     per_cell = table.groupby(["replication", "month", "metric"]).size()
     assert (per_cell == 1).all()
     arr = table[(table.metric == "arr") & (table.replication == 0)]["value"].to_numpy()
@@ -77,6 +77,10 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
             "summary.json",
             "scenario.json",
             "manifest.json",
+            "waterfall.csv",
+            "channels.csv",
+            "segments.csv",
+            "phases.csv",
         ]
     )
     out = tmp_path / "out"
@@ -93,7 +97,7 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
     assert set(summary) == set(KPIS)
     bands = pd.read_csv(out / "monthly_summary.csv")
     arr = bands[bands.metric == "arr"]
-    assert list(arr.month) == ["2027-01", "2027-02", "2027-03"]
+    assert list(arr.month) == ["2027-01", "2027-02", "2027-03", "2027-04"]
     assert (arr.p10 <= arr.p50).all()
     assert (arr.p50 <= arr.p90).all()
 

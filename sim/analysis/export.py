@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from sim.analysis.motion import TABLES, quarter_label
 from sim.errors import ResultsError
 from sim.experiment.results import atomic_write
 
@@ -60,13 +61,19 @@ COUNT_FORMAT = "#,##0"
 
 @dataclass
 class SavedResults:
-    """A results folder read back: the tables :class:`~sim.experiment.results.Results` saved."""
+    """A results folder read back: the tables :class:`~sim.experiment.results.Results` saved.
+
+    ``motion`` holds the stage reports found in the folder (waterfall, channels, segments,
+    phases: see :mod:`sim.analysis.motion`), indexed as saved; folders written before they
+    existed have none.
+    """
 
     path: Path
     monthly: pd.DataFrame
     kpis: pd.DataFrame
     scenario: dict[str, Any]
     manifest: dict[str, Any]
+    motion: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -114,6 +121,11 @@ def read_results(path: str | os.PathLike[str]) -> SavedResults:
             kpis=pd.read_csv(folder / "kpis.csv"),
             scenario=json.loads((folder / "scenario.json").read_text()),
             manifest=json.loads((folder / "manifest.json").read_text()),
+            motion={
+                name: pd.read_csv(folder / f"{name}.csv", index_col=0)
+                for name in TABLES
+                if (folder / f"{name}.csv").is_file()
+            },
         )
     except (OSError, ValueError) as err:
         raise ResultsError(f"{folder}: cannot read results ({err})") from err
@@ -127,11 +139,6 @@ def _wide(monthly: pd.DataFrame) -> pd.DataFrame:
     table.columns.name = None
     table["bookings"] = table["new_arr"] + table["expansion_arr"]
     return table
-
-
-def _quarter(month: str) -> str:
-    year, number = month.split("-")
-    return f"{year}-Q{(int(number) - 1) // 3 + 1}"
 
 
 def finance_tables(monthly: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -158,7 +165,7 @@ def finance_tables(monthly: pd.DataFrame) -> dict[str, pd.DataFrame]:
     flows = [m for m in FLOW_METRICS if m in wide.columns]
     columns = stocks + flows
     by_month = wide[columns].reset_index()
-    by_month["quarter"] = by_month["month"].map(_quarter)
+    by_month["quarter"] = by_month["month"].map(quarter_label)
     grouped = by_month.groupby(["replication", "quarter"], sort=True)
     by_quarter = pd.concat([grouped[stocks].last(), grouped[flows].sum()], axis=1)[columns]
     by_quarter.insert(0, "months", grouped["month"].count())

@@ -1,8 +1,9 @@
 """One self-contained HTML report of one or more scenarios: no external request, images inline.
 
 Each input is a results folder (``revloop run --out DIR``) or a scenario file (run here).
-The report holds, per scenario, the scenario summary, the headline KPIs with their bands and
-the charts of :mod:`sim.analysis.plots`; the diagnosis of the first scenario (bottleneck and
+The report holds, per scenario, the scenario summary, the headline KPIs with their bands, the
+stage reports of :mod:`sim.analysis.motion` (waterfall, channels, segments, phases) and the
+charts of :mod:`sim.analysis.plots`; the diagnosis of the first scenario (bottleneck and
 paired +1 head runs); and, for several scenarios, their comparison (paired on replication
 numbers when they share a seed). The template is inline (Jinja2), so the report needs no
 package data. Headless Chromium, when installed, takes screenshots and prints a PDF.
@@ -32,6 +33,7 @@ from sim.analysis import plots
 from sim.analysis.diagnose import Diagnosis, diagnose
 from sim.analysis.export import ResultsError, read_results
 from sim.analysis.metrics import KPI_GROUPS, KPIS
+from sim.analysis.motion import MATURE_MONTHS
 from sim.experiment.results import atomic_write
 from sim.experiment.runner import replicate, run
 from sim.scenario import load_scenario
@@ -72,6 +74,7 @@ class ScenarioData:
     untouched: int
     speed_note: str
     extra: dict[str, Any] = field(default_factory=dict)
+    motion: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def load_input(
@@ -96,7 +99,9 @@ def load_input(
     -------
     ScenarioData
         Speed to lead comes from the kept ledgers of a scenario file's run, or, for a
-        results folder, from its replication 0 run again (same seed, same numbers).
+        results folder, from its replication 0 run again (same seed, same numbers). The
+        stage reports (waterfall, channels, segments, phases) come from the run, or from the
+        folder's CSV files (none for a folder saved before they existed).
 
     Raises
     ------
@@ -123,6 +128,7 @@ def load_input(
             speed_hours=hours,
             untouched=untouched,
             speed_note=f"replication {first} of the saved run, re-run with its seed",
+            motion=saved.motion,
         )
     if not path.is_file():
         raise ResultsError(f"{path}: no such results folder or scenario file")
@@ -142,6 +148,7 @@ def load_input(
         speed_hours=hours,
         untouched=untouched,
         speed_note=f"all {len(ledgers)} replications pooled",
+        motion=results.stage_reports(),
     )
 
 
@@ -175,6 +182,101 @@ def _kpi_rows(kpis: pd.DataFrame) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+# per stage report: (column, header, kind, show the P10-P90 band under the mean)
+_MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
+    "waterfall": (
+        ("months_observed", "months watched", "count", False),
+        ("leads", "leads", "count", False),
+        ("mqls", "MQLs", "count", False),
+        ("sqls", "SQLs", "count", False),
+        ("opportunities", "opps", "count", False),
+        ("wins", "wins", "count", False),
+        ("lead_to_mql", "lead→MQL", "share", True),
+        ("mql_to_sql", "MQL→SQL", "share", True),
+        ("sql_to_opportunity", "SQL→opp", "share", True),
+        ("opportunity_to_win", "opp→win", "share", True),
+        ("lead_to_mql_median_days", "days to MQL", "count", False),
+        ("mql_to_sql_median_days", "MQL→SQL days", "count", False),
+        ("sql_to_opportunity_median_days", "SQL→opp days", "count", False),
+        ("opportunity_to_win_median_days", "cycle days", "count", False),
+    ),
+    "channels": (
+        ("leads", "leads", "count", False),
+        ("non_target_share", "non-target", "share", False),
+        ("mqls", "MQLs", "count", False),
+        ("sqls", "SQLs", "count", False),
+        ("opportunities", "opps", "count", False),
+        ("wins", "wins", "count", True),
+        ("win_rate", "wins / lead", "share", True),
+        ("new_arr", "new ARR", "money", True),
+        ("cost", "lead cost", "money", False),
+        ("cac", "CAC (leads only)", "money", True),
+    ),
+    "segments": (
+        ("leads", "leads", "count", False),
+        ("mqls", "MQLs", "count", False),
+        ("sqls", "SQLs", "count", False),
+        ("opportunities", "opps", "count", False),
+        ("wins", "wins", "count", True),
+        ("win_rate", "win rate (of opps)", "share", True),
+        ("acv", "ACV", "money", True),
+        ("cycle_median_days", "median cycle days", "count", True),
+        ("new_arr", "new ARR", "money", True),
+    ),
+    "phases": (
+        ("entered", "entered", "count", False),
+        ("advanced", "advanced", "count", False),
+        ("failed", "failed", "count", False),
+        ("undecided", "undecided", "count", False),
+        ("close_rate", "close rate", "share", True),
+        ("reach", "reach", "share", True),
+    ),
+}
+
+
+def _cell(kind: str, value: float) -> str:
+    if not np.isfinite(value):
+        return "-"
+    if kind == "money":
+        return plots.money(value)
+    if kind == "share":
+        return f"{value:.1%}"
+    return plots.fmt_value("count", value)
+
+
+def _motion_table(name: str, table: pd.DataFrame) -> dict[str, Any]:
+    """Headers and formatted rows of one stage report (means, with P10-P90 where asked)."""
+    columns = _MOTION_COLUMNS[name]
+    order = list(table.index)
+    if name == "waterfall":  # the totals first, then the cohorts in time order
+        order = ["all", "mature", *(c for c in order if c not in ("all", "mature"))]
+    rows = []
+    for label in order:
+        r = table.loc[label]
+        cells = []
+        for column, _, kind, band in columns:
+            band_text = ""
+            if band and f"{column}_p10" in table:
+                lo, hi = float(r[f"{column}_p10"]), float(r[f"{column}_p90"])
+                if np.isfinite(lo) and np.isfinite(hi):
+                    band_text = f"{_cell(kind, lo)}-{_cell(kind, hi)}"
+            cells.append({"text": _cell(kind, float(r[column])), "band": band_text})
+        young = name == "waterfall" and float(r["months_observed"]) < MATURE_MONTHS
+        kind_of_row = "total" if label in ("all", "mature") else "young" if young else ""
+        rows.append({"label": str(label), "cells": cells, "class": kind_of_row})
+    return {"key": table.index.name, "headers": [c[1] for c in columns], "rows": rows}
+
+
+def _motion_view(motion: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
+    tables = {n: t for n, t in motion.items() if n in _MOTION_COLUMNS and len(t)}
+    if "waterfall" not in tables:
+        return None
+    return {
+        "mature_months": MATURE_MONTHS,
+        **{n: _motion_table(n, tables[n]) if n in tables else None for n in _MOTION_COLUMNS},
+    }
 
 
 def _scenario_charts(data: ScenarioData) -> list[dict[str, str]]:
@@ -283,6 +385,7 @@ def render(
             "replications": int(d.kpis["replication"].nunique()),
             "summary": "\n".join(d.summary_lines),
             "kpis": _kpi_rows(d.kpis),
+            "motion": _motion_view(d.motion),
             "charts": _scenario_charts(d),
         }
         for d in datasets
@@ -462,6 +565,10 @@ TEMPLATE = """<!DOCTYPE html>
   td.meaning { text-align: left; color: var(--muted); font-size: 12.5px; }
   tr.group td { font-weight: 600; background: #eef2f6; text-transform: capitalize; }
   tr.hot td { background: #fdf0e6; font-weight: 600; }
+  table.motion { font-size: 12.5px; }
+  tr.total td { font-weight: 600; background: #f3f5f7; }
+  tr.young td { color: var(--muted); font-style: italic; }
+  .band { display: block; color: var(--muted); font-size: 11px; font-weight: 400; }
   figure { margin: 16px 0 28px; }
   figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
   figcaption { color: var(--muted); font-size: 13px; }
@@ -473,6 +580,12 @@ TEMPLATE = """<!DOCTYPE html>
 </style>
 </head>
 <body>
+{% macro motion_table(t) %}<table class="motion">
+<tr><th>{{ t.key }}</th>{% for h in t.headers %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r in t.rows %}<tr class="{{ r.class }}"><td>{{ r.label }}</td>
+{% for c in r.cells %}<td>{{ c.text }}{% if c.band %}<span class="band">{{ c.band }}</span>
+{% endif %}</td>{% endfor %}</tr>
+{% endfor %}</table>{% endmacro %}
 <main>
 <h1>{{ title }}</h1>
 <p class="meta">Generated {{ created }} by revloop {{ version }}.
@@ -537,6 +650,30 @@ same seed.</figcaption></figure>
 <td>{{ r.p50 }}</td><td>{{ r.p90 }}</td><td class="meaning">{{ r.meaning }}</td></tr>
 {% endif %}{% endfor %}
 </table>
+{% if s.motion %}{% set m = s.motion %}
+<h3>Waterfall (unique leads by arrival quarter)</h3>
+{{ motion_table(m.waterfall) }}
+<p class="meta">Each lead counted once, in the quarter it arrived; non-targets and the leads
+of the starting book left out. MQL: handed to sales (inside sales or straight to field
+sales); SQL: handed to field sales by any route; opp: accepted by field sales. Cycle days run
+from the won opportunity's opening to the win. <b>mature</b>: leads created at least
+{{ m.mature_months }} months before the horizon ends. <i>Greyed</i> cohorts have been watched
+for under {{ m.mature_months }} months: they are still converting, so their rates read low.
+Means over replications; P10-P90 under the rates.</p>
+{% if m.channels %}<h3>Channels</h3>
+{{ motion_table(m.channels) }}
+<p class="meta">CAC counts the price of the leads only (program spend and team costs are not
+allocated to channels). Starting-book leads have no row.</p>{% endif %}
+{% if m.segments %}<h3>Segments</h3>
+{{ motion_table(m.segments) }}
+<p class="meta">Win rate = wins / leads with an opportunity; ACV = new ARR / wins.</p>
+{% endif %}
+{% if m.phases %}<h3>Opportunity phases</h3>
+{{ motion_table(m.phases) }}
+<p class="meta">Close rate = advanced / (advanced + failed), decided opportunities only;
+reach = share of the opportunities entering the first phase that get past this one. The
+starting pipeline's opportunities are counted from the phase they start in.</p>{% endif %}
+{% endif %}
 {% for c in s.charts %}
 <figure><img alt="{{ c.title }}" src="data:image/png;base64,{{ c.png }}">
 <figcaption>{{ c.title }}</figcaption></figure>

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.analysis import motion
 from sim.analysis.metrics import KPIS
 from sim.engine.ledger import Ledger
 from sim.scenario.schema import Scenario
@@ -25,13 +26,19 @@ PERCENTILES = (10, 50, 90)
 
 @dataclass
 class Replication:
-    """What one replication contributes to a run."""
+    """What one replication contributes to a run.
+
+    ``motion`` holds the stage reports of :mod:`sim.analysis.motion` (keyed as in
+    :data:`~sim.analysis.motion.TABLES`), computed where the replication ran because the
+    ledger they come from is not kept by default.
+    """
 
     replication: int
     seed: str
     kpis: dict[str, float]
     monthly: dict[str, np.ndarray[Any, Any]]
     ledger: Ledger | None = None
+    motion: dict[str, pd.DataFrame] | None = None
 
 
 @dataclass
@@ -111,6 +118,44 @@ class Results:
         )
         return out.reset_index()
 
+    def waterfall(self) -> pd.DataFrame:
+        """Unique-lead waterfall by cohort (:func:`sim.analysis.motion.waterfall`).
+
+        Mean over replications of every count, rate and median, with ``_p10`` and ``_p90``
+        columns (see :func:`~sim.analysis.motion.across_replications`).
+        """
+        return self._motion("waterfall")
+
+    def channels(self) -> pd.DataFrame:
+        """Per channel (:func:`sim.analysis.motion.channel_table`), mean with P10/P90.
+
+        Channels with no lead in any replication (say, ``outbound`` without BDRs) are left
+        out.
+        """
+        table = self._motion("channels")
+        return table[table["leads"] > 0] if len(table) else table
+
+    def segments(self) -> pd.DataFrame:
+        """Per segment (:func:`sim.analysis.motion.segment_table`), mean with P10/P90."""
+        return self._motion("segments")
+
+    def phases(self) -> pd.DataFrame:
+        """Per phase (:func:`sim.analysis.motion.phase_table`), mean with P10/P90."""
+        return self._motion("phases")
+
+    def stage_reports(self) -> dict[str, pd.DataFrame]:
+        """The four tables above, keyed as in :data:`~sim.analysis.motion.TABLES`."""
+        return {
+            "waterfall": self.waterfall(),
+            "channels": self.channels(),
+            "segments": self.segments(),
+            "phases": self.phases(),
+        }
+
+    def _motion(self, name: str) -> pd.DataFrame:
+        tables = [r.motion[name] for r in self.replications if r.motion is not None]
+        return motion.across_replications(tables, motion.FIXED_COLUMNS[name])
+
     def manifest(self, command: str | None = None) -> dict[str, Any]:
         """Provenance: scenario hash, seed, replications, versions, command, completeness."""
         from sim import __version__
@@ -134,7 +179,9 @@ class Results:
 
         Files: monthly.csv and monthly.parquet (tidy, every replication), monthly_summary.csv
         (mean and P10/P50/P90 per metric and month), kpis.csv, summary.json, scenario.json,
-        manifest.json.
+        manifest.json, and the stage reports (mean, P10 and P90 over replications; see
+        docs/reports.md): waterfall.csv (by cohort, :meth:`waterfall`), channels.csv
+        (:meth:`channels`), segments.csv (:meth:`segments`), phases.csv (:meth:`phases`).
         """
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -157,10 +204,20 @@ class Results:
             ),
             "manifest.json": lambda p: write_json(p, self.manifest(command)),
         }
+        writers.update({f"{name}.csv": _csv(t) for name, t in self.stage_reports().items()})
         written = []
         for name, write in writers.items():
             written.append(atomic_write(out / name, write))
         return written
+
+
+def _csv(table: pd.DataFrame) -> Callable[[Path], None]:
+    """Writer of ``table`` as CSV with its index (the row labels: cohort, channel ...)."""
+
+    def write(path: Path) -> None:
+        table.to_csv(path)
+
+    return write
 
 
 def _finite(value: Any) -> Any:

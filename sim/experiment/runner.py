@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from sim.analysis.metrics import kpis, monthly
+from sim.analysis.motion import motion_tables
 from sim.engine.calendar import month_labels
 from sim.engine.streams import replication_seed
 from sim.engine.world import simulate
@@ -26,7 +27,11 @@ Progress = Callable[[int, int], None]
 def replicate(
     scenario: Scenario, seed: int, replication: int, keep_ledger: bool = False
 ) -> Replication:
-    """Run replication ``replication`` of ``scenario`` and reduce it to KPIs and series."""
+    """Run replication ``replication`` of ``scenario``; reduce it to KPIs, series, stage reports.
+
+    The stage reports (:func:`~sim.analysis.motion.motion_tables`) are computed here, in the
+    worker, because the ledger they need is dropped unless ``keep_ledger``.
+    """
     ledger = simulate(scenario, replication_seed(seed, replication))
     return Replication(
         replication=replication,
@@ -34,6 +39,7 @@ def replicate(
         kpis=kpis(ledger),
         monthly=monthly(ledger),
         ledger=ledger if keep_ledger else None,
+        motion=motion_tables(ledger),
     )
 
 
