@@ -358,7 +358,7 @@ def test_all_problems_are_listed_in_file_order(workdir: Path) -> None:
 
 
 def test_valid_set_changes_the_value() -> None:
-    assert load_scenario(BASE).inside_sales.headcount == 4
+    assert load_scenario(BASE).inside_sales.headcount == 3
     assert load_scenario(BASE, ["inside_sales.headcount=12"]).inside_sales.headcount == 12
     result = invoke("validate", str(BASE), "--set", "inside_sales.headcount=12")
     assert result.exit_code == 0, result.output
@@ -437,7 +437,7 @@ def test_validate_base_prints_summary_and_ok(monkeypatch: pytest.MonkeyPatch) ->
     assert "Traceback" not in result.output
     lines = result.stdout.splitlines()
     assert lines[0].startswith("base: Mid-market SaaS")
-    assert any(line.startswith("inside sales 4 reps") for line in lines)
+    assert any(line.startswith("inside sales 3 reps") for line in lines)
     assert re.fullmatch(r"OK: scenarios/base\.yaml is valid \(sha256 [0-9a-f]{12}\)", lines[-1])
     assert load_scenario(BASE).digest().startswith(lines[-1][-13:-1])
 

@@ -227,9 +227,10 @@ class InsideSales:
         else:
             self._fifo.append((ticket, lead, now))
         self.queue.add(now, 1)
-        if self._patience is not None:
-            call_later(env, self._patience(), self._cold, (lead, ticket, now))
         self._dispatch()
+        if self._patience is not None and self._queued.get(lead) == ticket:
+            # only a lead left waiting can go cold: no timer for one taken at once
+            call_later(env, self._patience(), self._cold, (lead, ticket, now))
 
     def _pop(self) -> tuple[int, float]:
         queued = self._queued

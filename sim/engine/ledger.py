@@ -23,10 +23,10 @@ FLOWS = (
     "nurtured",
     "reengaged",
     "hand_raisers",
-    "engagement_events",
     "engaged_mqls",
     "windows_bought_elsewhere",
     "windows_postponed",
+    "windows_closed_in_nurture",
     # inside sales
     "is_touches",
     "is_contacts",

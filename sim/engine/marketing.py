@@ -36,12 +36,9 @@ _CREATED, _REFERRAL, _NON_TARGET, _COST = (
     F["marketing_cost"],
 )
 _FAST, _NURTURED, _REENGAGED = F["fast_passed"], F["nurtured"], F["reengaged"]
-_HAND_RAISED, _ENGAGEMENTS, _ENGAGED_MQLS = (
-    F["hand_raisers"],
-    F["engagement_events"],
-    F["engaged_mqls"],
-)
+_HAND_RAISED, _ENGAGED_MQLS = F["hand_raisers"], F["engaged_mqls"]
 _ELSEWHERE, _POSTPONED = F["windows_bought_elsewhere"], F["windows_postponed"]
+_UNWORKED = F["windows_closed_in_nurture"]
 
 _DEAL_HOLD_DAYS = 7.0
 """How often a window held open by a deal in progress is looked at again."""
@@ -112,6 +109,7 @@ class Marketing:
         self._attributes = [streams.generator(f"mk.attributes.{c}") for c in range(len(sources))]
         self._volume = [streams.generator(f"mk.volume.{c}") for c in range(len(self.channels))]
         self._later_delay = scenario.later_active_after_days
+        self._horizon = ctx.month_starts[-1]
         bw = scenario.buying_window
         self._window = None if bw is None else bw.open_days
         self._u_window = streams.uniforms("mk.window")
@@ -238,7 +236,7 @@ class Marketing:
         lead = leads.create(
             t, state, channel, segment, intent, active_at, fit, window_end, behaviour
         )
-        if window_end < INF:
+        if window_end < self._horizon:
             call_later(self.ctx.env, window_end - t, self._window_closes, (lead, 0))
         return lead
 
@@ -258,7 +256,8 @@ class Marketing:
             return token
         end = active_at + self._window_days()
         leads.window_end[lead] = end
-        call_later(self.ctx.env, end - now, self._window_closes, (lead, token))
+        if end < self._horizon:
+            call_later(self.ctx.env, end - now, self._window_closes, (lead, token))
         return token
 
     def _window_closes(self, event: simpy.Event) -> None:
@@ -275,6 +274,8 @@ class Marketing:
             leads.window_end[lead] += _DEAL_HOLD_DAYS
             call_later(self.ctx.env, _DEAL_HOLD_DAYS, self._window_closes, (lead, token))
             return
+        if state == NURTURE:
+            self.ctx.flows[_UNWORKED] += 1  # a buyer nobody in sales ever saw in this window
         self.close_window(lead)
 
     def close_window(self, lead: int) -> None:
@@ -343,11 +344,42 @@ class Marketing:
         leads = self.ctx.leads
         epoch = leads.move(lead, NURTURE)
         state = leads.intent(lead, env.now)
-        if state == DORMANT:
+        if state == DORMANT and leads.active_at[lead] < self._horizon:
             call_later(env, leads.active_at[lead] - env.now, self._reengage, (lead, epoch))
+        if self._engage_rate[state] > 0:
+            self._plan_engagement(lead, epoch, state)
+
+    def _plan_engagement(self, lead: int, epoch: int, state: int) -> None:
+        """Draw the lead's engagement events ahead, up to the first that crosses the bar.
+
+        Events before it change nothing but the behaviour score, so only the crossing is
+        scheduled (one event instead of one per engagement, DESIGN.md section 5). The draws
+        stop where the lead's intent state ends (its window opens or closes) or the horizon
+        does; a lead that leaves nurture first drops the event (its epoch moved on).
+        """
+        leads = self.ctx.leads
+        now = self.ctx.env.now
         rate = self._engage_rate[state]
-        if rate > 0:
-            call_later(env, self._engage_gap() / rate, self._engage, (lead, epoch))
+        if state == ACTIVE:
+            until = leads.window_end[lead]
+        elif state == DORMANT:
+            until = leads.active_at[lead]
+        else:
+            until = INF
+        until = min(until, self._horizon)
+        t, last = now, leads.engaged_at[lead]
+        behaviour = leads.behaviour[lead]
+        bar = self._mql - leads.fit[lead]
+        gap, look, fade = self._engage_gap, self.look, self._fade
+        while True:
+            t += gap() / rate
+            if t >= until:
+                return
+            behaviour = max(0.0, behaviour * math.exp(-fade * (t - last))) + look(state)
+            last = t
+            if behaviour >= bar:
+                call_later(self.ctx.env, t - now, self._engage, (lead, epoch, behaviour))
+                return
 
     def _reengage(self, event: simpy.Event) -> None:
         lead, epoch = event._value
@@ -357,24 +389,13 @@ class Marketing:
             self.qualify(lead, 0.0)
 
     def _engage(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+        """An engagement event lifts the lead's score to the bar: hand it on."""
+        lead, epoch, behaviour = event._value
         ctx = self.ctx
         leads = ctx.leads
         if leads.epoch[lead] != epoch:
             return
-        now = ctx.env.now
-        state = leads.intent(lead, now)
-        rate = self._engage_rate[state]
-        if rate == 0:
-            return  # its window closed: close_window nurtured it again
-        ctx.flows[_ENGAGEMENTS] += 1
-        faded = leads.behaviour[lead] * math.exp(-self._fade * (now - leads.engaged_at[lead]))
-        behaviour = max(0.0, faded) + self.look(state)
         leads.behaviour[lead] = behaviour
-        leads.engaged_at[lead] = now
-        score = leads.fit[lead] + behaviour
-        if score >= self._mql:
-            ctx.flows[_ENGAGED_MQLS] += 1
-            self._route(lead, score)
-        else:
-            call_later(ctx.env, self._engage_gap() / rate, self._engage, (lead, epoch))
+        leads.engaged_at[lead] = ctx.env.now
+        ctx.flows[_ENGAGED_MQLS] += 1
+        self._route(lead, leads.fit[lead] + behaviour)

@@ -58,6 +58,8 @@ BETTER: dict[str, int] = {
     "is_queue_wait_hours": -1,
     "speed_to_lead_hours": -1,
     "speed_to_lead_median_business_hours": -1,
+    "buyers_missed": -1,
+    "buyers_lost_to_delay": -1,
     "mqls_untouched_share": -1,
     "lost_to_delay_share": -1,
     "dials_per_sdr_day": 0,
