@@ -68,8 +68,13 @@ class CustomerSuccess:
         self._onboarding = s.sampler("cs.onboarding", cfg.onboarding_days)
         self._expansion = s.sampler("cs.expansion", cfg.expansion_fraction)
         self._contraction = s.sampler("cs.contraction", cfg.contraction_fraction)
+        # customers of the starting book draw from streams of their own (common random
+        # numbers: their renewals do not shift when a lever changes how many deals are won)
+        self._book_channel = len(scenario.marketing.channels) + 1
         self._u_churn = s.uniforms("cs.churn")
         self._u_change = s.uniforms("cs.change")
+        self._u_churn_book = s.uniforms("cs.churn.book")
+        self._u_change_book = s.uniforms("cs.change.book")
         self.roster = Roster(
             ctx,
             "customer_success",
@@ -205,7 +210,8 @@ class CustomerSuccess:
         p_churn = min(1.0, self._churn[seg] * (1.0 + (self._multiplier - 1.0) * share))
         acv = leads.arr[lead]
         flows = ctx.flows
-        if self._u_churn() < p_churn:
+        book = leads.channel[lead] == self._book_channel
+        if (self._u_churn_book() if book else self._u_churn()) < p_churn:
             flows[_CHURN_ARR] += acv
             flows[_CHURNED] += 1
             self.arr -= acv
@@ -224,7 +230,7 @@ class CustomerSuccess:
             self.to_recycle(lead, "churned")
             return
         flows[_RENEWALS] += 1
-        u = self._u_change()
+        u = self._u_change_book() if book else self._u_change()
         expand = self._expand[seg] * (1.0 - (1.0 - self._expansion_multiplier) * share)
         if u < expand:
             delta = acv * self._expansion()

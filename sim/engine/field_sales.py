@@ -60,8 +60,13 @@ class FieldSales:
         self._deal_size = [
             s.sampler(f"fs.acv.{name}", seg.acv) for name, seg in scenario.segments.items()
         ]
+        # the starting book draws from streams of its own: its deals' fates do not shift
+        # when a lever changes the order in which new deals are worked (common random numbers)
+        self._book = len(scenario.marketing.channels) + 1
         self._u_accept = s.uniforms("fs.accept")
         self._u_phase = s.uniforms("fs.phase")
+        self._u_accept_book = s.uniforms("fs.accept.book")
+        self._u_phase_book = s.uniforms("fs.phase.book")
         self._u_leaver = s.uniforms("fs.leaver")
         self.roster = Roster(
             ctx,
@@ -197,7 +202,8 @@ class FieldSales:
         if leads.epoch[lead] != epoch:
             return  # lost when its AE left
         now = ctx.env.now
-        if self._u_accept() < self._accept[leads.intent(lead, now)]:
+        u = self._u_accept_book() if leads.channel[lead] == self._book else self._u_accept()
+        if u < self._accept[leads.intent(lead, now)]:
             ctx.flows[_OPPS] += 1
             if leads.first_opp_at[lead] == INF:
                 leads.first_opp_at[lead] = now
@@ -221,7 +227,8 @@ class FieldSales:
             return  # lost when its AE left
         now = ctx.env.now
         flows = ctx.flows
-        if self._u_phase() < self._advance[phase]:
+        u_phase = self._u_phase_book if leads.channel[lead] == self._book else self._u_phase
+        if u_phase() < self._advance[phase]:
             self.phase_advanced[phase] += 1
             phase += 1
             if phase < len(self._advance):
@@ -238,7 +245,7 @@ class FieldSales:
             self.to_customer_success(lead, acv)
             return
         self.phase_failed[phase] += 1
-        no_decision = self._u_phase() < self._no_decision
+        no_decision = u_phase() < self._no_decision
         flows[_NO_DECISION if no_decision else _LOSSES] += 1
         self._close(lead)
         self.to_recycle(lead, "lost")

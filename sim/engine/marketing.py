@@ -353,7 +353,7 @@ class Marketing:
         """Draw the lead's engagement events ahead, up to the first that crosses the bar.
 
         Events before it change nothing but the behaviour score, so only the crossing is
-        scheduled (one event instead of one per engagement, DESIGN.md section 5). The draws
+        scheduled (one event instead of one per engagement: a lean event loop). The draws
         stop where the lead's intent state ends (its window opens or closes) or the horizon
         does; a lead that leaves nurture first drops the event (its epoch moved on).
         """

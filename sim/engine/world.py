@@ -175,8 +175,8 @@ class World:
         With opportunities opening at a steady rate, the share in phase j is proportional to
         the odds of reaching it times its mean duration, and the time already spent in it
         makes the time left follow the equilibrium residual law: a length-biased duration
-        times a uniform share (DESIGN.md: real forecasts start from a book in steady state,
-        not from one spread evenly, which books a burst of wins in month 1).
+        times a uniform share (docs/model.md section 3: a pipeline spread evenly over the
+        phases over-fills the late ones and books a burst of wins in month 1).
         """
         phases = self.scenario.field_sales.phases
         reach = np.cumprod([1.0, *(ph.advance_probability for ph in phases[:-1])])
