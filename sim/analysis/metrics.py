@@ -98,6 +98,10 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
+def _per_capacity(work: np.ndarray[Any, Any], capacity: np.ndarray[Any, Any]) -> Series:
+    return np.where(capacity > 0, work / np.where(capacity > 0, capacity, 1.0), np.nan)
+
+
 def _median_finite(values: np.ndarray[Any, Any]) -> float:
     finite = values[np.isfinite(values)]
     return float(np.median(finite)) if len(finite) else math.nan
@@ -217,9 +221,11 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
     with np.errstate(invalid="ignore", divide="ignore"):
         derived = {
             "mrr": ledger.stocks["arr"] / 12.0,
-            "is_utilisation": f["is_work_hours"] / cap["inside_sales_hours"],
-            "fs_utilisation": a["fs_open"] / cap["field_sales_slot_days"],
-            "cs_utilisation": a["cs_covered"] / cap["customer_success_account_days"],
+            # a month with no capacity (the whole team gone or in bootcamp) has no
+            # utilisation, even if a leaver finished a touch in it
+            "is_utilisation": _per_capacity(f["is_work_hours"], cap["inside_sales_hours"]),
+            "fs_utilisation": _per_capacity(a["fs_open"], cap["field_sales_slot_days"]),
+            "cs_utilisation": _per_capacity(a["cs_covered"], cap["customer_success_account_days"]),
             "speed_to_lead_hours": f["speed_to_lead_hours_sum"] / f["first_touches"],
             "dials_per_sdr_day": f["is_touches"]
             / (cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]),
