@@ -196,3 +196,17 @@ def test_plans_past_the_horizon_are_listed_and_not_simulated() -> None:
     np.testing.assert_array_equal(
         a.staff["field_sales"]["headcount"], b.staff["field_sales"]["headcount"]
     )
+
+
+def test_a_month_without_capacity_has_no_utilisation_rather_than_an_infinite_one() -> None:
+    """Work done in a month with no capacity (the last rep leaving mid-touch, a team of
+    new hires all in bootcamp) gives that month no utilisation, not an infinite one."""
+    from sim.analysis.metrics import kpis, monthly
+
+    ledger = simulate(load_scenario(SCENARIOS / "base.yaml", ["horizon_months=3"]), 5)
+    assert ledger.flows["is_work_hours"][1] > 0
+    ledger.capacity["inside_sales_hours"][1] = 0.0  # as when every SDR is gone
+    util = monthly(ledger)["is_utilisation"]
+    assert np.isnan(util[1])
+    assert np.isfinite(util[[0, 2]]).all()
+    assert np.isfinite(kpis(ledger)["is_utilisation"])
