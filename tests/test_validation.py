@@ -47,7 +47,7 @@ def test_littles_law_on_every_queue_of_the_base_scenario() -> None:
         "field sales",
         "customer success",
     ]
-    assert checks[0].expected > 100  # inside sales really queues in the base scenario
+    assert checks[0].expected > 20  # inside sales really queues in the base (nights, weekends)
     _assert_all_pass(checks)
 
 
