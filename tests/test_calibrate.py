@@ -116,8 +116,8 @@ date_format: sometimes
         load_column_map(path)
     text = [str(p) for p in err.value.problems]
     assert text[0].endswith(
-        "map.yaml:5: deals.amout: unknown field (allowed: lead_id, won, outcome, stages, "
-        "owners, amount, amount_period) (got 'amount')"
+        "map.yaml:5: deals.amout: unknown field (allowed: lead_id, won, closed, outcome, stages, "
+        "stage_prefix, owners, amount, amount_period, segment) (got 'amount')"
     )
     assert text[1].endswith(
         "map.yaml:6: date_format: must be one of auto, day_first, month_first, iso or a "

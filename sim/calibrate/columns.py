@@ -14,13 +14,22 @@ import dataclasses
 import datetime as dt
 import os
 import warnings
+from importlib import resources
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sim.calibrate.report import (
     AFTER_AS_OF,
@@ -73,19 +82,59 @@ class Owners(_Model):
 
 
 class DealColumns(_Model):
-    """Columns of the deals file (one row per lead that became a deal)."""
+    """Columns of the deals file (one row per lead that became a deal).
 
-    lead_id: str = Field(description="the lead the deal came from (joins the leads file)")
-    won: str = Field(description="date the deal was won; empty while open or if lost")
-    outcome: str | None = Field(None, description="won / lost / open (see outcome_values)")
+    Exactly one of ``won`` and ``closed`` names the deal's date column. ``won`` holds the
+    date of a win only (empty otherwise), as in the Olist layout; ``closed`` holds the close
+    date of won *and* lost deals, as in a Salesforce or HubSpot opportunity export, and needs
+    ``outcome`` to tell them apart. With an outcome column, the outcome decides in both cases:
+    a lost deal is lost (its date is its close date), and an open deal's date is ignored (an
+    open opportunity's close date is the rep's expected date, not an event).
+    """
+
+    lead_id: str | None = Field(
+        None,
+        description="the lead the deal came from (joins the leads file); default: the leads "
+        "file's id (a one-file opportunity export)",
+    )
+    won: str | None = Field(None, description="date the deal was won; empty while open or if lost")
+    closed: str | None = Field(
+        None, description="close date of won and lost deals (ignored for open ones)"
+    )
+    outcome: str | None = Field(
+        None, description="won / lost / open, or the stage (see outcome_values)"
+    )
     stages: list[Stage] = Field(
         default_factory=list, description="intermediate stage dates, in funnel order"
+    )
+    stage_prefix: str | None = Field(
+        None,
+        description="every column whose name starts with this is a stage date column, the "
+        "rest of the name being the stage (e.g. 'Date Entered '), in the file's order",
     )
     owners: Owners = Field(default_factory=Owners)
     amount: str | None = Field(None, description="deal value (annual unless amount_period)")
     amount_period: Literal["year", "month"] = Field(
         "year", description="month: amounts are monthly and are multiplied by 12"
     )
+    segment: str | None = Field(
+        None, description="product or segment of the deal (deal sizes are drawn per segment)"
+    )
+
+    @model_validator(mode="after")
+    def _one_date(self) -> DealColumns:
+        if (self.won is None) == (self.closed is None):
+            raise ValueError("give exactly one of won (win dates) and closed (close dates)")
+        if self.closed is not None and self.outcome is None:
+            raise ValueError(
+                "closed needs outcome: a close date alone cannot tell a win from a loss"
+            )
+        return self
+
+    @property
+    def date(self) -> str:
+        """The deal's date column (``won`` or ``closed``)."""
+        return self.won if self.won is not None else str(self.closed)
 
 
 class OutcomeValues(_Model):
@@ -94,6 +143,11 @@ class OutcomeValues(_Model):
     won: list[str] = Field(default_factory=lambda: ["won", "closed won", "closed_won", "win"])
     lost: list[str] = Field(default_factory=lambda: ["lost", "closed lost", "closed_lost", "loss"])
     open: list[str] = Field(default_factory=lambda: ["open", ""])
+    other: Literal["open", "warn"] = Field(
+        "warn",
+        description="any other value: 'open' (the column holds stage names, and every stage "
+        "that is not won or lost is an open stage) or 'warn' (counted as open, with a warning)",
+    )
 
 
 DATE_ORDERS = ("auto", "day_first", "month_first", "iso")
@@ -449,6 +503,9 @@ LEAD_COLUMNS = (
     "channel",
     "won",
     "lost",
+    "lost_at",
+    "stage",
+    "segment",
     "owner_inside_sales",
     "owner_field_sales",
     "amount",
@@ -464,8 +521,9 @@ class CrmData:
     ----------
     leads
         Columns: lead_id, line (in the leads file), created, channel, won (NaT unless won),
-        lost (a recorded loss: reported, and not open in the pipeline), one ``stage:NAME``
-        column per stage,
+        lost (a recorded loss: final), lost_at (its date, NaT if unknown), stage (an open
+        deal's current stage, None if unknown), segment (product or segment, None if
+        unknown), one ``stage:NAME`` column per stage,
         owner_inside_sales, owner_field_sales (None if unknown), amount (annual, NaN if
         unknown), deal_line (line in the deals file, 0 if no deal).
     stages
@@ -502,18 +560,25 @@ class CrmData:
     def cut(self, cutoff: dt.date) -> CrmData:
         """What was known just before ``cutoff``: earlier leads, their earlier wins and stages.
 
-        Later wins and stage dates become unknown (the lead is open at the cutoff); losses,
-        which carry no date, are forgotten.
+        Later wins, losses and stage dates become unknown (the lead is open at the cutoff);
+        losses without a date are kept as losses. An open deal's stage at the cutoff is the
+        last stage it had entered by then if stage dates are known, else unknown (None): the
+        export shows only today's stage.
         """
         at = pd.Timestamp(cutoff)
         leads = self.leads[self.leads["created"] < at].copy()
         later = leads["won"] >= at
         leads.loc[later, "won"] = pd.NaT
         leads.loc[later, "deal_line"] = 0
-        leads["lost"] = False
+        later_loss = leads["lost_at"] >= at
+        leads.loc[later_loss, "lost"] = False
+        leads.loc[later_loss, "lost_at"] = pd.NaT
+        leads["stage"] = None
         for stage in self.stages:
             col = f"stage:{stage}"
             leads.loc[leads[col] >= at, col] = pd.NaT
+            open_ = leads["won"].isna() & ~leads["lost"] & leads[col].notna()
+            leads.loc[open_, "stage"] = stage
         counts = leads["channel"].value_counts()
         report = Report(
             warnings=list(self.report.warnings),
@@ -531,23 +596,130 @@ class CrmData:
         )
 
 
+PRESETS = ("salesforce", "hubspot", "opportunities", "olist")
+"""Built-in column maps for common export shapes (``sim/calibrate/presets/NAME.yaml``)."""
+
+_OPTIONAL = {
+    ("leads", "channel"),
+    ("deals", "stage_prefix"),
+    ("deals", "amount"),
+    ("deals", "segment"),
+    ("deals", "owners", "inside_sales"),
+    ("deals", "owners", "field_sales"),
+}
+
+
+def preset_map(
+    name: str, lead_header: Sequence[str], deal_header: Sequence[str], report: Report
+) -> ColumnMap:
+    """The built-in column map ``name`` resolved against the files' headers.
+
+    A preset lists, for each field, the column names tried in order; an optional field
+    (channel, owners, amount, segment, stage dates) whose columns are all absent is dropped,
+    and the choices are noted in ``report``.
+
+    Raises
+    ------
+    CrmError
+        If ``name`` is not a preset, or a required column is absent.
+    """
+    if name not in PRESETS:
+        raise CrmError(
+            [Problem(f"no such preset; the presets are {', '.join(PRESETS)}", "--preset", value=name)]
+        )
+    text = resources.files("sim.calibrate").joinpath(f"presets/{name}.yaml").read_text("utf-8")
+    raw = yaml.safe_load(text)
+    headers = {"leads": list(lead_header), "deals": list(deal_header)}
+    problems: list[Problem] = []
+    chosen: list[str] = []
+
+    def resolve(node: dict[str, Any], path: tuple[str, ...]) -> None:
+        for key in list(node):
+            value, where = node[key], (*path, key)
+            if isinstance(value, dict):
+                resolve(value, where)
+                continue
+            if where[0] not in headers or key == "stage_prefix" or not isinstance(
+                value, list | str
+            ):
+                continue
+            names = [value] if isinstance(value, str) else value
+            header = headers[where[0]]
+            lower = {h.lower(): h for h in header}
+            match = next((lower[n.lower()] for n in names if n.lower() in lower), None)
+            if match is not None:
+                node[key] = match
+                chosen.append(f"{'.'.join(where)}={match}")
+            elif where in _OPTIONAL:
+                del node[key]
+            else:
+                problems.append(
+                    Problem(
+                        f"preset {name!r}: no column for {'.'.join(where)} (tried "
+                        f"{', '.join(names)}); the columns are {', '.join(header)}; give a "
+                        "column map (--map) instead",
+                        file=None,
+                        line=1,
+                    )
+                )
+
+    resolve(raw, ())
+    prefix = raw.get("deals", {}).get("stage_prefix")
+    if prefix is not None and not any(h.startswith(prefix) for h in headers["deals"]):
+        del raw["deals"]["stage_prefix"]
+    if problems:
+        raise CrmError(problems)
+    report.note(f"column map: preset {name!r}: " + ", ".join(chosen))
+    try:
+        return ColumnMap.model_validate(raw)
+    except ValidationError as err:  # a preset is ours: this is a bug, say so plainly
+        raise CrmError([Problem(f"preset {name!r} is invalid: {err}")]) from None
+
+
+def _stage_columns(cmap: ColumnMap, header: Sequence[str]) -> ColumnMap:
+    """The map with ``stage_prefix`` expanded into stage columns (won/lost stages left out)."""
+    prefix = cmap.deals.stage_prefix
+    if prefix is None:
+        return cmap
+    values = cmap.outcome_values
+    final = {v.lower() for v in (*values.won, *values.lost)}
+    stages = list(cmap.deals.stages)
+    for column in header:
+        if not column.startswith(prefix):
+            continue
+        name = column[len(prefix) :].strip().strip("'\"")
+        bare = name.split(" (")[0].strip().strip("'\"").lower()
+        if bare in final or not name:
+            continue
+        stages.append(Stage(name=name, column=column))
+    deals = cmap.deals.model_copy(update={"stages": stages, "stage_prefix": None})
+    return cmap.model_copy(update={"deals": deals})
+
+
 def read_crm(
     leads: PathLike,
-    deals: PathLike,
+    deals: PathLike | None = None,
     columns: ColumnMap | PathLike | None = None,
     as_of: dt.date | None = None,
+    *,
+    preset: str | None = None,
 ) -> CrmData:
     """Read CRM exports of leads and deals, checking every row.
 
     Parameters
     ----------
     leads, deals
-        The CSV files.
+        The CSV files. ``deals`` None (or the same file): a one-file opportunity export,
+        each row both the lead and its deal.
     columns
-        A :class:`ColumnMap`, the path of one (YAML), or None to guess from the headers.
+        A :class:`ColumnMap`, the path of one (YAML), or None to use ``preset`` or, without
+        one, to guess from the headers.
     as_of
-        The export date (default: the latest date in either file). Leads not won by then are
-        open; later rows are left out (counted).
+        The export date (default: the latest date in either file). Leads not won or lost by
+        then are open; later rows are left out (counted).
+    preset
+        A built-in map (:data:`PRESETS`): ``salesforce``, ``hubspot``, ``opportunities`` (a
+        plain snake_case opportunity table) or ``olist``.
 
     Returns
     -------
@@ -558,18 +730,33 @@ def read_crm(
     ------
     CrmError
         For input that cannot be used: a missing file or column, a date format that cannot
-        be told or that most dates do not follow, no usable lead.
+        be told or that most dates do not follow, no usable lead, or a map that makes every
+        deal a win or every deal open.
     """
-    names = (os.fspath(leads), os.fspath(deals))
+    one_file = deals is None or os.fspath(deals) == os.fspath(leads)
+    names = (os.fspath(leads), os.fspath(leads if deals is None else deals))
     report = Report()
     lead_rows = _read_csv(leads)
-    deal_rows = _read_csv(deals)
-    if columns is None:
-        cmap = guess_column_map(list(lead_rows.columns), list(deal_rows.columns), names, report)
-    elif isinstance(columns, ColumnMap):
+    deal_rows = lead_rows if one_file else _read_csv(names[1])
+    if columns is not None and preset is not None:
+        raise CrmError([Problem("give a column map or a preset, not both", "--preset")])
+    if isinstance(columns, ColumnMap):
         cmap = columns
-    else:
+    elif columns is not None:
         cmap = load_column_map(columns)
+    elif preset is not None:
+        cmap = preset_map(preset, list(lead_rows.columns), list(deal_rows.columns), report)
+    else:
+        cmap = guess_column_map(list(lead_rows.columns), list(deal_rows.columns), names, report)
+    if cmap.deals.lead_id is None:
+        if not one_file:
+            raise CrmError(
+                [Problem("deals.lead_id is needed when the deals are in a file of their own")]
+            )
+        cmap = cmap.model_copy(
+            update={"deals": cmap.deals.model_copy(update={"lead_id": cmap.leads.id})}
+        )
+    cmap = _stage_columns(cmap, list(deal_rows.columns))
     lc, dc = cmap.leads, cmap.deals
     lead_cols: dict[str, str | None] = {
         "leads.id": lc.id,
@@ -579,10 +766,12 @@ def read_crm(
     deal_cols: dict[str, str | None] = {
         "deals.lead_id": dc.lead_id,
         "deals.won": dc.won,
+        "deals.closed": dc.closed,
         "deals.outcome": dc.outcome,
         "deals.owners.inside_sales": dc.owners.inside_sales,
         "deals.owners.field_sales": dc.owners.field_sales,
         "deals.amount": dc.amount,
+        "deals.segment": dc.segment,
     }
     deal_cols |= {f"deals.stages.{s.name}": s.column for s in dc.stages}
     problems = _check_columns(lead_rows, lead_cols, names[0])
@@ -623,7 +812,7 @@ class _Reader:
             _DateColumn(
                 lf, cmap.leads.created, self.lead_rows[cmap.leads.created], self.lead_lines
             ),
-            _DateColumn(df, dc.won, self.deal_rows[dc.won], self.deal_lines),
+            _DateColumn(df, dc.date, self.deal_rows[dc.date], self.deal_lines),
         ]
         date_cols += [
             _DateColumn(df, s.column, self.deal_rows[s.column], self.deal_lines) for s in dc.stages
@@ -733,31 +922,47 @@ class _Reader:
                 EMPTY_ID, "empty lead id: deal left out", dc.lead_id, file, self.deal_lines[i], ""
             )
             keep[i] = False
-        won_raw = rows[dc.won]
-        bad_won = ((won_raw != "") & won.isna()).to_numpy() | ((outcome == "won") & won.isna())
+        won_raw = rows[dc.date]
+        has_outcome = dc.outcome is not None
+        # the outcome decides: a dated row is won unless its outcome says lost or open
+        decided_won = (outcome == "won") | ((outcome == "") & won.notna().to_numpy())
+        bad_won = (won_raw != "").to_numpy() & won.isna().to_numpy() & ~(
+            (outcome == "open") | (outcome == "lost")
+        )
+        bad_won |= decided_won & won.isna().to_numpy()
         unusable = np.flatnonzero(bad_won & keep)
         for i in unusable:
             self.warn(
                 BAD_DATE,
-                "won deal without a usable won date: the deal and its lead are left out",
-                dc.won,
+                "won deal without a usable date: the deal and its lead are left out",
+                dc.date,
                 file,
                 self.deal_lines[i],
                 won_raw.iloc[i],
             )
             keep[i] = False
-        is_won = won.notna().to_numpy() & (outcome != "lost")
-        lost = (outcome == "lost") & ~is_won
-        for i in np.flatnonzero(keep & (outcome == "lost") & won.notna().to_numpy()):
-            self.warn(
-                BAD_OUTCOME,
-                "outcome is lost but a won date is given: taken as won",
-                dc.outcome or dc.won,
-                file,
-                self.deal_lines[i],
-                won_raw.iloc[i],
+        is_won = decided_won & won.notna().to_numpy()
+        lost = outcome == "lost"
+        lost_at = won.where(lost).to_numpy()
+        undated = int((keep & lost & won.isna().to_numpy()).sum())
+        if undated:
+            self.report.note(
+                f"{undated} lost deals have no {dc.date}: lost at an unknown date (a back-test "
+                "cannot tell whether they were open at its cutoff; taken as lost before it)"
             )
-            is_won[i] = True
+        open_dated = int((keep & (outcome == "open") & won.notna().to_numpy()).sum())
+        if open_dated and has_outcome:
+            self.report.note(
+                f"{open_dated} open deals have a {dc.date}: an expected close date, not an "
+                "event (ignored)"
+            )
+        if dc.won is not None and has_outcome:
+            relabelled = int((keep & lost & won.notna().to_numpy()).sum())
+            if relabelled:
+                self.report.note(
+                    f"{relabelled} deals with a {dc.won} are lost by {dc.outcome}: the column "
+                    "holds close dates, and they are losses (map it as deals.closed)"
+                )
         for i in np.flatnonzero(keep & ~ids.isin(lead_ids).to_numpy() & (ids != "").to_numpy()):
             lead = ids.iloc[i]
             why = dropped.get(lead)
@@ -778,6 +983,9 @@ class _Reader:
                 "lead_id": ids.to_numpy(),
                 "won": won.where(is_won).to_numpy(),
                 "lost": lost,
+                "lost_at": lost_at,
+                "stage": self._stage_names(outcome),
+                "segment": self._owner(dc.segment),
                 "owner_inside_sales": self._owner(dc.owners.inside_sales),
                 "owner_field_sales": self._owner(dc.owners.field_sales),
                 "amount": self._amounts(is_won & chosen),
@@ -804,12 +1012,16 @@ class _Reader:
         raw = self.deal_rows[column].to_numpy(dtype=object)
         out = np.empty(len(raw), dtype=object)
         allowed = ", ".join(repr(v) for v in lookup if v)
+        quiet = values.other == "open"
         for i, value in enumerate(raw):
             kind = lookup.get(str(value).lower())
-            if kind is None:
+            if kind is None and quiet:
+                kind = "open"
+            elif kind is None:
                 self.warn(
                     BAD_OUTCOME,
-                    f"unrecognised outcome, taken as open (known: {allowed})",
+                    f"unrecognised outcome, taken as open (known: {allowed}; outcome_values."
+                    "other: open takes every other value as an open stage)",
                     column,
                     file,
                     self.deal_lines[i],
@@ -855,6 +1067,17 @@ class _Reader:
             )
         return chosen
 
+    def _stage_names(self, outcome: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """The outcome column's raw value where it names an open stage, else None."""
+        column = self.cmap.deals.outcome
+        out = np.full(len(self.deal_rows), None, dtype=object)
+        if column is None:
+            return out
+        raw = self.deal_rows[column].to_numpy(dtype=object)
+        mask = (outcome == "open") & (raw != "")
+        out[mask] = raw[mask]
+        return out
+
     def _owner(self, column: str | None) -> np.ndarray[Any, Any]:
         if column is None:
             return np.full(len(self.deal_rows), None, dtype=object)
@@ -896,6 +1119,9 @@ class _Reader:
         table = table[~excluded].reset_index(drop=True)
         table["deal_line"] = table["deal_line"].fillna(0).astype(int)
         table["lost"] = table["lost"].astype("boolean").fillna(False).astype(bool)
+        table["lost_at"] = pd.to_datetime(table["lost_at"])
+        table.loc[table["won"].notna(), "lost"] = False
+        table.loc[~table["lost"], "lost_at"] = pd.NaT
         stages = tuple(s.name for s in cmap.deals.stages)
         for name in stages:
             self._order_stages(table, name, stages)
@@ -907,7 +1133,7 @@ class _Reader:
                 WON_BEFORE_CREATED,
                 f"won {days:.1f} days before its lead was created ({lf}:{row['line']}, "
                 f"{row['created']:%Y-%m-%d}): lead-to-win time taken as 0",
-                cmap.deals.won,
+                cmap.deals.date,
                 df,
                 row["deal_line"],
                 f"{row['won']:%Y-%m-%d %H:%M}",
@@ -922,6 +1148,9 @@ class _Reader:
             table = self._after_as_of(table, cut, stages)
         if table.empty:
             raise CrmError([Problem("no usable lead: every row was left out", file=lf)])
+        self._refuse_degenerate(table)
+        if stages:
+            self._current_stage(table, stages)
         deal_dates = [table[c].min() for c in date_cols[1:] if table[c].notna().any()]
         first_record = min(deal_dates, default=cut)
         deals_from = first_record
@@ -948,6 +1177,54 @@ class _Reader:
             teams=teams,
             report=self.report,
         )
+
+    def _refuse_degenerate(self, table: pd.DataFrame) -> None:
+        """A map that makes every deal a win, or none, is wrong: say why, loudly."""
+        dc, df = self.cmap.deals, self.names[1]
+        n, won = len(table), int(table["won"].notna().sum())
+        seen = ""
+        if dc.outcome is not None:
+            values = self.deal_rows[dc.outcome].value_counts().head(8)
+            seen = "; the outcome values seen are " + ", ".join(
+                f"{v!r} ({c})" for v, c in values.items()
+            )
+        ov = self.cmap.outcome_values
+        known = f" (won: {', '.join(map(repr, ov.won))}; lost: {', '.join(map(repr, ov.lost))})"
+        if n >= 10 and won == n:
+            raise CrmError(
+                [
+                    Problem(
+                        f"the column map makes every one of the {n} deals a win: no loss and "
+                        f"no open deal{seen}. If {dc.date!r} is a close date of won and lost "
+                        "deals, map it as deals.closed with deals.outcome, and list the "
+                        f"values in outcome_values{known}",
+                        f"deals.{'won' if dc.won else 'closed'}",
+                        df,
+                        1,
+                    )
+                ]
+            )
+        if won == 0 and dc.outcome is not None and len(self.deal_rows) >= 10:
+            raise CrmError(
+                [
+                    Problem(
+                        f"the column map finds no won deal among {n} leads{seen}. Check "
+                        f"deals.{'won' if dc.won else 'closed'} ({dc.date!r}) and the won "
+                        f"values in outcome_values{known}",
+                        f"deals.{'won' if dc.won else 'closed'}",
+                        df,
+                        1,
+                    )
+                ]
+            )
+
+    @staticmethod
+    def _current_stage(table: pd.DataFrame, stages: tuple[str, ...]) -> None:
+        """An open deal with stage dates is in the last stage it entered."""
+        open_ = table["won"].isna() & ~table["lost"]
+        for name in stages:
+            entered = open_ & table[f"stage:{name}"].notna()
+            table.loc[entered, "stage"] = name
 
     def _order_stages(self, table: pd.DataFrame, name: str, stages: tuple[str, ...]) -> None:
         """A stage dated before the one it follows is moved to that date (counted)."""
@@ -998,4 +1275,7 @@ class _Reader:
                     f"{row[col]:%Y-%m-%d}",
                 )
             table.loc[after, col] = pd.NaT
+        later_loss = table["lost_at"] > cut
+        table.loc[later_loss, "lost"] = False
+        table.loc[later_loss, "lost_at"] = pd.NaT
         return table
