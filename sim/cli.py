@@ -201,7 +201,7 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
 def _register() -> None:
     """Commands that live beside the functions they call."""
     from sim.analysis.commands import diagnose_command, export_command, report_command
-    from sim.calibrate.commands import backtest_command, calibrate_command
+    from sim.calibrate.commands import backtest_command, calibrate_command, forecast_command
     from sim.experiment.commands import compare_command, plan_command, sweep_command
     from sim.validation.commands import realism_command
 
@@ -214,6 +214,7 @@ def _register() -> None:
         export_command,
         calibrate_command,
         backtest_command,
+        forecast_command,
         realism_command,
     ):
         main.add_command(command)

@@ -14,9 +14,9 @@ import dataclasses
 import datetime as dt
 import os
 import warnings
-from importlib import resources
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
@@ -625,7 +625,11 @@ def preset_map(
     """
     if name not in PRESETS:
         raise CrmError(
-            [Problem(f"no such preset; the presets are {', '.join(PRESETS)}", "--preset", value=name)]
+            [
+                Problem(
+                    f"no such preset; the presets are {', '.join(PRESETS)}", "--preset", value=name
+                )
+            ]
         )
     text = resources.files("sim.calibrate").joinpath(f"presets/{name}.yaml").read_text("utf-8")
     raw = yaml.safe_load(text)
@@ -639,8 +643,10 @@ def preset_map(
             if isinstance(value, dict):
                 resolve(value, where)
                 continue
-            if where[0] not in headers or key == "stage_prefix" or not isinstance(
-                value, list | str
+            if (
+                where[0] not in headers
+                or key == "stage_prefix"
+                or not isinstance(value, list | str)
             ):
                 continue
             names = [value] if isinstance(value, str) else value
@@ -919,15 +925,22 @@ class _Reader:
         ids = rows[dc.lead_id]
         for i in np.flatnonzero((ids == "").to_numpy()):
             self.warn(
-                EMPTY_ID, "empty lead id: deal left out", dc.lead_id, file, self.deal_lines[i], ""
+                EMPTY_ID,
+                "empty lead id: deal left out",
+                str(dc.lead_id),
+                file,
+                self.deal_lines[i],
+                "",
             )
             keep[i] = False
         won_raw = rows[dc.date]
         has_outcome = dc.outcome is not None
         # the outcome decides: a dated row is won unless its outcome says lost or open
         decided_won = (outcome == "won") | ((outcome == "") & won.notna().to_numpy())
-        bad_won = (won_raw != "").to_numpy() & won.isna().to_numpy() & ~(
-            (outcome == "open") | (outcome == "lost")
+        bad_won = (
+            (won_raw != "").to_numpy()
+            & won.isna().to_numpy()
+            & ~((outcome == "open") | (outcome == "lost"))
         )
         bad_won |= decided_won & won.isna().to_numpy()
         unusable = np.flatnonzero(bad_won & keep)
@@ -971,7 +984,7 @@ class _Reader:
                 if why
                 else f"no lead with this id in {self.names[0]}: deal left out"
             )
-            self.warn(ORPHAN_DEAL, message, dc.lead_id, file, self.deal_lines[i], lead)
+            self.warn(ORPHAN_DEAL, message, str(dc.lead_id), file, self.deal_lines[i], lead)
             keep[i] = False
         chosen = self._one_deal_per_lead(ids, keep, is_won, won)
         stages = {
@@ -1039,7 +1052,7 @@ class _Reader:
         won: pd.Series,
     ) -> np.ndarray[Any, Any]:
         """Keep one deal row per lead: its earliest win if any, else its first row."""
-        file, column = self.names[1], self.cmap.deals.lead_id
+        file, column = self.names[1], str(self.cmap.deals.lead_id)
         order = pd.DataFrame(
             {
                 "id": ids.to_numpy(),

@@ -18,12 +18,17 @@ import pandas as pd
 from rich.table import Table
 
 from sim.calibrate.backtest import ARRIVALS, Backtest, backtest
-from sim.calibrate.columns import CrmData, read_crm
+from sim.calibrate.columns import PRESETS, CrmData, read_crm
+from sim.calibrate.evaluate import rolling_backtest
 from sim.calibrate.fit import Calibration, calibrate
+from sim.calibrate.forecast import forecast, write_forecast
 from sim.calibrate.report import Report
 from sim.calibrate.writer import write_scenario, write_text
 from sim.commandline import fail, guard, say, stdout
 from sim.experiment.results import atomic_write
+
+EXIT_WEAK_FIT = 4
+"""Exit status of `revloop forecast` when a fit it rests on cannot be trusted."""
 
 
 def _print_report(report: Report) -> None:
@@ -37,14 +42,26 @@ def _date(value: dt.datetime | None) -> dt.date | None:
 
 _DATE = click.DateTime(["%Y-%m-%d"])
 _inputs = [
-    click.option("--leads", required=True, type=click.Path(dir_okay=False), help="Leads CSV."),
-    click.option("--deals", required=True, type=click.Path(dir_okay=False), help="Deals CSV."),
+    click.option(
+        "--opportunities",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="One-file opportunity export (instead of --leads and --deals).",
+    ),
+    click.option("--leads", type=click.Path(dir_okay=False), default=None, help="Leads CSV."),
+    click.option("--deals", type=click.Path(dir_okay=False), default=None, help="Deals CSV."),
     click.option(
         "--map",
         "column_map",
         type=click.Path(dir_okay=False),
         default=None,
-        help="Column map (YAML); default: guess from common column names.",
+        help="Column map (YAML); default: the preset, or a guess from common column names.",
+    ),
+    click.option(
+        "--preset",
+        type=click.Choice(PRESETS),
+        default=None,
+        help="Built-in column map for a common export shape.",
     ),
     click.option(
         "--as-of", type=_DATE, default=None, help="Export date (default: latest date seen)."
@@ -57,6 +74,26 @@ _inputs = [
         help="Latest complete months over which volumes and growth are fitted.",
     ),
 ]
+
+
+def _read(
+    opportunities: str | None,
+    leads: str | None,
+    deals: str | None,
+    column_map: str | None,
+    preset: str | None,
+    as_of: dt.datetime | None,
+) -> CrmData:
+    """Read the exports named on the command line (exits 2 on unusable input)."""
+    if opportunities is not None and (leads is not None or deals is not None):
+        fail("--opportunities: give one opportunity file, or --leads and --deals, not both")
+    if opportunities is None and leads is None:
+        fail("--opportunities or --leads (with --deals) is required")
+    if opportunities is None and deals is None:
+        fail("--deals: needed with --leads (or give a one-file export as --opportunities)")
+    first = opportunities if opportunities is not None else leads
+    assert first is not None
+    return guard(lambda: read_crm(first, deals, column_map, _date(as_of), preset=preset))
 
 
 def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
@@ -72,9 +109,11 @@ def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
 @click.option("--start", type=_DATE, default=None, help="First simulated month (YYYY-MM-01).")
 @click.option("--horizon", default=12, show_default=True, type=click.IntRange(1, 240))
 def calibrate_command(
-    leads: str,
-    deals: str,
+    opportunities: str | None,
+    leads: str | None,
+    deals: str | None,
     column_map: str | None,
+    preset: str | None,
     as_of: dt.datetime | None,
     trend_months: int,
     out: str,
@@ -90,7 +129,7 @@ def calibrate_command(
     """
     if start is not None and start.day != 1:
         fail(f"--start: must be the first day of a month (got {start:%Y-%m-%d})")
-    data = guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
+    data = _read(opportunities, leads, deals, column_map, preset, as_of)
     cal = guard(
         lambda: calibrate(
             data,
@@ -159,7 +198,13 @@ def _counts(values: tuple[float, ...]) -> str:
 
 @click.command("backtest")
 @_with_inputs
-@click.option("--cutoff", required=True, type=_DATE, help="First forecast month (YYYY-MM-01).")
+@click.option(
+    "--cutoff",
+    default=None,
+    type=_DATE,
+    help="Back-test the calibrated scenario from this month (YYYY-MM-01); default: the "
+    "rolling-origin back-test of the bookings forecast at every usable cutoff.",
+)
 @click.option("--horizon", default=3, show_default=True, type=click.IntRange(1, 240))
 @click.option(
     "--arrivals",
@@ -179,12 +224,14 @@ def _counts(values: tuple[float, ...]) -> str:
     help="Folder for backtest.csv and the scenario(s) simulated.",
 )
 def backtest_command(
-    leads: str,
-    deals: str,
+    opportunities: str | None,
+    leads: str | None,
+    deals: str | None,
     column_map: str | None,
+    preset: str | None,
     as_of: dt.datetime | None,
     trend_months: int,
-    cutoff: dt.datetime,
+    cutoff: dt.datetime | None,
     horizon: int,
     arrivals: str,
     reps: int,
@@ -192,15 +239,23 @@ def backtest_command(
     workers: int,
     out: str | None,
 ) -> None:
-    """Fit on the data before --cutoff, forecast --horizon months, compare with the actuals.
+    """Back-test forecasts against what happened.
 
-    Prints, per month, the actual wins against the forecast mean and P10/P50/P90 (split into
-    wins of leads open at the cutoff and of leads created after it; bookings too when deals
-    have amounts),
+    Without --cutoff: the rolling-origin back-test of the bookings forecast (``revloop
+    forecast``) at every usable cutoff, side by side with the trailing-mean and seasonal-naive
+    forecasts: WAPE, MAPE, bias and P10-P90 coverage for counts and value, and a plain verdict.
+
+    With --cutoff: fit the scenario on the data before it, forecast --horizon months by
+    simulation, and print, per month, the actual wins against the forecast mean and
+    P10/P50/P90 (split into wins of leads open at the cutoff and of leads created after it;
+    bookings too when deals have amounts),
     the mean absolute percentage error and how often the actual falls in the P10-P90 band.
     """
-    data: CrmData = guard(lambda: read_crm(leads, deals, column_map, _date(as_of)))
+    data: CrmData = _read(opportunities, leads, deals, column_map, preset, as_of)
     _print_report(data.report)
+    if cutoff is None:
+        _rolling(data, horizon, reps, seed, out)
+        return
     modes = [m for m in ARRIVALS if arrivals in (m, "both")]
     results = []
     for mode in modes:
@@ -279,3 +334,160 @@ def _save(results: list[Backtest], out: Path) -> None:
     atomic_write(out / "backtest.csv", lambda p: table.to_csv(p, index=False))
     for r in results:
         write_text(out / f"backtest_{r.arrivals}.yaml", r.scenario_text)
+
+
+def _progress(i: int, n: int, cutoff: dt.date) -> None:
+    say(f"cutoff {i + 1}/{n}: {cutoff:%Y-%m}", error=True)
+
+
+def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None) -> None:
+    result = guard(
+        lambda: rolling_backtest(
+            data, horizon, replications=max(reps, 200), seed=seed, progress=_progress
+        )
+    )
+    table = Table(
+        title=f"rolling back-test: {len(result.cutoffs)} cutoffs "
+        f"({result.cutoffs[0]:%Y-%m}..{result.cutoffs[-1]:%Y-%m}), up to {horizon} months "
+        "ahead"
+    )
+    for col in ("metric", "method", "pairs", "WAPE", "MAPE", "bias", "in P10-P90 (95% CI)"):
+        table.add_column(col, justify="left" if col in ("metric", "method") else "right")
+    for row in result.scores.to_dict(orient="records"):
+        table.add_row(
+            str(row["metric"]),
+            str(row["method"]),
+            str(row["pairs"]),
+            f"{row['wape']:.1%}",
+            f"{row['mape']:.1%}",
+            f"{row['bias']:+.1%}",
+            f"{row['coverage']:.0%} ({row['coverage_lo']:.0%}-{row['coverage_hi']:.0%})",
+        )
+    stdout().print(table)
+    for line in result.verdict:
+        say(line)
+    for line in result.notes:
+        say(f"weak fit at {line}", error=True)
+    say(f"[{result.seconds:.1f} s]")
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / "rolling.csv", lambda p: result.table.to_csv(p, index=False))
+        atomic_write(folder / "scores.csv", lambda p: result.scores.to_csv(p, index=False))
+        say(f"wrote rolling.csv and scores.csv to {out}/")
+
+
+@click.command("forecast")
+@_with_inputs
+@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 36))
+@click.option("--start", type=_DATE, default=None, help="First forecast month (YYYY-MM-01).")
+@click.option("--reps", "-n", default=1000, show_default=True, type=click.IntRange(min=100))
+@click.option(
+    "--resamples",
+    default=40,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bootstrap refits of the history (parameter uncertainty in the bands); 0: none.",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--accept-weak-fits",
+    is_flag=True,
+    help="Exit 0 even when a fit the forecast rests on cannot be trusted.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for forecast.csv, expected_to_close.csv and forecast.xlsx.",
+)
+def forecast_command(
+    opportunities: str | None,
+    leads: str | None,
+    deals: str | None,
+    column_map: str | None,
+    preset: str | None,
+    as_of: dt.datetime | None,
+    trend_months: int,
+    months: int,
+    start: dt.datetime | None,
+    reps: int,
+    resamples: int,
+    seed: int,
+    accept_weak_fits: bool,
+    out: str | None,
+) -> None:
+    """Forecast monthly bookings (count and value) from a CRM export, with P10/P50/P90.
+
+    The open pipeline is carried deal by deal (its chance and timing of winning from
+    censoring-aware life tables by stage or channel), new opportunities arrive as fitted, and
+    the bands include the uncertainty of the fits (bootstrap refits). Exits 3 when a fit it
+    rests on cannot be trusted, unless --accept-weak-fits.
+    """
+    del trend_months  # the arrival model is chosen by AICc over every complete month
+    data = _read(opportunities, leads, deals, column_map, preset, as_of)
+    _print_report(data.report)
+    result = guard(
+        lambda: forecast(
+            data,
+            months,
+            start=_date(start),
+            replications=reps,
+            resamples=resamples,
+            seed=seed,
+        )
+    )
+    table = Table(
+        title=f"bookings forecast from {result.start:%Y-%m}, as of {result.as_of:%Y-%m-%d}, "
+        f"{result.replications} draws"
+    )
+    for col in ("metric", "month", "P10", "P50", "P90", "mean", "open pipeline", "new"):
+        table.add_column(col, justify="left" if col in ("metric", "month") else "right")
+    for row in result.table.to_dict(orient="records"):
+        money = row["metric"] == "won_value"
+        fmt: Callable[[float], str] = _money if money else _count
+        parts = (
+            [fmt(float(row["from_pipeline"])), fmt(float(row["from_new"]))]
+            if not money
+            else ["", ""]
+        )
+        table.add_row(
+            str(row["metric"]),
+            str(row["month"]),
+            *(fmt(float(row[k])) for k in ("p10", "p50", "p90", "mean")),
+            *parts,
+        )
+    stdout().print(table)
+    top = result.expected.head(10)
+    say(
+        f"open opportunities: {len(result.expected):,}; expected to close within the horizon: "
+        f"{result.expected['win_chance'].sum():,.1f} (the 10 likeliest below)"
+    )
+    for row in top.to_dict(orient="records"):
+        say(
+            f"  {row['id']}  {row['stage'] or row['channel']}  age {row['age_days']:.0f} d  "
+            f"win chance {row['win_chance']:.0%}"
+        )
+    for note in result.notes:
+        say(("WEAK: " if note.weak else "") + note.text, error=note.weak)
+    if out is not None:
+        folder = Path(out)
+        guard(lambda: write_forecast(result, folder))
+        say(f"wrote forecast.csv, expected_to_close.csv and forecast.xlsx to {out}/")
+    say(f"[{result.seconds:.1f} s]")
+    if result.weak and not accept_weak_fits:
+        say(
+            f"{len(result.weak)} fit(s) cannot be trusted (WEAK above): exit 4; pass "
+            "--accept-weak-fits to use the forecast anyway",
+            error=True,
+        )
+        raise SystemExit(EXIT_WEAK_FIT)
+
+
+def _money(v: float) -> str:
+    return f"${v:,.0f}"
+
+
+def _count(v: float) -> str:
+    return f"{v:,.1f}"

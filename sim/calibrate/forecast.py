@@ -1,0 +1,874 @@
+"""Bookings forecast from a CRM export: the open pipeline and the opportunities still to come.
+
+What is forecast is the count and the value of the deals won in each of the next months, with
+P10/P50/P90 bands. Three parts, each fitted to the history before the as-of date:
+
+- **the open pipeline**: each opportunity open at the as-of date is carried with its own
+  chance and timing of winning, from competing-risk life tables of win and loss by age
+  (:mod:`sim.calibrate.lifetable`; censoring-aware), by its current stage (age in stage) when
+  stage dates are known, else by its channel (age since creation);
+- **new opportunities**: monthly arrivals from a Poisson log-linear fit (level, a trend kept
+  only when its 95% CI excludes zero, month of year when two years of history show one),
+  over-dispersed as the history is, each new opportunity following the same life tables;
+- **calendar effects on closing**: a within-quarter factor on the win hazard (the quarter-end
+  push) kept when a likelihood-ratio test over the history supports it, and month-to-month
+  variation beyond chance measured on the history and drawn as a shock per month;
+
+deal values are drawn from the won deals' own amounts (bootstrap, per segment), or an open
+deal's listed amount. Parameter uncertainty enters by refitting on bootstrap resamples of the
+history: the bands cover estimation error as well as chance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+from sim.calibrate.columns import CrmData
+from sim.calibrate.lifetable import (
+    LOST,
+    OPEN,
+    WON,
+    LifeTable,
+    fit_life_table,
+    month_win_probabilities,
+)
+from sim.calibrate.report import CrmError
+from sim.errors import Problem
+from sim.scenario.schema import add_months
+
+Array = np.ndarray[Any, np.dtype[np.float64]]
+
+MIN_GROUP_WINS = 30
+"""A channel or stage with fewer wins shares the pooled life table."""
+MIN_WINS = 30
+"""Fewer wins in the history: the fit is flagged as untrustworthy."""
+LEVEL_MONTHS = 3
+MIN_ETS_MONTHS = 6
+MIN_TREND_MONTHS = 10
+SEASON_MONTHS = 24
+SIGNIFICANCE = 0.05
+SIZE_MONTHS = 12
+"""Won deals of the latest this many months give the bootstrap deal sizes."""
+MIN_SEGMENT_WINS = 20
+CREATION_POINTS = 8
+"""Creation days per month at which a new opportunity's closing chances are averaged."""
+
+
+@dataclass(frozen=True)
+class FitNote:
+    """A statement about the fit; ``weak`` ones mean a number it rests on cannot be trusted."""
+
+    text: str
+    weak: bool = False
+
+
+@dataclass(frozen=True)
+class Arrivals:
+    """Monthly new opportunities: an exponential-smoothing (ETS) model of log counts.
+
+    Attributes
+    ----------
+    model
+        The fitted statsmodels ETS results (None: too few months; a flat level is used).
+    level
+        Latest smoothed monthly count.
+    months
+        The complete months fitted.
+    source
+        The model chosen, in words.
+    """
+
+    model: Any
+    level: float
+    months: tuple[str, ...]
+    source: str
+
+    def paths(self, steps: np.ndarray[Any, Any], reps: int, rng: np.random.Generator) -> Array:
+        """Simulated arrivals ``steps`` months after the last fitted month; (reps, len(steps))."""
+        if len(steps) == 0:
+            return np.zeros((reps, 0))
+        if self.model is None:
+            return rng.poisson(self.level, size=(reps, len(steps))).astype(float)
+        horizon = int(steps.max())
+        sims = self.model.simulate(
+            horizon, repetitions=reps, anchor="end", rng=np.random.default_rng(_seed_of(rng))
+        )
+        logs = np.asarray(sims).reshape(horizon, reps).T[:, steps - 1]
+        return np.asarray(rng.poisson(np.exp(np.clip(logs, -5.0, 20.0))), dtype=float)
+
+
+def _seed_of(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Everything a forecast draws from, fitted on one (possibly resampled) history."""
+
+    pooled: LifeTable
+    groups: dict[str, LifeTable]
+    stages: dict[str, LifeTable]
+    quarter: Array
+    quarter_pvalue: float
+    shock_variance: float
+    sizes: dict[str, Array]
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Monthly bookings forecast with bands, and the open deals expected to close.
+
+    Attributes
+    ----------
+    table
+        One row per metric (``wins``, ``won_value``) and month: mean, p10, p50, p90, and
+        the parts from the open pipeline and from new opportunities (means).
+    expected
+        One row per open opportunity at the as-of date: id, created, stage, segment,
+        amount, chance of winning within the horizon and per month, expected value.
+    notes
+        What the fit found, assumed and could not trust (``weak``).
+    draws
+        Per metric, a draws x months array of the simulated totals.
+    """
+
+    as_of: pd.Timestamp
+    start: dt.date
+    months: tuple[str, ...]
+    replications: int
+    table: pd.DataFrame
+    expected: pd.DataFrame
+    notes: tuple[FitNote, ...]
+    draws: dict[str, Array]
+    fit: Fit
+    arrivals: Arrivals
+    seconds: float
+    parts: dict[str, Array] = field(default_factory=dict)
+
+    @property
+    def weak(self) -> tuple[FitNote, ...]:
+        """The notes that say a number cannot be trusted."""
+        return tuple(n for n in self.notes if n.weak)
+
+
+# -- the history as life-table rows ---------------------------------------------------------
+
+
+def _days(a: pd.Series, b: pd.Timestamp | pd.Series) -> Array:
+    return np.asarray((a - b).dt.total_seconds().to_numpy(dtype=float) / 86400.0)
+
+
+@dataclass(frozen=True)
+class _History:
+    """Per opportunity: entry and exit age, outcome, channel, stage rows."""
+
+    frame: pd.DataFrame
+    as_of: pd.Timestamp
+    deals_from: pd.Timestamp
+    stages: tuple[str, ...]
+
+
+def _history(data: CrmData) -> _History:
+    leads = data.leads
+    as_of = data.as_of
+    closed = leads["won"].fillna(leads["lost_at"])
+    outcome = np.where(leads["won"].notna(), WON, np.where(leads["lost"], LOST, OPEN))
+    # a loss without a date closes at an unknown age: taken as lost at once (it is final)
+    undated = (outcome == LOST) & closed.isna()
+    end = closed.fillna(as_of)
+    end = end.where(~undated, leads["created"])
+    frame = pd.DataFrame(
+        {
+            "id": leads["lead_id"].to_numpy(),
+            "created": leads["created"].to_numpy(),
+            "entry": np.maximum(
+                _days(pd.Series(data.deals_from, index=leads.index), leads["created"]), 0.0
+            ),
+            "exit": np.maximum(_days(end, leads["created"]), 0.0),
+            "outcome": outcome,
+            "channel": leads["channel"].astype(str).to_numpy(),
+            "segment": leads["segment"].astype(object).where(leads["segment"].notna(), None),
+            "stage": leads["stage"].to_numpy(),
+            "amount": leads["amount"].to_numpy(dtype=float),
+            "closed": closed.to_numpy(),
+            "owner": leads["owner_field_sales"].to_numpy(),
+        }
+    )
+    for s in data.stages:
+        frame[f"stage:{s}"] = leads[f"stage:{s}"].to_numpy()
+    return _History(frame, as_of, data.deals_from, data.stages)
+
+
+def _fit(h: _History, rows: np.ndarray[Any, Any], horizon_start: pd.Timestamp) -> Fit:
+    f = h.frame.iloc[rows]
+    entry, exit_, outcome = f["entry"].to_numpy(), f["exit"].to_numpy(), f["outcome"].to_numpy()
+    pooled = fit_life_table(entry, exit_, outcome)
+    groups: dict[str, LifeTable] = {}
+    for name, part in f.groupby("channel"):
+        if int((part["outcome"] == WON).sum()) >= MIN_GROUP_WINS:
+            groups[str(name)] = fit_life_table(
+                part["entry"].to_numpy(), part["exit"].to_numpy(), part["outcome"].to_numpy()
+            )
+    stages: dict[str, LifeTable] = {}
+    for s in h.stages:
+        entered = f[f"stage:{s}"]
+        mask = entered.notna().to_numpy()
+        if int((mask & (outcome == WON)).sum()) < MIN_GROUP_WINS:
+            continue
+        since = _days(pd.Series(entered[mask]), pd.Series(f["created"][mask]))
+        ex = np.maximum(exit_[mask] - since, 0.0)
+        en = np.maximum(entry[mask] - since, 0.0)
+        stages[s] = fit_life_table(en, ex, outcome[mask])
+    quarter, pvalue, shock = _calendar(f, pooled, groups, h)
+    return Fit(pooled, groups, stages, quarter, pvalue, shock, _sizes(f, horizon_start))
+
+
+def _table_of(fit_groups: dict[str, LifeTable], pooled: LifeTable, channel: str) -> LifeTable:
+    return fit_groups.get(channel, pooled)
+
+
+def _month_starts(first: pd.Timestamp, n: int) -> list[pd.Timestamp]:
+    return [pd.Timestamp(add_months(first.date(), k)) for k in range(n + 1)]
+
+
+def _calendar(
+    f: pd.DataFrame, pooled: LifeTable, groups: dict[str, LifeTable], h: _History
+) -> tuple[Array, float, float]:
+    """Within-quarter factors on the win hazard (observed over expected wins by position in
+    the quarter), their likelihood-ratio p-value, and the extra-Poisson variance of monthly
+    wins (method of moments, negative-binomial form)."""
+    first = h.deals_from.to_period("M").to_timestamp()
+    if h.deals_from > first:
+        first = pd.Timestamp(add_months(first.date(), 1))
+    last = h.as_of.to_period("M").to_timestamp()
+    n_months = (last.year - first.year) * 12 + last.month - first.month
+    if n_months < 3:
+        return np.ones(3), 1.0, 0.0
+    edges = _month_starts(first, n_months)
+    expected = np.zeros(n_months)
+    for channel, part in f.groupby("channel"):
+        table = _table_of(groups, pooled, str(channel))
+        ages = np.stack([_days(part["created"], e) * -1.0 for e in edges], axis=1)
+        lo = part["entry"].to_numpy()[:, None]
+        hi = part["exit"].to_numpy()[:, None]
+        clipped = np.clip(ages, lo, hi)
+        hw, _ = table.cumulative(clipped.ravel())
+        expected += np.diff(hw.reshape(clipped.shape), axis=1).sum(axis=0)
+    won = f["closed"][f["outcome"] == WON]
+    won_month = pd.DatetimeIndex(won).to_period("M")
+    observed = np.array(
+        [float((won_month == e.to_period("M")).sum()) for e in edges[:-1]], dtype=float
+    )
+    position = np.array([(e.month - 1) % 3 for e in edges[:-1]])
+    factor = np.ones(3)
+    pvalue = 1.0
+    if n_months >= 6 and expected.sum() > 0:
+        o = np.bincount(position, weights=observed, minlength=3)
+        e = np.bincount(position, weights=expected, minlength=3)
+        ratio = np.where(e > 0, o / np.maximum(e, 1e-12), 1.0)
+        ratio *= expected.sum() / max(float(np.sum(ratio * e)), 1e-12)
+        fitted = expected * ratio[position]
+        pvalue = float(
+            stats.chi2.sf(
+                max(_deviance(observed, expected) - _deviance(observed, fitted), 0.0), df=2
+            )
+        )
+        if pvalue < SIGNIFICANCE:
+            factor = ratio
+    fitted = expected * factor[position]
+    use = fitted > 0
+    shock = 0.0
+    if use.sum() >= 3:
+        shock = float(
+            np.sum((observed[use] - fitted[use]) ** 2 - observed[use]) / np.sum(fitted[use] ** 2)
+        )
+    return factor, pvalue, max(shock, 0.0)
+
+
+def _deviance(observed: Array, expected: Array) -> float:
+    """Poisson deviance of monthly counts against their expectation."""
+    e = np.maximum(expected, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(observed > 0, observed * np.log(observed / e), 0.0) - (observed - e)
+    return 2.0 * float(np.sum(terms))
+
+
+def _sizes(f: pd.DataFrame, start: pd.Timestamp) -> dict[str, Array]:
+    won = f[(f["outcome"] == WON) & np.isfinite(f["amount"])]
+    recent = won[won["closed"] >= start - pd.DateOffset(months=SIZE_MONTHS)]
+    if len(recent) < MIN_SEGMENT_WINS:
+        recent = won
+    sizes: dict[str, Array] = {}
+    if recent.empty:
+        return sizes
+    sizes[""] = recent["amount"].to_numpy(dtype=float)
+    for name, part in recent.groupby("segment"):
+        if len(part) >= MIN_SEGMENT_WINS:
+            sizes[str(name)] = part["amount"].to_numpy(dtype=float)
+    return sizes
+
+
+# -- arrivals -------------------------------------------------------------------------------
+
+
+def _complete_months(data: CrmData) -> pd.PeriodIndex:
+    first = data.leads["created"].min().normalize()
+    first_month = first.to_period("M") + (0 if first.day == 1 else 1)
+    last = data.leads_to
+    last_month = last.to_period("M") - (0 if (last + pd.Timedelta(days=1)).day == 1 else 1)
+    return pd.period_range(first_month, last_month, freq="M")
+
+
+def fit_arrivals(data: CrmData) -> tuple[Arrivals, list[FitNote]]:
+    """An ETS model of the log monthly count of new opportunities over every complete month.
+
+    The candidates are a level only, a level with a damped additive trend (from
+    :data:`MIN_TREND_MONTHS` months) and, from :data:`SEASON_MONTHS` months, each with a
+    month-of-year seasonality; the one with the lowest AICc is kept. Fewer than
+    :data:`MIN_ETS_MONTHS` months: the mean of the latest months, as a Poisson level.
+    """
+    notes: list[FitNote] = []
+    months = _complete_months(data)
+    if len(months) == 0:
+        raise CrmError(
+            [
+                Problem(
+                    "the opportunities cover no complete calendar month: arrivals cannot be fitted"
+                )
+            ]
+        )
+    counts = data.leads["created"].dt.to_period("M").value_counts()
+    y = np.array([float(counts.get(m, 0)) for m in months])
+    labels = tuple(str(m) for m in months)
+    if len(months) < MIN_ETS_MONTHS:
+        level = float(y[-LEVEL_MONTHS:].mean())
+        notes.append(
+            FitNote(
+                f"only {len(months)} complete month(s) of opportunities: arrivals are the mean "
+                f"of the latest ({level:,.0f} a month), with no trend",
+                weak=len(months) < 3,
+            )
+        )
+        return Arrivals(None, level, labels, "mean of the latest months"), notes
+    logy = np.log(y + 0.5)
+    candidates: list[tuple[str, dict[str, Any]]] = [("level", {"trend": None})]
+    if len(months) >= MIN_TREND_MONTHS:
+        candidates.append(("damped trend", {"trend": "add", "damped_trend": True}))
+    if len(months) >= SEASON_MONTHS:
+        candidates += [
+            (f"{name} + month of year", {**kw, "seasonal": "add", "seasonal_periods": 12})
+            for name, kw in list(candidates)
+        ]
+    best: tuple[float, str, Any] | None = None
+    failed = []
+    for name, kw in candidates:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = ETSModel(logy, error="add", **kw).fit(disp=False, maxiter=2000)
+            except (ValueError, np.linalg.LinAlgError) as err:
+                failed.append(f"{name} ({err})")
+                continue
+        if not np.isfinite(res.aicc):
+            failed.append(f"{name} (no finite AICc)")
+            continue
+        if any("converge" in str(w.message).lower() for w in caught):
+            failed.append(f"{name} (did not converge)")
+            continue
+        if best is None or res.aicc < best[0]:
+            best = (float(res.aicc), name, res)
+    if best is None:
+        level = float(y[-LEVEL_MONTHS:].mean())
+        notes.append(
+            FitNote(
+                "no exponential-smoothing model of arrivals could be fitted ("
+                + "; ".join(failed)
+                + f"): the mean of the latest months is used ({level:,.0f} a month)",
+                weak=True,
+            )
+        )
+        return Arrivals(None, level, labels, "mean of the latest months"), notes
+    _, name, res = best
+    level = float(math.exp(res.forecast(1)[0]))
+    source = (
+        f"ETS on log counts ({name}, AICc {best[0]:.1f}) over {labels[0]}..{labels[-1]}: "
+        f"next month about {level:,.0f}"
+    )
+    notes.append(FitNote(f"arrivals: {source}"))
+    if failed:
+        notes.append(FitNote("arrival models left out: " + "; ".join(failed)))
+    return Arrivals(res, level, labels, source), notes
+
+
+# -- the forecast ---------------------------------------------------------------------------
+
+
+def forecast(
+    data: CrmData,
+    months: int = 6,
+    *,
+    start: dt.date | None = None,
+    replications: int = 1000,
+    resamples: int = 40,
+    seed: int = 0,
+    new_opportunities: bool = True,
+) -> Forecast:
+    """Forecast the deals won in each of the next ``months`` months, with bands.
+
+    Parameters
+    ----------
+    data
+        From :func:`~sim.calibrate.columns.read_crm` (or its :meth:`~CrmData.cut`): the
+        as-of date is its ``as_of``.
+    months
+        Months forecast.
+    start
+        First forecast month (default: the month after the as-of date, or the as-of month
+        when the as-of date is the last day before a month begins).
+    replications
+        Simulated futures.
+    resamples
+        Bootstrap refits of the history the replications are spread over (parameter
+        uncertainty); 0: one fit, chance only.
+    seed
+        Seed of every draw.
+    new_opportunities
+        False: the open pipeline only.
+
+    Returns
+    -------
+    Forecast
+
+    Raises
+    ------
+    CrmError
+        If the history has no won deal, or the start leaves a gap after the as-of date.
+    """
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    h = _history(data)
+    first = _first_month(data.as_of, start)
+    edges = _month_starts(first, months)
+    labels = tuple(f"{e:%Y-%m}" for e in edges[:-1])
+    notes: list[FitNote] = []
+    frame = h.frame
+    n = len(frame)
+    wins = int((frame["outcome"] == WON).sum())
+    losses = int((frame["outcome"] == LOST).sum())
+    if wins == 0:
+        raise CrmError([Problem("no won deal before the as-of date: nothing to fit")])
+    if wins < MIN_WINS:
+        notes.append(
+            FitNote(
+                f"only {wins} won deals in the history: conversion and timing rest on too few",
+                weak=True,
+            )
+        )
+    if losses == 0:
+        notes.append(
+            FitNote(
+                "no loss is recorded: an opportunity not won is open (censored) until the export, "
+                "and may never close (as in the Olist layout)"
+            )
+        )
+    arrivals, arrival_notes = fit_arrivals(data)
+    notes += arrival_notes
+    base = _fit(h, np.arange(n), edges[0])
+    notes += _fit_notes(base, h)
+    open_rows = frame[frame["outcome"] == OPEN]
+    r_per = _split(replications, max(resamples, 1))
+    last_fitted = pd.Period(arrivals.months[-1], freq="M")
+    steps = np.array([(pd.Period(e, freq="M") - last_fitted).n for e in edges[:-1]])
+    created_all = arrivals.paths(steps, replications, rng)
+    out_w = np.zeros((replications, months))
+    out_v = np.zeros((replications, months))
+    part_pipe = np.zeros((replications, months))
+    at = 0
+    for b, reps in enumerate(r_per):
+        fit = base if b == 0 or resamples == 0 else _fit(h, rng.integers(0, n, n), edges[0])
+        created = created_all[at : at + reps]
+        shock = _shocks(fit.shock_variance, reps, months, rng)
+        factor = fit.quarter[[(e.month - 1) % 3 for e in edges[:-1]]][None, :] * shock
+        pw, pv = _pipeline_draws(open_rows, edges, h.as_of, fit, factor, rng, data.has_amounts)
+        nw, nv = (
+            _new_draws(data, frame, created, edges, fit, factor, rng)
+            if new_opportunities
+            else (np.zeros_like(pw), np.zeros_like(pv))
+        )
+        out_w[at : at + reps] = pw + nw
+        out_v[at : at + reps] = pv + nv
+        part_pipe[at : at + reps] = pw
+        at += reps
+    capacity = _capacity(frame, h.as_of)
+    if capacity is not None:
+        cap, owners, per_owner = capacity
+        binds = float(np.mean(out_w > cap))
+        if binds > 0.1:
+            notes.append(
+                FitNote(
+                    f"rep capacity binds in {binds:.0%} of month draws: {owners} owners active, "
+                    f"at most {per_owner:.0f} wins an owner-month in the history "
+                    f"(capped at {cap:.0f})"
+                )
+            )
+            scale = np.minimum(1.0, cap / np.maximum(out_w, 1e-9))
+            out_w = np.minimum(out_w, cap)
+            out_v = out_v * scale
+    expected = _expected(open_rows, edges, h.as_of, base, labels)
+    table = _table(labels, {"wins": out_w, "won_value": out_v}, part_pipe, data.has_amounts)
+    return Forecast(
+        as_of=data.as_of,
+        start=edges[0].date(),
+        months=labels,
+        replications=replications,
+        table=table,
+        expected=expected,
+        notes=tuple(notes),
+        draws={"wins": out_w, "won_value": out_v},
+        fit=base,
+        arrivals=arrivals,
+        seconds=time.perf_counter() - started,
+        parts={"wins_from_pipeline": part_pipe, "wins_from_new": out_w - part_pipe},
+    )
+
+
+def _first_month(as_of: pd.Timestamp, start: dt.date | None) -> pd.Timestamp:
+    """The first whole month after the as-of instant (a cut at midnight on the 1st: that
+    month; an export read to the end of its day: the month after that day)."""
+    t = as_of if as_of == as_of.normalize() else as_of.ceil("s")
+    natural = t.to_period("M").to_timestamp()
+    if t > natural:
+        natural = pd.Timestamp(add_months(natural.date(), 1))
+    if start is None:
+        return natural
+    first = pd.Timestamp(start)
+    if first.day != 1 or first < natural:
+        raise CrmError(
+            [
+                Problem(
+                    f"must be the first day of a month from {natural:%Y-%m-%d} on (the first "
+                    "whole month after the as-of date)",
+                    "--start",
+                    value=str(start),
+                )
+            ]
+        )
+    return first
+
+
+def _split(total: int, parts: int) -> list[int]:
+    parts = max(1, min(parts, total))
+    base, extra = divmod(total, parts)
+    return [base + (1 if k < extra else 0) for k in range(parts)]
+
+
+def _fit_notes(fit: Fit, h: _History) -> list[FitNote]:
+    notes = [
+        FitNote(
+            f"life table: {fit.pooled.deals:,} opportunities, {fit.pooled.wins:,} won, "
+            f"{fit.pooled.losses:,} lost; eventual win chance of a new one "
+            f"{fit.pooled.win_probability():.1%}"
+        )
+    ]
+    if fit.groups and set(fit.groups) != {"all"}:
+        notes.append(FitNote("own life tables for channels " + ", ".join(sorted(fit.groups))))
+    if h.stages:
+        have = [s for s in h.stages if s in fit.stages]
+        notes.append(
+            FitNote(
+                "by stage (age in stage): "
+                + ", ".join(f"{s} {fit.stages[s].win_probability():.1%}" for s in have)
+                + (
+                    f"; too few wins for {', '.join(s for s in h.stages if s not in fit.stages)}"
+                    if len(have) < len(h.stages)
+                    else ""
+                )
+            )
+        )
+    if fit.quarter_pvalue < SIGNIFICANCE:
+        q = fit.quarter
+        notes.append(
+            FitNote(
+                f"quarter-end pattern kept (LR p={fit.quarter_pvalue:.3g}): win hazard "
+                f"x{q[0]:.2f}, "
+                f"x{q[1]:.2f}, x{q[2]:.2f} in the 1st, 2nd, 3rd month of a quarter"
+            )
+        )
+    else:
+        notes.append(FitNote(f"no within-quarter pattern (LR p={fit.quarter_pvalue:.2f})"))
+    notes.append(
+        FitNote(
+            f"monthly wins vary beyond chance by a shock of CV {math.sqrt(fit.shock_variance):.0%}"
+            if fit.shock_variance > 0
+            else "monthly wins vary no more than chance"
+        )
+    )
+    return notes
+
+
+def _shocks(variance: float, reps: int, months: int, rng: np.random.Generator) -> Array:
+    if variance <= 0:
+        return np.ones((reps, months))
+    return rng.gamma(1.0 / variance, variance, size=(reps, months))
+
+
+def _open_tables(
+    open_rows: pd.DataFrame, fit: Fit, as_of: pd.Timestamp
+) -> list[tuple[LifeTable, np.ndarray[Any, Any], Array]]:
+    """(table, row mask, age at the as-of date) per group of open deals."""
+    age_created = _days(pd.Series(as_of, index=open_rows.index), open_rows["created"])
+    out = []
+    done = np.zeros(len(open_rows), dtype=bool)
+    for stage, table in fit.stages.items():
+        mask = (open_rows["stage"] == stage).to_numpy() & ~done
+        if not mask.any():
+            continue
+        entered = open_rows[f"stage:{stage}"]
+        age = np.where(mask, _days(pd.Series(as_of, index=open_rows.index), entered), 0.0)
+        out.append((table, mask, np.maximum(np.nan_to_num(age), 0.0)))
+        done |= mask
+    channels = open_rows["channel"].to_numpy()
+    for name, table in fit.groups.items():
+        mask = (channels == name) & ~done
+        if mask.any():
+            out.append((table, mask, age_created))
+            done |= mask
+    if (~done).any():
+        out.append((fit.pooled, ~done, age_created))
+    return out
+
+
+def _pipeline_probs(
+    open_rows: pd.DataFrame, edges: list[pd.Timestamp], as_of: pd.Timestamp, fit: Fit, factor: Array
+) -> Array:
+    """Per draw, open deal and month: the chance it is won then; shape (r, n, k)."""
+    # from the as-of instant: an open deal may close in the days before the first month
+    offsets = np.array([0.0, *((e - as_of).total_seconds() / 86400.0 for e in edges)])
+    offsets = np.maximum.accumulate(np.maximum(offsets, 0.0))
+    r = factor.shape[0]
+    factor = np.concatenate([np.ones((r, 1)), factor], axis=1)
+    probs = np.zeros((r, len(open_rows), len(edges) - 1))
+    for table, mask, age in _open_tables(open_rows, fit, as_of):
+        ages = age[mask][:, None] + offsets[None, :]
+        win, _ = month_win_probabilities(table, ages, factor)
+        probs[:, mask, :] = win[:, :, 1:]
+    return probs
+
+
+def _pipeline_draws(
+    open_rows: pd.DataFrame,
+    edges: list[pd.Timestamp],
+    as_of: pd.Timestamp,
+    fit: Fit,
+    factor: Array,
+    rng: np.random.Generator,
+    has_amounts: bool,
+) -> tuple[Array, Array]:
+    r, k = factor.shape
+    wins = np.zeros((r, k))
+    value = np.zeros((r, k))
+    if open_rows.empty:
+        return wins, value
+    amounts = _deal_amounts(open_rows, fit)
+    chunk = max(1, 2_000_000 // max(len(open_rows) * k, 1))
+    for lo in range(0, r, chunk):
+        f = factor[lo : lo + chunk]
+        probs = _pipeline_probs(open_rows, edges, as_of, fit, f)
+        cum = np.cumsum(probs, axis=2)
+        u = rng.random((len(f), len(open_rows), 1))
+        month = (u > cum).sum(axis=2)  # k: not won in the horizon
+        for m in range(k):
+            hit = month == m
+            wins[lo : lo + chunk, m] = hit.sum(axis=1)
+            if has_amounts:
+                value[lo : lo + chunk, m] = _values(hit, amounts, fit, rng)
+    return wins, value
+
+
+def _deal_amounts(rows: pd.DataFrame, fit: Fit) -> Array:
+    return rows["amount"].to_numpy(dtype=float)
+
+
+def _values(hit: np.ndarray[Any, Any], amounts: Array, fit: Fit, rng: np.random.Generator) -> Array:
+    """Won value per draw: a deal's own amount, else a bootstrap draw of a won deal's."""
+    pool = fit.sizes.get("")
+    own = np.where(np.isfinite(amounts), amounts, 0.0)
+    total = hit @ own
+    missing = hit & ~np.isfinite(amounts)[None, :]
+    counts = missing.sum(axis=1)
+    if pool is not None and counts.any():
+        draws = rng.choice(pool, size=int(counts.sum()))
+        total += np.add.reduceat(
+            np.concatenate([draws, [0.0]]), np.concatenate([[0], np.cumsum(counts)[:-1]])
+        )[: len(counts)] * (counts > 0)
+    return np.asarray(total, dtype=float)
+
+
+def _new_probs(
+    tables: list[tuple[LifeTable, float]], edges: list[pd.Timestamp], factor: Array
+) -> Array:
+    """Per draw: chance that an opportunity created in month j is won in month k; (r, j, k)."""
+    k = len(edges) - 1
+    offsets = np.array([(e - edges[0]).total_seconds() / 86400.0 for e in edges])
+    r = factor.shape[0]
+    out = np.zeros((r, k, k))
+    for j in range(k):
+        width = offsets[j + 1] - offsets[j]
+        created = offsets[j] + (np.arange(CREATION_POINTS) + 0.5) / CREATION_POINTS * width
+        ages = offsets[None, :] - created[:, None]  # negative: before it exists
+        ages = np.maximum(ages, 0.0)
+        for table, weight in tables:
+            win, _ = month_win_probabilities(table, ages, factor)
+            out[:, j, :] += weight * win.mean(axis=1)
+    return out
+
+
+def _new_draws(
+    data: CrmData,
+    frame: pd.DataFrame,
+    created: Array,
+    edges: list[pd.Timestamp],
+    fit: Fit,
+    factor: Array,
+    rng: np.random.Generator,
+) -> tuple[Array, Array]:
+    r, k = factor.shape
+    created = created.astype(np.int64)
+    recent = frame[frame["created"] >= frame["created"].max() - pd.Timedelta(days=91)]
+    mix = recent["channel"].value_counts(normalize=True)
+    weights: dict[str, float] = {}
+    for channel, share in mix.items():
+        key = str(channel) if str(channel) in fit.groups else ""
+        weights[key] = weights.get(key, 0.0) + float(share)
+    tables = [(fit.groups.get(key, fit.pooled), w) for key, w in weights.items()]
+    probs = _new_probs(tables, edges, factor)  # (r, j, k)
+    wins = np.zeros((r, k))
+    value = np.zeros((r, k))
+    pool = fit.sizes.get("")
+    for j in range(k):
+        p = probs[:, j, :]
+        full = np.concatenate([p, np.maximum(1.0 - p.sum(axis=1, keepdims=True), 0.0)], axis=1)
+        full /= full.sum(axis=1, keepdims=True)
+        draw = rng.multinomial(created[:, j].astype(np.int64), full)[:, :k]
+        wins += draw
+        if data.has_amounts and pool is not None:
+            total = int(draw.sum())
+            if total:
+                amounts = rng.choice(pool, size=total)
+                flat = draw.ravel()
+                starts = np.concatenate([[0], np.cumsum(flat)[:-1]])
+                sums = np.add.reduceat(np.concatenate([amounts, [0.0]]), starts)[: len(flat)]
+                value += (sums * (flat > 0)).reshape(draw.shape)
+    return wins, value
+
+
+def _capacity(frame: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float, int, float] | None:
+    """Wins a month the active owners could close: owners with a win in the latest three
+    months times the most wins an owner closed in a month (P95 of owner-months)."""
+    won = frame[(frame["outcome"] == WON) & frame["owner"].notna()]
+    if len(won) < MIN_WINS:
+        return None
+    month = pd.DatetimeIndex(won["closed"]).to_period("M")
+    per = won.groupby([won["owner"].to_numpy(), month]).size()
+    if per.empty:
+        return None
+    recent = won[won["closed"] >= as_of - pd.Timedelta(days=91)]
+    owners = int(recent["owner"].nunique())
+    if owners == 0:
+        return None
+    per_owner = float(np.percentile(per.to_numpy(), 95))
+    return owners * per_owner, owners, per_owner
+
+
+def _expected(
+    open_rows: pd.DataFrame,
+    edges: list[pd.Timestamp],
+    as_of: pd.Timestamp,
+    fit: Fit,
+    labels: tuple[str, ...],
+) -> pd.DataFrame:
+    factor = fit.quarter[[(e.month - 1) % 3 for e in edges[:-1]]][None, :]
+    probs = _pipeline_probs(open_rows, edges, as_of, fit, factor)[0]
+    amount = open_rows["amount"].to_numpy(dtype=float)
+    pool = fit.sizes.get("")
+    typical = float(pool.mean()) if pool is not None else math.nan
+    value = np.where(np.isfinite(amount), amount, typical)
+    chance = probs.sum(axis=1)
+    out = pd.DataFrame(
+        {
+            "id": open_rows["id"].to_numpy(),
+            "created": pd.to_datetime(open_rows["created"]).dt.date.to_numpy(),
+            "age_days": np.round(
+                _days(pd.Series(as_of, index=open_rows.index), open_rows["created"]), 1
+            ),
+            "stage": open_rows["stage"].to_numpy(),
+            "channel": open_rows["channel"].to_numpy(),
+            "segment": open_rows["segment"].to_numpy(),
+            "amount": amount,
+            "win_chance": chance,
+            **{f"win_{m}": probs[:, i] for i, m in enumerate(labels)},
+            "expected_value": chance * value,
+        }
+    )
+    return out.sort_values(["win_chance", "expected_value"], ascending=False).reset_index(drop=True)
+
+
+def _table(
+    labels: tuple[str, ...], draws: dict[str, Array], pipe: Array, has_amounts: bool
+) -> pd.DataFrame:
+    rows = []
+    for metric, sims in draws.items():
+        if metric == "won_value" and not has_amounts:
+            continue
+        for k, month in enumerate(labels):
+            col = sims[:, k]
+            p10, p50, p90 = np.percentile(col, [10, 50, 90])
+            row: dict[str, Any] = {
+                "metric": metric,
+                "month": month,
+                "mean": float(col.mean()),
+                "p10": float(p10),
+                "p50": float(p50),
+                "p90": float(p90),
+            }
+            if metric == "wins":
+                row["from_pipeline"] = float(pipe[:, k].mean())
+                row["from_new"] = float(col.mean() - pipe[:, k].mean())
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_forecast(result: Forecast, folder: Path) -> list[Path]:
+    """Write ``forecast.csv``, ``expected_to_close.csv`` and ``forecast.xlsx`` (sheets
+    forecast, expected_to_close, notes) into ``folder``, each atomically."""
+    from sim.experiment.results import atomic_write
+
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = pd.DataFrame(
+        {"note": [n.text for n in result.notes], "weak": [n.weak for n in result.notes]}
+    )
+
+    def workbook(path: Path) -> None:
+        with pd.ExcelWriter(path, engine="openpyxl") as xl:
+            result.table.to_excel(xl, sheet_name="forecast", index=False)
+            result.expected.to_excel(xl, sheet_name="expected_to_close", index=False)
+            notes.to_excel(xl, sheet_name="notes", index=False)
+
+    return [
+        atomic_write(folder / "forecast.csv", lambda p: result.table.to_csv(p, index=False)),
+        atomic_write(
+            folder / "expected_to_close.csv", lambda p: result.expected.to_csv(p, index=False)
+        ),
+        atomic_write(folder / "forecast.xlsx", workbook),
+    ]

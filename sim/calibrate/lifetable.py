@@ -1,0 +1,164 @@
+"""Piecewise-constant competing-risk hazards of an opportunity's close: won or lost, by age.
+
+Each opportunity is watched from an entry age (0, or later when the export began after it was
+created) to its close (won or lost) or to the export (open: right-censored). Within each age
+bin the hazard of a win and of a loss is constant, and its maximum-likelihood estimate is the
+bin's events over the bin's exposure (opportunity-days at risk): the life-table (piecewise
+exponential) estimator, exact under censoring and late entry. From the two hazards follow the
+chance that an opportunity open at age ``a`` is won in any later interval of age, which is how
+the open pipeline is carried into a forecast.
+
+Bins are daily in the first month, weekly to six months, then 30 days; the sparse tail (bins
+with fewer than :data:`MIN_AT_RISK` opportunities at risk on average) shares one rate, which
+also continues past the oldest age seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Array = np.ndarray[Any, np.dtype[np.float64]]
+
+EDGES: Array = np.concatenate(
+    [np.arange(0.0, 30.0, 1.0), np.arange(30.0, 182.0, 7.0), np.arange(182.0, 3650.0, 30.0)]
+)
+"""Start of each age bin in days; the last bin is open-ended."""
+MIN_AT_RISK = 20.0
+"""A bin with fewer opportunities at risk on average is pooled into the tail."""
+WON, LOST, OPEN = 1, 2, 0
+
+
+@dataclass(frozen=True)
+class LifeTable:
+    """Win and loss hazards (per day) by age bin.
+
+    Attributes
+    ----------
+    edges
+        Start of each bin (days); the last is open-ended.
+    win_rate, loss_rate
+        Hazard per day in each bin.
+    deals, wins, losses
+        Opportunities, wins and losses behind the fit.
+    """
+
+    edges: Array
+    win_rate: Array
+    loss_rate: Array
+    deals: int
+    wins: int
+    losses: int
+
+    def _cum(self, rate: Array, age: Array) -> Array:
+        widths = np.diff(self.edges)
+        at_edges = np.concatenate([[0.0], np.cumsum(rate[:-1] * widths)])
+        a = np.maximum(np.asarray(age, dtype=float), 0.0)
+        b = np.clip(np.searchsorted(self.edges, a, side="right") - 1, 0, len(self.edges) - 1)
+        return np.asarray(at_edges[b] + rate[b] * (a - self.edges[b]), dtype=float)
+
+    def cumulative(self, age: Array) -> tuple[Array, Array]:
+        """Cumulative win and loss hazards at ``age`` (days)."""
+        return self._cum(self.win_rate, age), self._cum(self.loss_rate, age)
+
+    def win_probability(self, age: float = 0.0, within: float = 3650.0) -> float:
+        """Chance that an opportunity open at ``age`` is won within ``within`` more days."""
+        grid = np.concatenate([[age], self.edges[self.edges > age], [age + within]])
+        grid = grid[grid <= age + within]
+        hw, hl = self.cumulative(grid)
+        dw, dl = np.diff(hw), np.diff(hl)
+        total = dw + dl
+        survive = np.exp(-np.concatenate([[0.0], np.cumsum(total)[:-1]]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total > 0, dw / total, 0.0)
+        return float(np.sum(survive * (1.0 - np.exp(-total)) * share))
+
+
+def fit_life_table(
+    entry: Array, exit_: Array, outcome: np.ndarray[Any, Any], edges: Array = EDGES
+) -> LifeTable:
+    """Life-table estimate of the win and loss hazards.
+
+    Parameters
+    ----------
+    entry
+        Age (days) from which each opportunity was watched.
+    exit_
+        Age at its close, or at the end of observation if open.
+    outcome
+        :data:`WON`, :data:`LOST` or :data:`OPEN` (censored at ``exit_``).
+    """
+    entry = np.asarray(entry, dtype=float)
+    exit_ = np.maximum(np.asarray(exit_, dtype=float), entry)
+    outcome = np.asarray(outcome)
+    n_bins = len(edges)
+    upper = np.concatenate([edges[1:], [np.inf]])
+    exposure = np.empty(n_bins)
+    for b in range(n_bins):
+        lo, hi = edges[b], upper[b]
+        exposure[b] = float(np.sum(np.clip(exit_, lo, hi) - np.clip(entry, lo, hi)))
+    where = np.clip(np.searchsorted(edges, exit_, side="right") - 1, 0, n_bins - 1)
+    wins = np.bincount(where[outcome == WON], minlength=n_bins).astype(float)
+    losses = np.bincount(where[outcome == LOST], minlength=n_bins).astype(float)
+    widths = np.diff(np.concatenate([edges, [edges[-1] + 30.0]]))
+    at_risk = exposure / widths
+    reliable = np.flatnonzero(at_risk >= MIN_AT_RISK)
+    last = int(reliable[-1]) if len(reliable) else -1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        win_rate = np.where(exposure > 0, wins / exposure, 0.0)
+        loss_rate = np.where(exposure > 0, losses / exposure, 0.0)
+    tail = slice(last + 1, None)
+    tail_exposure = float(exposure[tail].sum())
+    if tail_exposure > 0:
+        win_rate[tail] = wins[tail].sum() / tail_exposure
+        loss_rate[tail] = losses[tail].sum() / tail_exposure
+    elif last >= 0:
+        win_rate[tail] = win_rate[last]
+        loss_rate[tail] = loss_rate[last]
+    return LifeTable(
+        edges=np.asarray(edges, dtype=float),
+        win_rate=win_rate,
+        loss_rate=loss_rate,
+        deals=len(entry),
+        wins=int((outcome == WON).sum()),
+        losses=int((outcome == LOST).sum()),
+    )
+
+
+def month_win_probabilities(
+    table: LifeTable, ages: Array, factor: Array | None = None
+) -> tuple[Array, Array]:
+    """Chance of a win, and of a loss, in each period, for opportunities open at its start.
+
+    Parameters
+    ----------
+    table
+        The hazards.
+    ages
+        Shape (n, k + 1): each opportunity's age at the period edges (ages below 0 are
+        periods before it exists: no hazard).
+    factor
+        Shape (k,) or (r, k): multiplier of the win hazard in each period (calendar effects,
+        month shocks); with a leading axis, one set per draw.
+
+    Returns
+    -------
+    win, loss
+        Shape (n, k), or (r, n, k) with a per-draw factor.
+    """
+    hw, hl = table.cumulative(ages.ravel())
+    hw = hw.reshape(ages.shape)
+    hl = hl.reshape(ages.shape)
+    dw, dl = np.diff(hw, axis=1), np.diff(hl, axis=1)
+    if factor is not None:
+        f = np.asarray(factor, dtype=float)
+        dw = dw * (f[:, None, :] if f.ndim == 2 else f)
+        dl = np.broadcast_to(dl, dw.shape)
+    total = dw + dl
+    survive = np.exp(-(np.cumsum(total, axis=-1) - total))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(total > 0, dw / total, 0.0)
+    closing = survive * (1.0 - np.exp(-total))
+    return closing * share, closing * (1.0 - share)
