@@ -10,11 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import stats
 
 from sim.calibrate.columns import read_crm
 from sim.calibrate.evaluate import rolling_backtest, usable_cutoffs
-from sim.calibrate.forecast import forecast
-from sim.calibrate.lifetable import LOST, OPEN, WON, fit_life_table
+from sim.calibrate.forecast import (
+    _history,
+    _stage_tables,
+    forecast,
+    stage_win_probability,
+)
 from sim.calibrate.report import CrmError
 from sim.calibrate.synthetic_export import (
     OpportunityTruth,
@@ -105,27 +110,21 @@ def test_a_preset_says_which_required_column_is_missing(tmp_path: Path) -> None:
 def test_per_stage_win_odds_are_recovered_within_their_bootstrap_ci(
     export: tuple[Path, pd.DataFrame],
 ) -> None:
+    """The stage model the pipeline is carried through: forward and loss hazards per stage,
+    composed into the chance that a deal entering a stage is won."""
     path, _ = export
     truth = OpportunityTruth()
-    data = read_crm(path, preset="salesforce")
-    leads = data.leads
-    end = data.as_of
-    closed = leads["won"].fillna(leads["lost_at"])
-    outcome = np.where(leads["won"].notna(), WON, np.where(leads["lost"], LOST, OPEN))
+    history = _history(read_crm(path, preset="salesforce"))
+    n = len(history.frame)
     rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(40):
+        rows = history.frame.iloc[rng.integers(0, n, n)].reset_index(drop=True)
+        tables = _stage_tables(rows, history, None)
+        draws.append([stage_win_probability(tables, s) for s in truth.stages])
+    lo, hi = np.percentile(np.array(draws), [2.5, 97.5], axis=0)
     for k, stage in enumerate(truth.stages):
-        entered = leads[f"stage:{stage}"]
-        mask = entered.notna().to_numpy()
-        start = entered[mask]
-        exit_ = (closed[mask].fillna(end) - start).dt.total_seconds().to_numpy() / 86400
-        out = outcome[mask]
-        estimates = []
-        for _ in range(60):
-            rows = rng.integers(0, len(out), len(out))
-            table = fit_life_table(np.zeros(len(rows)), exit_[rows], out[rows])
-            estimates.append(table.win_probability())
-        lo, hi = np.percentile(estimates, [2.5, 97.5])
-        assert lo <= truth.win_probability(k) <= hi, (stage, lo, hi, truth.win_probability(k))
+        assert lo[k] <= truth.win_probability(k) <= hi[k], (stage, lo[k], hi[k])
 
 
 def test_the_forecast_lists_every_open_deal_and_its_bands_are_ordered(
@@ -144,19 +143,21 @@ def test_the_forecast_lists_every_open_deal_and_its_bands_are_ordered(
 
 
 def test_the_quarter_end_pattern_is_found_only_when_it_is_there(tmp_path: Path) -> None:
-    for push, found in ((0.5, True), (0.0, False)):
+    for push in (0.5, 0.0):
         frame = synthetic_opportunities_with_truth(
             OpportunityTruth(quarter_end_push=push), AS_OF, seed=5
         )[0]
         path = tmp_path / f"push{push}.csv"
         frame.to_csv(path, index=False)
-        fit = forecast(read_crm(path, preset="salesforce"), 1, replications=100, resamples=0).fit
-        q = fit.quarter
-        if found:
-            assert fit.quarter_pvalue < 0.05
-            assert q[2] > 1.5 * q[0]
+        fit = forecast(
+            read_crm(path, preset="salesforce"), 1, replications=100, resamples=0, band_checks=0
+        ).fit
+        if push:
+            assert fit.quarter_pvalue < 1e-6
+            assert fit.quarter[2] > 1.5 * fit.quarter[0]
         else:
-            assert np.allclose(q, 1.0) or fit.quarter_pvalue >= 0.001
+            assert fit.quarter_pvalue > 1e-3
+            assert np.allclose(fit.quarter, 1.0)
 
 
 def test_rolling_backtest_on_olist_reports_the_model_beside_both_baselines() -> None:
@@ -225,3 +226,27 @@ def test_forecast_command_writes_its_files_and_flags_weak_fits(
     )
     assert res.exit_code == 4, res.output
     assert "WEAK" in res.output
+
+
+@pytest.mark.slow
+def test_bands_cover_80_percent_of_synthetic_months_and_beat_the_trailing_mean(
+    tmp_path: Path,
+) -> None:
+    """Rolling back-test on a synthetic export with losses and a quarter-end push: P10-P90
+    coverage within the binomial 95% CI of its count around the nominal 80%, and a lower
+    WAPE than the trailing mean for counts and value. (Against the seasonal naive the model
+    wins on some exports and loses on others, this one included: docs/forecasting.md.)"""
+    truth = OpportunityTruth(start=dt.date(2022, 1, 1))
+    frame = synthetic_opportunities_with_truth(truth, AS_OF, seed=11)[0]
+    path = tmp_path / "opps.csv"
+    frame.to_csv(path, index=False)
+    result = rolling_backtest(read_crm(path, preset="salesforce"), 3, replications=300, resamples=8)
+    scores = result.scores.set_index(["metric", "method"])
+    for metric in ("wins", "won_value"):
+        model = scores.loc[(metric, "model")]
+        n = int(model["pairs"])
+        lo, hi = stats.binom.ppf([0.025, 0.975], n, 0.8) / n
+        assert lo <= model["coverage"] <= hi, (metric, model["coverage"], lo, hi)
+        assert model["wape"] < scores.loc[(metric, "trailing mean"), "wape"], metric
+    verdicts = " ".join(result.verdict)
+    assert "seasonal naive" in verdicts

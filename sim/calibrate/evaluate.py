@@ -288,8 +288,9 @@ def _verdict(scores: pd.DataFrame) -> list[str]:
                 f"{lo:.0%}-{hi:.0%}), not 80%: the bands are {side}"
             )
         else:
+            settled = "" if hi - lo <= 0.3 else ", but too few months to settle it"
             out.append(
                 f"{what}: the model's P10-P90 band holds {cov:.0%} of the actuals (95% CI "
-                f"{lo:.0%}-{hi:.0%}), consistent with 80%"
+                f"{lo:.0%}-{hi:.0%}), consistent with 80%{settled}"
             )
     return out

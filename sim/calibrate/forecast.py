@@ -25,6 +25,7 @@ import datetime as dt
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,10 @@ SIGNIFICANCE = 0.05
 SIZE_MONTHS = 12
 """Won deals of the latest this many months give the bootstrap deal sizes."""
 MIN_SEGMENT_WINS = 20
+BAND_CHECKS = 6
+"""Recent one-month-ahead forecasts that calibrate the band width."""
+MIN_BAND_CHECKS = 3
+"""Fewer usable recent forecasts: the bands are not widened (too little to tell)."""
 CREATION_POINTS = 8
 """Creation days per month at which a new opportunity's closing chances are averaged."""
 
@@ -123,6 +128,20 @@ class Fit:
     quarter_pvalue: float
     shock_variance: float
     sizes: dict[str, Array]
+
+    def stage_win_probability(self, stage: str) -> float:
+        """Chance that a deal entering ``stage`` is eventually won."""
+        return stage_win_probability(self.stages, stage)
+
+
+def stage_win_probability(stages: dict[str, LifeTable], stage: str) -> float:
+    """Chance that a deal entering ``stage`` is eventually won: the product of the forward
+    odds of it and of every later stage (``stages`` in funnel order)."""
+    names = list(stages)
+    p = 1.0
+    for name in names[names.index(stage) :]:
+        p *= stages[name].win_probability()
+    return p
 
 
 @dataclass(frozen=True)
@@ -210,28 +229,113 @@ def _history(data: CrmData) -> _History:
     return _History(frame, as_of, data.deals_from, data.stages)
 
 
-def _fit(h: _History, rows: np.ndarray[Any, Any], horizon_start: pd.Timestamp) -> Fit:
+def _fit(
+    h: _History, rows: np.ndarray[Any, Any], horizon_start: pd.Timestamp, start: Array | None = None
+) -> Fit:
     f = h.frame.iloc[rows]
-    entry, exit_, outcome = f["entry"].to_numpy(), f["exit"].to_numpy(), f["outcome"].to_numpy()
-    pooled = fit_life_table(entry, exit_, outcome)
+    quarter, pvalue, shock, clock = _calendar(f, h, start)
+    pooled, groups = _tables(f, clock)
+    stages = _stage_tables(f, h, clock)
+    return Fit(pooled, groups, stages, quarter, pvalue, shock, _sizes(f, horizon_start))
+
+
+def _stage_tables(
+    f: pd.DataFrame, h: _History, clock: Callable[[Array], Array] | None
+) -> dict[str, LifeTable]:
+    """Per stage, the hazards of leaving it forward (to a later stage, or won from the last)
+    and of being lost from it, by age in the stage (a semi-Markov model of the stages).
+
+    Empty unless every stage has :data:`MIN_GROUP_WINS` forward moves: a deal is carried
+    through the stages only when each has been seen often enough.
+    """
+    if not h.stages:
+        return {}
+    outcome = f["outcome"].to_numpy()
+    closed = pd.to_datetime(f["closed"])
+    entered = {st: pd.to_datetime(f[f"stage:{st}"]) for st in h.stages}
+    tables: dict[str, LifeTable] = {}
+    for k, st in enumerate(h.stages):
+        t_in = entered[st]
+        mask = t_in.notna().to_numpy()
+        later = [entered[x] for x in h.stages[k + 1 :]]
+        t_next = pd.concat(later, axis=1).min(axis=1) if later else pd.Series(pd.NaT, index=f.index)
+        moved = t_next.notna().to_numpy()
+        won = outcome == WON
+        lost = outcome == LOST
+        end = t_next.where(moved, closed.where(won | lost, h.as_of))
+        kind = np.where(moved | won, WON, np.where(lost, LOST, OPEN))
+        age_out = _days(end[mask], t_in[mask])
+        start = np.maximum(_days(pd.Series(h.deals_from, index=f.index)[mask], t_in[mask]), 0.0)
+        last = k == len(h.stages) - 1
+        table = fit_life_table(
+            start,
+            np.maximum(age_out, 0.0),
+            kind[mask],
+            born=_calendar_days(t_in[mask]) if last else None,
+            win_clock=clock if last else None,
+        )
+        if table.wins < MIN_GROUP_WINS:
+            return {}
+        tables[st] = table
+    return tables
+
+
+_EPOCH = pd.Timestamp("1970-01-01")
+
+
+def _calendar_days(when: pd.Series) -> Array:
+    return _days(pd.Series(when), _EPOCH)
+
+
+def _stamp_days(stamps: list[pd.Timestamp]) -> Array:
+    """Calendar days (since 1970) of a list of timestamps."""
+    return np.asarray((pd.DatetimeIndex(stamps) - _EPOCH) / pd.Timedelta(days=1), dtype=float)
+
+
+def _make_clock(factor: Array, first: pd.Timestamp, months: int) -> Callable[[Array], Array]:
+    """The integral over calendar days of a win-hazard factor set by position in the quarter."""
+    edges = _month_starts(first, months)
+    days = _stamp_days(edges)
+    weight = factor[[(e.month - 1) % 3 for e in edges[:-1]]]
+    cum = np.concatenate([[0.0], np.cumsum(weight * np.diff(days))])
+
+    def clock(t: Array) -> Array:
+        t = np.asarray(t, dtype=float)
+        inside = np.interp(t, days, cum)
+        # outside the grid, time runs at rate 1
+        return np.asarray(
+            inside + np.minimum(t - days[0], 0.0) + np.maximum(t - days[-1], 0.0), dtype=float
+        )
+
+    return clock
+
+
+def _tables(
+    f: pd.DataFrame, clock: Callable[[Array], Array] | None
+) -> tuple[LifeTable, dict[str, LifeTable]]:
+    """The pooled life table and one per channel with enough wins."""
+    born = _calendar_days(f["created"])
+    pooled = fit_life_table(
+        f["entry"].to_numpy(),
+        f["exit"].to_numpy(),
+        f["outcome"].to_numpy(),
+        born=born,
+        win_clock=clock,
+    )
     groups: dict[str, LifeTable] = {}
-    for name, part in f.groupby("channel"):
+    channels = f["channel"].to_numpy()
+    for name in np.unique(channels):
+        mask = channels == name
+        part = f[mask]
         if int((part["outcome"] == WON).sum()) >= MIN_GROUP_WINS:
             groups[str(name)] = fit_life_table(
-                part["entry"].to_numpy(), part["exit"].to_numpy(), part["outcome"].to_numpy()
+                part["entry"].to_numpy(),
+                part["exit"].to_numpy(),
+                part["outcome"].to_numpy(),
+                born=born[mask],
+                win_clock=clock,
             )
-    stages: dict[str, LifeTable] = {}
-    for s in h.stages:
-        entered = f[f"stage:{s}"]
-        mask = entered.notna().to_numpy()
-        if int((mask & (outcome == WON)).sum()) < MIN_GROUP_WINS:
-            continue
-        since = _days(pd.Series(entered[mask]), pd.Series(f["created"][mask]))
-        ex = np.maximum(exit_[mask] - since, 0.0)
-        en = np.maximum(entry[mask] - since, 0.0)
-        stages[s] = fit_life_table(en, ex, outcome[mask])
-    quarter, pvalue, shock = _calendar(f, pooled, groups, h)
-    return Fit(pooled, groups, stages, quarter, pvalue, shock, _sizes(f, horizon_start))
+    return pooled, groups
 
 
 def _table_of(fit_groups: dict[str, LifeTable], pooled: LifeTable, channel: str) -> LifeTable:
@@ -242,58 +346,94 @@ def _month_starts(first: pd.Timestamp, n: int) -> list[pd.Timestamp]:
     return [pd.Timestamp(add_months(first.date(), k)) for k in range(n + 1)]
 
 
-def _calendar(
-    f: pd.DataFrame, pooled: LifeTable, groups: dict[str, LifeTable], h: _History
-) -> tuple[Array, float, float]:
-    """Within-quarter factors on the win hazard (observed over expected wins by position in
-    the quarter), their likelihood-ratio p-value, and the extra-Poisson variance of monthly
-    wins (method of moments, negative-binomial form)."""
-    first = h.deals_from.to_period("M").to_timestamp()
-    if h.deals_from > first:
-        first = pd.Timestamp(add_months(first.date(), 1))
-    last = h.as_of.to_period("M").to_timestamp()
-    n_months = (last.year - first.year) * 12 + last.month - first.month
-    if n_months < 3:
-        return np.ones(3), 1.0, 0.0
-    edges = _month_starts(first, n_months)
-    expected = np.zeros(n_months)
+def _expected_by_month(
+    f: pd.DataFrame, pooled: LifeTable, groups: dict[str, LifeTable], edges: list[pd.Timestamp]
+) -> Array:
+    """Expected wins per calendar month at the baseline hazard (factor 1)."""
+    expected = np.zeros(len(edges) - 1)
+    edge_days = _stamp_days(edges)
     for channel, part in f.groupby("channel"):
         table = _table_of(groups, pooled, str(channel))
-        ages = np.stack([_days(part["created"], e) * -1.0 for e in edges], axis=1)
+        ages = edge_days[None, :] - _calendar_days(part["created"])[:, None]
         lo = part["entry"].to_numpy()[:, None]
         hi = part["exit"].to_numpy()[:, None]
         clipped = np.clip(ages, lo, hi)
         hw, _ = table.cumulative(clipped.ravel())
         expected += np.diff(hw.reshape(clipped.shape), axis=1).sum(axis=0)
+    return expected
+
+
+CALENDAR_ROUNDS = 20
+"""Rounds of the alternating fit of the age hazards and the quarter factor."""
+
+
+def _calendar(
+    f: pd.DataFrame, h: _History, start: Array | None = None
+) -> tuple[Array, float, float, Callable[[Array], Array] | None]:
+    """The within-quarter factor on the win hazard, fitted jointly with the age hazards.
+
+    The model is ``lambda(age) * q(position of the calendar month in its quarter)``. It is
+    fitted by alternating the two maximum-likelihood steps: the age hazards given the factor
+    (win exposure weighted by it), and the factor given the age hazards (observed over
+    expected wins by position). Returns the factor (mean 1), the likelihood-ratio p-value
+    against no factor (monthly counts, 2 df), the extra-Poisson variance of monthly wins
+    (method of moments, negative-binomial form) and the calendar clock of the kept factor
+    (None: no factor).
+    """
+    first = h.deals_from.to_period("M").to_timestamp()
+    if h.deals_from > first:
+        first = pd.Timestamp(add_months(first.date(), 1))
+    last = h.as_of.to_period("M").to_timestamp()
+    n_months = (last.year - first.year) * 12 + last.month - first.month
     won = f["closed"][f["outcome"] == WON]
     won_month = pd.DatetimeIndex(won).to_period("M")
+    edges = _month_starts(first, max(n_months, 0))
     observed = np.array(
         [float((won_month == e.to_period("M")).sum()) for e in edges[:-1]], dtype=float
     )
     position = np.array([(e.month - 1) % 3 for e in edges[:-1]])
+    pooled, groups = _tables(f, None)
+    expected0 = _expected_by_month(f, pooled, groups, edges)
     factor = np.ones(3)
     pvalue = 1.0
-    if n_months >= 6 and expected.sum() > 0:
-        o = np.bincount(position, weights=observed, minlength=3)
-        e = np.bincount(position, weights=expected, minlength=3)
-        ratio = np.where(e > 0, o / np.maximum(e, 1e-12), 1.0)
-        ratio *= expected.sum() / max(float(np.sum(ratio * e)), 1e-12)
-        fitted = expected * ratio[position]
-        pvalue = float(
-            stats.chi2.sf(
-                max(_deviance(observed, expected) - _deviance(observed, fitted), 0.0), df=2
-            )
-        )
+    clock: Callable[[Array], Array] | None = None
+    fitted = expected0
+    grid_first = f["created"].min().to_period("M").to_timestamp()
+    grid_months = (last.year - grid_first.year) * 12 + last.month - grid_first.month + 120
+    if n_months >= 6 and expected0.sum() > 0:
+        q = np.ones(3) if start is None else np.asarray(start, dtype=float)
+        rounds = CALENDAR_ROUNDS if start is None else 4
+        expected = expected0
+        for _ in range(rounds):
+            clock = _make_clock(q, grid_first, grid_months)
+            pooled, groups = _tables(f, clock)
+            expected = _expected_by_month(f, pooled, groups, edges)
+            o = np.bincount(position, weights=observed, minlength=3)
+            e = np.bincount(position, weights=expected, minlength=3)
+            new = np.where(e > 0, o / np.maximum(e, 1e-12), 1.0)
+            new = np.maximum(new, 1e-3)
+            new /= new.mean()
+            done = float(np.max(np.abs(new - q))) < 1e-4
+            q = new
+            if done:
+                break
+        clock = _make_clock(q, grid_first, grid_months)
+        pooled, groups = _tables(f, clock)
+        expected = _expected_by_month(f, pooled, groups, edges)
+        with_q = expected * q[position]
+        gain = _deviance(observed, expected0) - _deviance(observed, with_q)
+        pvalue = float(stats.chi2.sf(max(gain, 0.0), df=2))
         if pvalue < SIGNIFICANCE:
-            factor = ratio
-    fitted = expected * factor[position]
+            factor, fitted = q, with_q
+        else:
+            clock = None
     use = fitted > 0
     shock = 0.0
     if use.sum() >= 3:
         shock = float(
             np.sum((observed[use] - fitted[use]) ** 2 - observed[use]) / np.sum(fitted[use] ** 2)
         )
-    return factor, pvalue, max(shock, 0.0)
+    return factor, pvalue, max(shock, 0.0), clock
 
 
 def _deviance(observed: Array, expected: Array) -> float:
@@ -423,6 +563,7 @@ def forecast(
     resamples: int = 40,
     seed: int = 0,
     new_opportunities: bool = True,
+    band_checks: int = BAND_CHECKS,
 ) -> Forecast:
     """Forecast the deals won in each of the next ``months`` months, with bands.
 
@@ -445,6 +586,10 @@ def forecast(
         Seed of every draw.
     new_opportunities
         False: the open pipeline only.
+    band_checks
+        One-month-ahead forecasts made at the latest month starts before the as-of date and
+        compared with what happened; when their errors are wider than their bands say (mean
+        squared z-score above 1), every band is widened by its square root (0: not checked).
 
     Returns
     -------
@@ -494,13 +639,19 @@ def forecast(
     out_w = np.zeros((replications, months))
     out_v = np.zeros((replications, months))
     part_pipe = np.zeros((replications, months))
+    hits = np.zeros((len(open_rows), months))
     at = 0
     for b, reps in enumerate(r_per):
-        fit = base if b == 0 or resamples == 0 else _fit(h, rng.integers(0, n, n), edges[0])
+        fit = (
+            base
+            if b == 0 or resamples == 0
+            else _fit(h, rng.integers(0, n, n), edges[0], start=base.quarter)
+        )
         created = created_all[at : at + reps]
         shock = _shocks(fit.shock_variance, reps, months, rng)
         factor = fit.quarter[[(e.month - 1) % 3 for e in edges[:-1]]][None, :] * shock
-        pw, pv = _pipeline_draws(open_rows, edges, h.as_of, fit, factor, rng, data.has_amounts)
+        pw, pv, hit = _pipeline_draws(open_rows, edges, h.as_of, fit, factor, rng, data.has_amounts)
+        hits += hit
         nw, nv = (
             _new_draws(data, frame, created, edges, fit, factor, rng)
             if new_opportunities
@@ -525,7 +676,30 @@ def forecast(
             scale = np.minimum(1.0, cap / np.maximum(out_w, 1e-9))
             out_w = np.minimum(out_w, cap)
             out_v = out_v * scale
-    expected = _expected(open_rows, edges, h.as_of, base, labels)
+    if band_checks > 0:
+        widen, checked = _band_check(data, band_checks, seed, new_opportunities)
+        if checked >= MIN_BAND_CHECKS:
+            for key, draws in (("wins", out_w), ("won_value", out_v)):
+                factor_ = widen.get(key, 1.0)
+                if factor_ > 1.0:  # on the log scale: errors of counts and values are relative
+                    logs = np.log1p(draws)
+                    mid = np.median(logs, axis=0, keepdims=True)
+                    draws[:] = np.expm1(mid + (logs - mid) * factor_)
+            notes.append(
+                FitNote(
+                    f"bands checked on {checked} recent one-month-ahead forecasts: widened "
+                    + ", ".join(f"x{widen.get(k, 1.0):.2f} ({k})" for k in sorted(widen))
+                )
+            )
+        else:
+            notes.append(
+                FitNote(
+                    f"bands not checked against recent months ({checked} usable, "
+                    f"{MIN_BAND_CHECKS} needed): they hold chance and estimation error only, "
+                    "and may be too narrow"
+                )
+            )
+    expected = _expected(open_rows, hits / replications, h.as_of, base, labels)
     table = _table(labels, {"wins": out_w, "won_value": out_v}, part_pipe, data.has_amounts)
     return Forecast(
         as_of=data.as_of,
@@ -541,6 +715,50 @@ def forecast(
         seconds=time.perf_counter() - started,
         parts={"wins_from_pipeline": part_pipe, "wins_from_new": out_w - part_pipe},
     )
+
+
+def _band_check(
+    data: CrmData, checks: int, seed: int, new_opportunities: bool
+) -> tuple[dict[str, float], int]:
+    """Widening of the bands from recent one-month-ahead forecasts: the square root of the
+    mean squared z-score of the actuals on the log scale (at least 1), for counts and for
+    value, and how many forecasts were checked."""
+    first = _first_month(data.as_of, None)
+    won = data.leads[data.leads["won"].notna()]
+    month = pd.DatetimeIndex(won["won"]).to_period("M")
+    z: dict[str, list[float]] = {"wins": [], "won_value": []}
+    done = 0
+    for back in range(checks, 0, -1):
+        cutoff = pd.Timestamp(add_months(first.date(), -back))
+        if int((won["won"] < cutoff).sum()) < MIN_WINS or cutoff < data.deals_from:
+            continue
+        cut = data.cut(cutoff.date())
+        try:
+            fc = forecast(
+                cut,
+                1,
+                replications=200,
+                resamples=0,
+                seed=seed + 7919 * back,
+                new_opportunities=new_opportunities,
+                band_checks=0,
+            )
+        except CrmError:
+            continue
+        target = pd.Period(cutoff, freq="M")
+        actual = {
+            "wins": float((month == target).sum()),
+            "won_value": float(won.loc[month == target, "amount"].sum()),
+        }
+        for key in z:
+            if key == "won_value" and not data.has_amounts:
+                continue
+            logs = np.log1p(fc.draws[key][:, 0])
+            sd = max(float(logs.std()), 1e-3)
+            z[key].append((math.log1p(actual[key]) - float(np.median(logs))) / sd)
+        done += 1
+    widen = {k: max(1.0, math.sqrt(float(np.mean(np.square(v))))) for k, v in z.items() if v}
+    return widen, done
 
 
 def _first_month(as_of: pd.Timestamp, start: dt.date | None) -> pd.Timestamp:
@@ -588,7 +806,7 @@ def _fit_notes(fit: Fit, h: _History) -> list[FitNote]:
         notes.append(
             FitNote(
                 "by stage (age in stage): "
-                + ", ".join(f"{s} {fit.stages[s].win_probability():.1%}" for s in have)
+                + ", ".join(f"{s} {fit.stage_win_probability(s):.1%}" for s in have)
                 + (
                     f"; too few wins for {', '.join(s for s in h.stages if s not in fit.stages)}"
                     if len(have) < len(h.stages)
@@ -630,14 +848,7 @@ def _open_tables(
     age_created = _days(pd.Series(as_of, index=open_rows.index), open_rows["created"])
     out = []
     done = np.zeros(len(open_rows), dtype=bool)
-    for stage, table in fit.stages.items():
-        mask = (open_rows["stage"] == stage).to_numpy() & ~done
-        if not mask.any():
-            continue
-        entered = open_rows[f"stage:{stage}"]
-        age = np.where(mask, _days(pd.Series(as_of, index=open_rows.index), entered), 0.0)
-        out.append((table, mask, np.maximum(np.nan_to_num(age), 0.0)))
-        done |= mask
+    done |= _staged(open_rows, fit)
     channels = open_rows["channel"].to_numpy()
     for name, table in fit.groups.items():
         mask = (channels == name) & ~done
@@ -666,6 +877,77 @@ def _pipeline_probs(
     return probs
 
 
+def _staged(open_rows: pd.DataFrame, fit: Fit) -> np.ndarray[Any, Any]:
+    """Open deals carried through the stages: a known current stage with its entry date."""
+    if not fit.stages:
+        return np.zeros(len(open_rows), dtype=bool)
+    mask = open_rows["stage"].isin(list(fit.stages)).to_numpy()
+    for i in np.flatnonzero(mask):
+        stage = open_rows["stage"].iloc[i]
+        if pd.isna(open_rows[f"stage:{stage}"].iloc[i]):
+            mask[i] = False
+    return mask
+
+
+def _stage_paths(
+    rows: pd.DataFrame,
+    fit: Fit,
+    edges: list[pd.Timestamp],
+    as_of: pd.Timestamp,
+    factor: Array,
+    rng: np.random.Generator,
+) -> np.ndarray[Any, Any]:
+    """Month of the win of each staged open deal in each draw (k: not won in the horizon),
+    stepping a day at a time through the stages; shape (r, n)."""
+    r, k = factor.shape
+    names = list(fit.stages)
+    tables = [fit.stages[x] for x in names]
+    n = len(rows)
+    stage = np.tile(np.array([names.index(x) for x in rows["stage"]]), (r, 1))
+    entered = pd.Series(
+        [rows[f"stage:{x}"].iloc[i] for i, x in enumerate(rows["stage"])], dtype="datetime64[ns]"
+    )
+    age0 = _days(pd.Series(as_of, index=entered.index), entered)
+    age = np.tile(np.maximum(age0, 0.0), (r, 1))
+    alive = np.ones((r, n), dtype=bool)
+    month = np.full((r, n), k)
+    total_days = math.ceil((edges[-1] - as_of).total_seconds() / 86400.0)
+    day_edges = np.array([(e - as_of).total_seconds() / 86400.0 for e in edges])
+    rows_r = np.repeat(np.arange(r)[:, None], n, axis=1)
+    last = len(tables) - 1
+    for day in range(total_days):
+        m = int(np.searchsorted(day_edges, day + 0.5, side="right")) - 1
+        if not alive.any():
+            break
+        for s_idx, table in enumerate(tables):
+            here = alive & (stage == s_idx)
+            if not here.any():
+                continue
+            a = age[here]
+            b = np.clip(np.searchsorted(table.edges, a, side="right") - 1, 0, len(table.edges) - 1)
+            hf = table.win_rate[b].copy()
+            hl = table.loss_rate[b]
+            if s_idx == last and m >= 0:
+                hf = hf * factor[rows_r[here], m]
+            total = hf + hl
+            leave = 1.0 - np.exp(-total)
+            u = rng.random(len(a))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                forward = u < leave * np.where(total > 0, hf / total, 0.0)
+            lost = (u < leave) & ~forward
+            idx = np.flatnonzero(here)
+            fwd, gone = idx[forward], idx[lost]
+            if s_idx == last:
+                month.flat[fwd] = m if m >= 0 else k
+                alive.flat[fwd] = False
+            else:
+                stage.flat[fwd] = s_idx + 1
+                age.flat[fwd] = -1.0  # becomes 0 after this day
+            alive.flat[gone] = False
+        age += 1.0
+    return month
+
+
 def _pipeline_draws(
     open_rows: pd.DataFrame,
     edges: list[pd.Timestamp],
@@ -674,13 +956,17 @@ def _pipeline_draws(
     factor: Array,
     rng: np.random.Generator,
     has_amounts: bool,
-) -> tuple[Array, Array]:
+) -> tuple[Array, Array, Array]:
+    """Simulated wins and won value of the open deals per draw and month, and how often each
+    deal was won in each month (summed over the draws)."""
     r, k = factor.shape
     wins = np.zeros((r, k))
     value = np.zeros((r, k))
+    hits = np.zeros((len(open_rows), k))
     if open_rows.empty:
-        return wins, value
+        return wins, value, hits
     amounts = _deal_amounts(open_rows, fit)
+    staged = _staged(open_rows, fit)
     chunk = max(1, 2_000_000 // max(len(open_rows) * k, 1))
     for lo in range(0, r, chunk):
         f = factor[lo : lo + chunk]
@@ -688,12 +974,15 @@ def _pipeline_draws(
         cum = np.cumsum(probs, axis=2)
         u = rng.random((len(f), len(open_rows), 1))
         month = (u > cum).sum(axis=2)  # k: not won in the horizon
+        if staged.any():
+            month[:, staged] = _stage_paths(open_rows[staged], fit, edges, as_of, f, rng)
         for m in range(k):
             hit = month == m
             wins[lo : lo + chunk, m] = hit.sum(axis=1)
+            hits[:, m] += hit.sum(axis=0)
             if has_amounts:
                 value[lo : lo + chunk, m] = _values(hit, amounts, fit, rng)
-    return wins, value
+    return wins, value, hits
 
 
 def _deal_amounts(rows: pd.DataFrame, fit: Fit) -> Array:
@@ -793,13 +1082,13 @@ def _capacity(frame: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float, int, flo
 
 def _expected(
     open_rows: pd.DataFrame,
-    edges: list[pd.Timestamp],
+    probs: Array,
     as_of: pd.Timestamp,
     fit: Fit,
     labels: tuple[str, ...],
 ) -> pd.DataFrame:
-    factor = fit.quarter[[(e.month - 1) % 3 for e in edges[:-1]]][None, :]
-    probs = _pipeline_probs(open_rows, edges, as_of, fit, factor)[0]
+    """The open deals with their chance of being won in each month (the share of the draws
+    in which they were)."""
     amount = open_rows["amount"].to_numpy(dtype=float)
     pool = fit.sizes.get("")
     typical = float(pool.mean()) if pool is not None else math.nan

@@ -15,6 +15,7 @@ also continues past the oldest age seen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +78,13 @@ class LifeTable:
 
 
 def fit_life_table(
-    entry: Array, exit_: Array, outcome: np.ndarray[Any, Any], edges: Array = EDGES
+    entry: Array,
+    exit_: Array,
+    outcome: np.ndarray[Any, Any],
+    edges: Array = EDGES,
+    *,
+    born: Array | None = None,
+    win_clock: Callable[[Array], Array] | None = None,
 ) -> LifeTable:
     """Life-table estimate of the win and loss hazards.
 
@@ -89,6 +96,11 @@ def fit_life_table(
         Age at its close, or at the end of observation if open.
     outcome
         :data:`WON`, :data:`LOST` or :data:`OPEN` (censored at ``exit_``).
+    born, win_clock
+        With a calendar effect on the win hazard (``lambda(age) * f(calendar)``): each
+        opportunity's creation as a calendar day, and the integral of ``f`` over calendar
+        days (``win_clock(t1) - win_clock(t0)`` is the ``f``-weighted time between them). The
+        win exposure is then weighted, and ``win_rate`` is the baseline ``lambda``.
     """
     entry = np.asarray(entry, dtype=float)
     exit_ = np.maximum(np.asarray(exit_, dtype=float), entry)
@@ -96,9 +108,15 @@ def fit_life_table(
     n_bins = len(edges)
     upper = np.concatenate([edges[1:], [np.inf]])
     exposure = np.empty(n_bins)
+    win_exposure = np.empty(n_bins)
     for b in range(n_bins):
         lo, hi = edges[b], upper[b]
-        exposure[b] = float(np.sum(np.clip(exit_, lo, hi) - np.clip(entry, lo, hi)))
+        a0, a1 = np.clip(entry, lo, hi), np.clip(exit_, lo, hi)
+        exposure[b] = float(np.sum(a1 - a0))
+        if win_clock is not None and born is not None:
+            win_exposure[b] = float(np.sum(win_clock(born + a1) - win_clock(born + a0)))
+    if win_clock is None or born is None:
+        win_exposure = exposure
     where = np.clip(np.searchsorted(edges, exit_, side="right") - 1, 0, n_bins - 1)
     wins = np.bincount(where[outcome == WON], minlength=n_bins).astype(float)
     losses = np.bincount(where[outcome == LOST], minlength=n_bins).astype(float)
@@ -107,12 +125,12 @@ def fit_life_table(
     reliable = np.flatnonzero(at_risk >= MIN_AT_RISK)
     last = int(reliable[-1]) if len(reliable) else -1
     with np.errstate(divide="ignore", invalid="ignore"):
-        win_rate = np.where(exposure > 0, wins / exposure, 0.0)
+        win_rate = np.where(win_exposure > 0, wins / win_exposure, 0.0)
         loss_rate = np.where(exposure > 0, losses / exposure, 0.0)
     tail = slice(last + 1, None)
     tail_exposure = float(exposure[tail].sum())
     if tail_exposure > 0:
-        win_rate[tail] = wins[tail].sum() / tail_exposure
+        win_rate[tail] = wins[tail].sum() / max(float(win_exposure[tail].sum()), 1e-12)
         loss_rate[tail] = losses[tail].sum() / tail_exposure
     elif last >= 0:
         win_rate[tail] = win_rate[last]
