@@ -253,7 +253,8 @@ def _poisson_glm(x: Array, y: Array, offset: Array) -> tuple[Array, Array, float
     return beta, np.linalg.inv(hess) * dispersion, dispersion, dev
 
 
-def _complete_months(data: CrmData) -> pd.PeriodIndex:
+def complete_months(data: CrmData) -> pd.PeriodIndex:
+    """The calendar months the leads file covers in full."""
     first = data.leads["created"].min().normalize()
     first_month = first.to_period("M") + (0 if first.day == 1 else 1)
     last = data.leads_to
@@ -328,7 +329,7 @@ class _Fitter:
             counts=data.report.counts.copy(),
             notes=list(data.report.notes),
         )
-        self.months = _complete_months(data)
+        self.months = complete_months(data)
         if len(self.months) == 0:
             self._fail(
                 "the leads cover no complete calendar month "

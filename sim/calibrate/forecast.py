@@ -36,6 +36,7 @@ from scipy import stats
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
 from sim.calibrate.columns import CrmData
+from sim.calibrate.fit import complete_months
 from sim.calibrate.lifetable import (
     LOST,
     OPEN,
@@ -462,14 +463,6 @@ def _sizes(f: pd.DataFrame, start: pd.Timestamp) -> dict[str, Array]:
 # -- arrivals -------------------------------------------------------------------------------
 
 
-def _complete_months(data: CrmData) -> pd.PeriodIndex:
-    first = data.leads["created"].min().normalize()
-    first_month = first.to_period("M") + (0 if first.day == 1 else 1)
-    last = data.leads_to
-    last_month = last.to_period("M") - (0 if (last + pd.Timedelta(days=1)).day == 1 else 1)
-    return pd.period_range(first_month, last_month, freq="M")
-
-
 def fit_arrivals(data: CrmData) -> tuple[Arrivals, list[FitNote]]:
     """An ETS model of the log monthly count of new opportunities over every complete month.
 
@@ -479,7 +472,7 @@ def fit_arrivals(data: CrmData) -> tuple[Arrivals, list[FitNote]]:
     :data:`MIN_ETS_MONTHS` months: the mean of the latest months, as a Poisson level.
     """
     notes: list[FitNote] = []
-    months = _complete_months(data)
+    months = complete_months(data)
     if len(months) == 0:
         raise CrmError(
             [
@@ -965,7 +958,7 @@ def _pipeline_draws(
     hits = np.zeros((len(open_rows), k))
     if open_rows.empty:
         return wins, value, hits
-    amounts = _deal_amounts(open_rows, fit)
+    amounts = open_rows["amount"].to_numpy(dtype=float)
     staged = _staged(open_rows, fit)
     chunk = max(1, 2_000_000 // max(len(open_rows) * k, 1))
     for lo in range(0, r, chunk):
@@ -983,10 +976,6 @@ def _pipeline_draws(
             if has_amounts:
                 value[lo : lo + chunk, m] = _values(hit, amounts, fit, rng)
     return wins, value, hits
-
-
-def _deal_amounts(rows: pd.DataFrame, fit: Fit) -> Array:
-    return rows["amount"].to_numpy(dtype=float)
 
 
 def _values(hit: np.ndarray[Any, Any], amounts: Array, fit: Fit, rng: np.random.Generator) -> Array:
