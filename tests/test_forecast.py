@@ -143,6 +143,8 @@ def test_the_forecast_lists_every_open_deal_and_its_bands_are_ordered(
 
 
 def test_the_quarter_end_pattern_is_found_only_when_it_is_there(tmp_path: Path) -> None:
+    """With held wins the slip is chosen over the hazard factor and none, decisively;
+    without, no calendar effect of any size."""
     for push in (0.5, 0.0):
         frame = synthetic_opportunities_with_truth(
             OpportunityTruth(quarter_end_push=push), AS_OF, seed=5
@@ -153,11 +155,12 @@ def test_the_quarter_end_pattern_is_found_only_when_it_is_there(tmp_path: Path) 
             read_crm(path, preset="salesforce"), 1, replications=100, resamples=0, band_checks=0
         ).fit
         if push:
-            assert fit.quarter_pvalue < 1e-6
-            assert fit.quarter[2] > 1.5 * fit.quarter[0]
+            assert fit.calendar == "slip"
+            assert fit.slip_pvalue < 1e-6
         else:
-            assert fit.quarter_pvalue > 1e-3
-            assert np.allclose(fit.quarter, 1.0)
+            # at the 5% level a null export keeps a calendar model now and then: a tiny one
+            assert fit.slip < 0.05
+            assert np.allclose(fit.quarter, 1.0, atol=0.15)
 
 
 def test_rolling_backtest_on_olist_reports_the_model_beside_both_baselines() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -351,7 +352,17 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
         f"({result.cutoffs[0]:%Y-%m}..{result.cutoffs[-1]:%Y-%m}), up to {horizon} months "
         "ahead"
     )
-    for col in ("metric", "method", "pairs", "WAPE", "MAPE", "bias", "in P10-P90 (95% CI)"):
+    columns = (
+        "metric",
+        "method",
+        "pairs",
+        "WAPE",
+        "model - this, pts",
+        "MAPE",
+        "bias",
+        "in P10-P90 (95% CI)",
+    )
+    for col in columns:
         table.add_column(col, justify="left" if col in ("metric", "method") else "right")
     for row in result.scores.to_dict(orient="records"):
         table.add_row(
@@ -359,6 +370,12 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
             str(row["method"]),
             str(row["pairs"]),
             f"{row['wape']:.1%}",
+            (
+                f"{row['model_wape_gap'] * 100:+.1f} ({row['model_wape_gap_lo'] * 100:+.1f}"
+                f" to {row['model_wape_gap_hi'] * 100:+.1f})"
+                if math.isfinite(row["model_wape_gap"])
+                else ""
+            ),
             f"{row['mape']:.1%}",
             f"{row['bias']:+.1%}",
             f"{row['coverage']:.0%} ({row['coverage_lo']:.0%}-{row['coverage_hi']:.0%})",

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -185,14 +185,29 @@ def rolling_backtest(
                     continue
                 part = fc.table[(fc.table["metric"] == metric) & (fc.table["month"] == month)]
                 model = part.iloc[0]
-                entries = [("model", float(model["p50"]), float(model["p10"]), float(model["p90"]))]
+                m_lo, m_hi = float(model["p10"]), float(model["p90"])
+                own = fc.draws[metric][:, k]
+                entries = [
+                    (
+                        "model",
+                        float(model["p50"]),
+                        m_lo,
+                        m_hi,
+                        float(np.mean((own >= m_lo) & (own <= m_hi))),
+                    )
+                ]
                 for name, count, value in (
                     ("trailing mean", trailing, t_value),
                     ("seasonal naive", seasonal, s_value),
                 ):
                     if metric == "wins":
                         lo, hi = _poisson_band(count)
-                        entries.append((name, count, lo, hi))
+                        held = (
+                            float(stats.poisson.cdf(hi, count) - stats.poisson.cdf(lo - 1, count))
+                            if count > 0
+                            else 1.0
+                        )
+                        entries.append((name, count, lo, hi, held))
                     else:
                         typical = value / count if count > 0 else 0.0
                         scale = (
@@ -201,8 +216,8 @@ def rolling_backtest(
                             else history_sizes
                         )
                         _, lo, hi = _value_band(count, scale, rng)
-                        entries.append((name, value, lo, hi))
-                for name, point, lo, hi in entries:
+                        entries.append((name, value, lo, hi, 0.8))
+                for name, point, lo, hi, nominal in entries:
                     a = actual[metric]
                     rows.append(
                         {
@@ -216,6 +231,7 @@ def rolling_backtest(
                             "p10": lo,
                             "p90": hi,
                             "inside": bool(lo <= a <= hi),
+                            "nominal": nominal,
                         }
                     )
     table = pd.DataFrame(rows)
@@ -240,11 +256,17 @@ def _scores(table: pd.DataFrame) -> pd.DataFrame:
         inside = int(part["inside"].sum())
         n = len(part)
         lo, hi = stats.binomtest(inside, n).proportion_ci(0.95) if n else (math.nan, math.nan)
+        gap, gap_lo, gap_hi = (
+            _wape_gap(table, str(metric), str(method))
+            if method != "model"
+            else (math.nan, math.nan, math.nan)
+        )
         rows.append(
             {
                 "metric": metric,
                 "method": method,
                 "pairs": n,
+                "cutoffs": int(part["cutoff"].nunique()),
                 "wape": float(err.abs().sum() / total) if total > 0 else math.nan,
                 "mape": float(
                     ((scored["point"] - scored["actual"]).abs() / scored["actual"]).mean()
@@ -255,9 +277,49 @@ def _scores(table: pd.DataFrame) -> pd.DataFrame:
                 "coverage": inside / n if n else math.nan,
                 "coverage_lo": float(lo),
                 "coverage_hi": float(hi),
+                "nominal": float(part["nominal"].mean()) if "nominal" in part else 0.8,
+                "model_wape_gap": gap,
+                "model_wape_gap_lo": gap_lo,
+                "model_wape_gap_hi": gap_hi,
             }
         )
     return pd.DataFrame(rows)
+
+
+GAP_DRAWS = 2000
+"""Bootstrap draws of the cutoffs behind the interval on a WAPE difference."""
+
+
+def _wape_gap(table: pd.DataFrame, metric: str, other: str) -> tuple[float, float, float]:
+    """The model's WAPE minus ``other``'s, with a 95% interval from a bootstrap over the
+    cutoffs (the months forecast at one cutoff share its errors, so cutoffs are resampled
+    whole)."""
+    part = table[table["metric"] == metric]
+    pairs = part.pivot_table(
+        index=["cutoff", "month"], columns="method", values=["point", "actual"], aggfunc="first"
+    )
+    if other not in pairs["point"].columns or "model" not in pairs["point"].columns:
+        return math.nan, math.nan, math.nan
+    actual = pairs["actual"]["model"].to_numpy(dtype=float)
+    err_m = np.abs(pairs["point"]["model"].to_numpy(dtype=float) - actual)
+    err_o = np.abs(pairs["point"][other].to_numpy(dtype=float) - actual)
+    cutoff = pairs.index.get_level_values("cutoff")
+    codes, uniques = pd.factorize(cutoff)
+    k = len(uniques)
+    sums = np.zeros((3, k))
+    for row, values in enumerate((err_m, err_o, actual)):
+        sums[row] = np.bincount(codes, weights=values, minlength=k)
+    if sums[2].sum() <= 0:
+        return math.nan, math.nan, math.nan
+    point = float((sums[0].sum() - sums[1].sum()) / sums[2].sum())
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, k, size=(GAP_DRAWS, k))
+    m, o, a = (sums[row][pick].sum(axis=1) for row in range(3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gaps = (m - o) / a
+    gaps = gaps[np.isfinite(gaps)]
+    lo, hi = np.percentile(gaps, [2.5, 97.5]) if len(gaps) else (math.nan, math.nan)
+    return point, float(lo), float(hi)
 
 
 def _verdict(scores: pd.DataFrame) -> list[str]:
@@ -270,27 +332,45 @@ def _verdict(scores: pd.DataFrame) -> list[str]:
             if name not in by.index:
                 continue
             other = by.loc[name]
-            if model["wape"] < other["wape"]:
+            n_cutoffs = int(cast(float, other["cutoffs"]))
+            lo_gap, hi_gap = other["model_wape_gap_lo"], other["model_wape_gap_hi"]
+            interval = (
+                f"; the difference {other['model_wape_gap'] * 100:+.1f} points, 95% CI "
+                f"{lo_gap * 100:+.1f} to {hi_gap * 100:+.1f} over the {n_cutoffs} cutoffs"
+                if np.isfinite(lo_gap)
+                else ""
+            )
+            figures = f"WAPE {model['wape']:.1%} against {other['wape']:.1%}{interval}"
+            if np.isfinite(lo_gap) and lo_gap <= 0 <= hi_gap:
+                leader = "ahead of" if model["wape"] < other["wape"] else "behind"
                 out.append(
-                    f"{what}: the model beats the {name} (WAPE {model['wape']:.1%} against "
-                    f"{other['wape']:.1%})"
+                    f"{what}: the model is {leader} the {name}, but UNSETTLED ({figures}: the "
+                    "interval includes zero)"
                 )
+            elif model["wape"] < other["wape"]:
+                out.append(f"{what}: the model beats the {name} ({figures})")
             else:
                 out.append(
-                    f"{what}: the model LOSES to the {name} (WAPE {model['wape']:.1%} against "
-                    f"{other['wape']:.1%}): use the {name} for this data, or find out why"
+                    f"{what}: the model LOSES to the {name} ({figures}): use the {name} for "
+                    "this data, or find out why"
                 )
         cov, lo, hi = model["coverage"], model["coverage_lo"], model["coverage_hi"]
-        if lo > 0.8 or hi < 0.8:
-            side = "too wide" if lo > 0.8 else "too narrow"
+        nominal = float(cast(float, model["nominal"])) if "nominal" in model.index else 0.8
+        # whole counts with the band's ends included: a P10-P90 band holds a little over 80%
+        # of its own draws; that share is what the actuals should match
+        expect = f"{nominal:.0%}" + (
+            " (80% bands on whole counts, ends included)" if nominal > 0.805 else ""
+        )
+        if lo > nominal or hi < nominal:
+            side = "too wide" if lo > nominal else "too narrow"
             out.append(
                 f"{what}: the model's P10-P90 band holds {cov:.0%} of the actuals (95% CI "
-                f"{lo:.0%}-{hi:.0%}), not 80%: the bands are {side}"
+                f"{lo:.0%}-{hi:.0%}), not {expect}: the bands are {side}"
             )
         else:
             settled = "" if hi - lo <= 0.3 else ", but too few months to settle it"
             out.append(
                 f"{what}: the model's P10-P90 band holds {cov:.0%} of the actuals (95% CI "
-                f"{lo:.0%}-{hi:.0%}), consistent with 80%{settled}"
+                f"{lo:.0%}-{hi:.0%}), consistent with {expect}{settled}"
             )
     return out

@@ -21,6 +21,7 @@ history: the bands cover estimation error as well as chance.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 import time
@@ -46,6 +47,18 @@ from sim.calibrate.lifetable import (
     month_win_probabilities,
 )
 from sim.calibrate.report import CrmError
+from sim.calibrate.slip import (
+    RELEASE_DAYS,
+    ROUNDS,
+    fit_slip,
+    hazard_log_likelihood,
+    held_probability,
+    pushable,
+    quarter_position,
+    quarters,
+    slip_log_likelihood,
+    slip_months,
+)
 from sim.errors import Problem
 from sim.scenario.schema import add_months
 
@@ -129,6 +142,11 @@ class Fit:
     quarter_pvalue: float
     shock_variance: float
     sizes: dict[str, Array]
+    slip: float = 0.0
+    """Share of wins due in a quarter's first two months held to its last days (0: none)."""
+    slip_pvalue: float = 1.0
+    calendar: str = "none"
+    """The calendar model used: "none", "factor" (on the win hazard) or "slip"."""
 
     def stage_win_probability(self, stage: str) -> float:
         """Chance that a deal entering ``stage`` is eventually won."""
@@ -231,17 +249,36 @@ def _history(data: CrmData) -> _History:
 
 
 def _fit(
-    h: _History, rows: np.ndarray[Any, Any], horizon_start: pd.Timestamp, start: Array | None = None
+    h: _History,
+    rows: np.ndarray[Any, Any],
+    horizon_start: pd.Timestamp,
+    start: _Start | None = None,
 ) -> Fit:
     f = h.frame.iloc[rows]
-    quarter, pvalue, shock, clock = _calendar(f, h, start)
-    pooled, groups = _tables(f, clock)
-    stages = _stage_tables(f, h, clock)
-    return Fit(pooled, groups, stages, quarter, pvalue, shock, _sizes(f, horizon_start))
+    cal = _calendar(f, h, start)
+    pooled, groups = _tables(f, cal.clock, cal.slip, _until(h))
+    stages = _stage_tables(f, h, cal.clock, cal.slip)
+    return Fit(
+        pooled,
+        groups,
+        stages,
+        cal.quarter,
+        cal.pvalue,
+        cal.shock,
+        _sizes(f, horizon_start),
+        cal.slip,
+        cal.slip_pvalue,
+        cal.kind,
+    )
+
+
+def _until(h: _History) -> float:
+    """The as-of date in calendar days."""
+    return float(_stamp_days([h.as_of])[0])
 
 
 def _stage_tables(
-    f: pd.DataFrame, h: _History, clock: Callable[[Array], Array] | None
+    f: pd.DataFrame, h: _History, clock: Callable[[Array], Array] | None, slip: float = 0.0
 ) -> dict[str, LifeTable]:
     """Per stage, the hazards of leaving it forward (to a later stage, or won from the last)
     and of being lost from it, by age in the stage (a semi-Markov model of the stages).
@@ -268,13 +305,24 @@ def _stage_tables(
         age_out = _days(end[mask], t_in[mask])
         start = np.maximum(_days(pd.Series(h.deals_from, index=f.index)[mask], t_in[mask]), 0.0)
         last = k == len(h.stages) - 1
-        table = fit_life_table(
-            start,
-            np.maximum(age_out, 0.0),
-            kind[mask],
-            born=_calendar_days(t_in[mask]) if last else None,
-            win_clock=clock if last else None,
-        )
+        if last and slip > 0:
+            table = fit_slip(
+                start,
+                np.maximum(age_out, 0.0),
+                kind[mask],
+                _calendar_days(t_in[mask]),
+                _until(h),
+                share=slip,
+                rounds=SLIP_REFIT_ROUNDS,
+            ).table
+        else:
+            table = fit_life_table(
+                start,
+                np.maximum(age_out, 0.0),
+                kind[mask],
+                born=_calendar_days(t_in[mask]) if last else None,
+                win_clock=clock if last else None,
+            )
         if table.wins < MIN_GROUP_WINS:
             return {}
         tables[st] = table
@@ -312,30 +360,31 @@ def _make_clock(factor: Array, first: pd.Timestamp, months: int) -> Callable[[Ar
 
 
 def _tables(
-    f: pd.DataFrame, clock: Callable[[Array], Array] | None
+    f: pd.DataFrame,
+    clock: Callable[[Array], Array] | None,
+    slip: float = 0.0,
+    until: float = math.inf,
 ) -> tuple[LifeTable, dict[str, LifeTable]]:
-    """The pooled life table and one per channel with enough wins."""
+    """The pooled life table and one per channel with enough wins (natural closing times
+    under a quarter-end slip, when ``slip`` is positive)."""
     born = _calendar_days(f["created"])
-    pooled = fit_life_table(
-        f["entry"].to_numpy(),
-        f["exit"].to_numpy(),
-        f["outcome"].to_numpy(),
-        born=born,
-        win_clock=clock,
-    )
+
+    def one(mask: np.ndarray[Any, Any]) -> LifeTable:
+        args = (f["entry"].to_numpy()[mask], f["exit"].to_numpy()[mask])
+        outcome = f["outcome"].to_numpy()[mask]
+        if slip > 0:
+            return fit_slip(
+                *args, outcome, born[mask], until, share=slip, rounds=SLIP_REFIT_ROUNDS
+            ).table
+        return fit_life_table(*args, outcome, born=born[mask], win_clock=clock)
+
+    pooled = one(np.ones(len(f), dtype=bool))
     groups: dict[str, LifeTable] = {}
     channels = f["channel"].to_numpy()
     for name in np.unique(channels):
         mask = channels == name
-        part = f[mask]
-        if int((part["outcome"] == WON).sum()) >= MIN_GROUP_WINS:
-            groups[str(name)] = fit_life_table(
-                part["entry"].to_numpy(),
-                part["exit"].to_numpy(),
-                part["outcome"].to_numpy(),
-                born=born[mask],
-                win_clock=clock,
-            )
+        if int((f["outcome"].to_numpy()[mask] == WON).sum()) >= MIN_GROUP_WINS:
+            groups[str(name)] = one(mask)
     return pooled, groups
 
 
@@ -366,20 +415,55 @@ def _expected_by_month(
 
 CALENDAR_ROUNDS = 20
 """Rounds of the alternating fit of the age hazards and the quarter factor."""
+CALENDAR_MONTHS = 3
+"""Complete months of deal history a calendar model needs (and a band check, so that it
+checks the model as it is used)."""
+SLIP_REFIT_ROUNDS = 3
+"""Expectation-maximisation rounds of a table refitted at a known held share."""
 
 
-def _calendar(
-    f: pd.DataFrame, h: _History, start: Array | None = None
-) -> tuple[Array, float, float, Callable[[Array], Array] | None]:
-    """The within-quarter factor on the win hazard, fitted jointly with the age hazards.
+@dataclass(frozen=True)
+class _Start:
+    """The base fit's calendar model, from which a bootstrap refit starts."""
 
-    The model is ``lambda(age) * q(position of the calendar month in its quarter)``. It is
-    fitted by alternating the two maximum-likelihood steps: the age hazards given the factor
-    (win exposure weighted by it), and the factor given the age hazards (observed over
-    expected wins by position). Returns the factor (mean 1), the likelihood-ratio p-value
-    against no factor (monthly counts, 2 df), the extra-Poisson variance of monthly wins
-    (method of moments, negative-binomial form) and the calendar clock of the kept factor
-    (None: no factor).
+    quarter: Array
+    slip: float
+    kind: str  # "none", "factor" or "slip"
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    quarter: Array
+    pvalue: float
+    shock: float
+    clock: Callable[[Array], Array] | None
+    slip: float = 0.0
+    slip_pvalue: float = 1.0
+
+    @property
+    def kind(self) -> str:
+        return "slip" if self.slip > 0 else ("factor" if self.clock is not None else "none")
+
+    def start(self) -> _Start:
+        return _Start(self.quarter, self.slip, self.kind)
+
+
+def _calendar(f: pd.DataFrame, h: _History, start: _Start | None = None) -> _Calendar:
+    """The within-quarter calendar model of the win hazard, chosen between two forms.
+
+    - **A factor** on the win hazard by position of the month in its quarter:
+      ``lambda(age) * q(position)``, fitted by alternating the two maximum-likelihood steps
+      (the age hazards given the factor, and the factor given the age hazards: observed over
+      expected wins by position).
+    - **A quarter-end slip** (:mod:`sim.calibrate.slip`): a share of the wins due in a
+      quarter's first two months is held and signed in its last days, fitted by
+      expectation-maximisation with the natural age hazards.
+
+    Each is tested against no calendar effect by a likelihood-ratio test on the monthly win
+    counts (2 df for the factor, 1 for the slip); of those kept, the one with the lower AIC
+    is used. Also returned: the extra-Poisson variance of monthly wins around the chosen
+    model (method of moments, negative-binomial form). A bootstrap refit (``start``) keeps
+    the base fit's choice and refits its parameters only.
     """
     first = h.deals_from.to_period("M").to_timestamp()
     if h.deals_from > first:
@@ -395,46 +479,102 @@ def _calendar(
     position = np.array([(e.month - 1) % 3 for e in edges[:-1]])
     pooled, groups = _tables(f, None)
     expected0 = _expected_by_month(f, pooled, groups, edges)
-    factor = np.ones(3)
-    pvalue = 1.0
-    clock: Callable[[Array], Array] | None = None
-    fitted = expected0
-    grid_first = f["created"].min().to_period("M").to_timestamp()
-    grid_months = (last.year - grid_first.year) * 12 + last.month - grid_first.month + 120
-    if n_months >= 6 and expected0.sum() > 0:
-        q = np.ones(3) if start is None else np.asarray(start, dtype=float)
-        rounds = CALENDAR_ROUNDS if start is None else 4
-        expected = expected0
-        for _ in range(rounds):
-            clock = _make_clock(q, grid_first, grid_months)
-            pooled, groups = _tables(f, clock)
-            expected = _expected_by_month(f, pooled, groups, edges)
-            o = np.bincount(position, weights=observed, minlength=3)
-            e = np.bincount(position, weights=expected, minlength=3)
-            new = np.where(e > 0, o / np.maximum(e, 1e-12), 1.0)
-            new = np.maximum(new, 1e-3)
-            new /= new.mean()
-            done = float(np.max(np.abs(new - q))) < 1e-4
-            q = new
-            if done:
-                break
-        clock = _make_clock(q, grid_first, grid_months)
-        pooled, groups = _tables(f, clock)
-        expected = _expected_by_month(f, pooled, groups, edges)
-        with_q = expected * q[position]
-        gain = _deviance(observed, expected0) - _deviance(observed, with_q)
-        pvalue = float(stats.chi2.sf(max(gain, 0.0), df=2))
-        if pvalue < SIGNIFICANCE:
-            factor, fitted = q, with_q
-        else:
-            clock = None
+    none = _Calendar(np.ones(3), 1.0, 0.0, None)
+    chosen, fitted = none, expected0
+    kind = None if start is None else start.kind
+    if n_months >= CALENDAR_MONTHS and expected0.sum() > 0 and kind != "none":
+        # each form against none by the deals' own likelihood (their closing ages and
+        # calendar times), not only the monthly totals it implies
+        entry, exit_ = f["entry"].to_numpy(), f["exit"].to_numpy()
+        outcome = f["outcome"].to_numpy()
+        ll0 = hazard_log_likelihood(pooled, entry, exit_, outcome)
+        candidates: list[tuple[float, _Calendar, Array]] = []
+        if kind in (None, "factor"):
+            q, clock, with_q = _quarter_factor(f, edges, observed, position, start)
+            table = fit_life_table(
+                entry, exit_, outcome, born=_calendar_days(f["created"]), win_clock=clock
+            )
+            at_exit = q[quarter_position(_calendar_days(f["created"]) + exit_)]
+            ll = hazard_log_likelihood(table, entry, exit_, outcome, win_factor=at_exit)
+            p_q = float(stats.chi2.sf(max(2.0 * (ll - ll0), 0.0), df=2))
+            if p_q < SIGNIFICANCE or kind == "factor":
+                candidates.append((4.0 - 2.0 * ll, _Calendar(q, p_q, 0.0, clock), with_q))
+        if kind in (None, "slip"):
+            share, ll, with_s = _quarter_slip(f, h, edges, position, start)
+            p_s = float(stats.chi2.sf(max(2.0 * (ll - ll0), 0.0), df=1))
+            if (p_s < SIGNIFICANCE or kind == "slip") and share > 0:
+                slipped = _Calendar(np.ones(3), 1.0, 0.0, None, share, p_s)
+                candidates.append((2.0 - 2.0 * ll, slipped, with_s))
+        if candidates:
+            _, chosen, fitted = min(candidates, key=lambda c: c[0])
     use = fitted > 0
     shock = 0.0
     if use.sum() >= 3:
         shock = float(
             np.sum((observed[use] - fitted[use]) ** 2 - observed[use]) / np.sum(fitted[use] ** 2)
         )
-    return factor, pvalue, max(shock, 0.0), clock
+    return dataclasses.replace(chosen, shock=max(shock, 0.0))
+
+
+def _quarter_factor(
+    f: pd.DataFrame,
+    edges: list[pd.Timestamp],
+    observed: Array,
+    position: np.ndarray[Any, Any],
+    start: _Start | None,
+) -> tuple[Array, Callable[[Array], Array], Array]:
+    """The quarter factor (mean 1), its clock and the monthly wins it expects."""
+    last = edges[-1]
+    grid_first = f["created"].min().to_period("M").to_timestamp()
+    grid_months = (last.year - grid_first.year) * 12 + last.month - grid_first.month + 120
+    q = np.ones(3) if start is None else np.asarray(start.quarter, dtype=float)
+    rounds = CALENDAR_ROUNDS if start is None else 4
+    for _ in range(rounds):
+        clock = _make_clock(q, grid_first, grid_months)
+        pooled, groups = _tables(f, clock)
+        expected = _expected_by_month(f, pooled, groups, edges)
+        o = np.bincount(position, weights=observed, minlength=3)
+        e = np.bincount(position, weights=expected, minlength=3)
+        new = np.where(e > 0, o / np.maximum(e, 1e-12), 1.0)
+        new = np.maximum(new, 1e-3)
+        new /= new.mean()
+        done = float(np.max(np.abs(new - q))) < 1e-4
+        q = new
+        if done:
+            break
+    clock = _make_clock(q, grid_first, grid_months)
+    pooled, groups = _tables(f, clock)
+    expected = _expected_by_month(f, pooled, groups, edges)
+    return q, clock, expected * q[position]
+
+
+def _quarter_slip(
+    f: pd.DataFrame,
+    h: _History,
+    edges: list[pd.Timestamp],
+    position: np.ndarray[Any, Any],
+    start: _Start | None,
+) -> tuple[float, float, Array]:
+    """The held share of the quarter-end slip, its log-likelihood and the monthly wins it
+    expects."""
+    until = _until(h)
+    records = (
+        f["entry"].to_numpy(),
+        f["exit"].to_numpy(),
+        f["outcome"].to_numpy(),
+        _calendar_days(f["created"]),
+        until,
+    )
+    fitted = fit_slip(*records, rounds=ROUNDS if start is None else 4)
+    ll = slip_log_likelihood(fitted.table, fitted.share, *records)
+    # natural wins expected by month over the natural histories (a held win's exposure ends
+    # at its natural closing time), then the held share moved to each quarter's last month
+    edge_days = _stamp_days(edges)
+    ages = edge_days[None, :] - fitted.born[:, None]
+    clipped = np.clip(ages, fitted.entry[:, None], fitted.exit[:, None])
+    hw, _ = fitted.table.cumulative(clipped.ravel())
+    natural = (np.diff(hw.reshape(clipped.shape), axis=1) * fitted.weight[:, None]).sum(axis=0)
+    return fitted.share, ll, slip_months(natural, position, fitted.share)
 
 
 def _deviance(observed: Array, expected: Array) -> float:
@@ -626,6 +766,7 @@ def forecast(
     notes += _fit_notes(base, h)
     open_rows = frame[frame["outcome"] == OPEN]
     r_per = _split(replications, max(resamples, 1))
+    refit_from = _Start(base.quarter, base.slip, base.calendar)
     last_fitted = pd.Period(arrivals.months[-1], freq="M")
     steps = np.array([(pd.Period(e, freq="M") - last_fitted).n for e in edges[:-1]])
     created_all = arrivals.paths(steps, replications, rng)
@@ -638,7 +779,7 @@ def forecast(
         fit = (
             base
             if b == 0 or resamples == 0
-            else _fit(h, rng.integers(0, n, n), edges[0], start=base.quarter)
+            else _fit(h, rng.integers(0, n, n), edges[0], start=refit_from)
         )
         created = created_all[at : at + reps]
         shock = _shocks(fit.shock_variance, reps, months, rng)
@@ -662,13 +803,13 @@ def forecast(
             notes.append(
                 FitNote(
                     f"rep capacity binds in {binds:.0%} of month draws: {owners} owners active, "
-                    f"at most {per_owner:.0f} wins an owner-month in the history "
-                    f"(capped at {cap:.0f})"
+                    f"a ceiling of {per_owner:.0f} wins an owner-month (the record month "
+                    f"plus a chance allowance; capped at {cap:.0f})"
                 )
             )
-            scale = np.minimum(1.0, cap / np.maximum(out_w, 1e-9))
-            out_w = np.minimum(out_w, cap)
-            out_v = out_v * scale
+        scale = np.minimum(1.0, cap / np.maximum(out_w, 1e-9))
+        out_w = np.minimum(out_w, cap)
+        out_v = out_v * scale
     if band_checks > 0:
         widen, checked = _band_check(data, band_checks, seed, new_opportunities)
         if checked >= MIN_BAND_CHECKS:
@@ -677,7 +818,7 @@ def forecast(
                 if factor_ > 1.0:  # on the log scale: errors of counts and values are relative
                     logs = np.log1p(draws)
                     mid = np.median(logs, axis=0, keepdims=True)
-                    draws[:] = np.expm1(mid + (logs - mid) * factor_)
+                    draws[:] = np.maximum(np.expm1(mid + (logs - mid) * factor_), 0.0)
             notes.append(
                 FitNote(
                     f"bands checked on {checked} recent one-month-ahead forecasts: widened "
@@ -723,7 +864,9 @@ def _band_check(
     done = 0
     for back in range(checks, 0, -1):
         cutoff = pd.Timestamp(add_months(first.date(), -back))
-        if int((won["won"] < cutoff).sum()) < MIN_WINS or cutoff < data.deals_from:
+        if int((won["won"] < cutoff).sum()) < MIN_WINS or cutoff < pd.Timestamp(
+            add_months(data.deals_from.date(), CALENDAR_MONTHS)
+        ):
             continue
         cut = data.cut(cutoff.date())
         try:
@@ -807,7 +950,15 @@ def _fit_notes(fit: Fit, h: _History) -> list[FitNote]:
                 )
             )
         )
-    if fit.quarter_pvalue < SIGNIFICANCE:
+    if fit.calendar == "slip":
+        notes.append(
+            FitNote(
+                f"quarter-end slip kept (LR p={fit.slip_pvalue:.3g}): {fit.slip:.0%} of the wins "
+                "due in a quarter's first two months are held and signed in its last "
+                f"{RELEASE_DAYS:.0f} days"
+            )
+        )
+    elif fit.quarter_pvalue < SIGNIFICANCE:
         q = fit.quarter
         notes.append(
             FitNote(
@@ -863,23 +1014,63 @@ def _pipeline_probs(
     r = factor.shape[0]
     factor = np.concatenate([np.ones((r, 1)), factor], axis=1)
     probs = np.zeros((r, len(open_rows), len(edges) - 1))
+    positions = _positions(edges)
+    target = _quarter_end_index(float(_stamp_days([as_of])[0]), edges)
     for table, mask, age in _open_tables(open_rows, fit, as_of):
         ages = age[mask][:, None] + offsets[None, :]
         win, _ = month_win_probabilities(table, ages, factor)
         probs[:, mask, :] = win[:, :, 1:]
+        if fit.slip > 0:
+            part = slip_months(win[:, :, 1:], positions, fit.slip)
+            # natural wins between the as-of date and the first month, held to its quarter
+            if target < part.shape[-1] and _positions([as_of, as_of])[0] < 2:
+                part[:, :, target] += fit.slip * win[:, :, 0]
+            held = held_probability(
+                table,
+                fit.slip,
+                _calendar_days(open_rows["created"])[mask],
+                open_rows["entry"].to_numpy(dtype=float)[mask],
+                float(_stamp_days([as_of])[0]),
+            )
+            part *= (1.0 - held)[None, :, None]
+            if target < part.shape[-1]:
+                part[:, :, target] += held[None, :]
+            probs[:, mask, :] = part
     return probs
+
+
+def _positions(edges: list[pd.Timestamp]) -> np.ndarray[Any, Any]:
+    """Position in its quarter (0, 1, 2) of each month starting at ``edges[:-1]``."""
+    return np.array([(e.month - 1) % 3 for e in edges[:-1]])
+
+
+def _quarter_end_index(t: float | Array, edges: list[pd.Timestamp]) -> Any:
+    """Index among the forecast months of the last month of the quarter of calendar time
+    ``t`` (the number of months when it is not one of them)."""
+    k = len(edges) - 1
+    third = quarters(np.atleast_1d(np.asarray(t, dtype=float))).third
+    starts = _stamp_days(edges[:-1])
+    idx = np.searchsorted(starts, third)
+    found = (idx < k) & (starts[np.minimum(idx, k - 1)] == third)
+    out = np.where(found, idx, k)
+    return int(out[0]) if np.ndim(t) == 0 else out
 
 
 def _staged(open_rows: pd.DataFrame, fit: Fit) -> np.ndarray[Any, Any]:
     """Open deals carried through the stages: a known current stage with its entry date."""
     if not fit.stages:
         return np.zeros(len(open_rows), dtype=bool)
-    mask = open_rows["stage"].isin(list(fit.stages)).to_numpy()
-    for i in np.flatnonzero(mask):
-        stage = open_rows["stage"].iloc[i]
-        if pd.isna(open_rows[f"stage:{stage}"].iloc[i]):
-            mask[i] = False
-    return mask
+    return _stage_entry(open_rows, tuple(fit.stages)).notna().to_numpy()
+
+
+def _stage_entry(rows: pd.DataFrame, stages: tuple[str, ...]) -> pd.Series:
+    """When each row entered its current stage (NaT: not one of ``stages``, or undated)."""
+    out = pd.Series(pd.NaT, index=rows.index, dtype="datetime64[ns]")
+    for st in stages:
+        here = (rows["stage"] == st).to_numpy()
+        if here.any():
+            out[here] = pd.to_datetime(rows.loc[here, f"stage:{st}"])
+    return out
 
 
 def _stage_paths(
@@ -897,9 +1088,7 @@ def _stage_paths(
     tables = [fit.stages[x] for x in names]
     n = len(rows)
     stage = np.tile(np.array([names.index(x) for x in rows["stage"]]), (r, 1))
-    entered = pd.Series(
-        [rows[f"stage:{x}"].iloc[i] for i, x in enumerate(rows["stage"])], dtype="datetime64[ns]"
-    )
+    entered = _stage_entry(rows, tuple(names)).reset_index(drop=True)
     age0 = _days(pd.Series(as_of, index=entered.index), entered)
     age = np.tile(np.maximum(age0, 0.0), (r, 1))
     alive = np.ones((r, n), dtype=bool)
@@ -908,6 +1097,17 @@ def _stage_paths(
     day_edges = np.array([(e - as_of).total_seconds() / 86400.0 for e in edges])
     rows_r = np.repeat(np.arange(r)[:, None], n, axis=1)
     last = len(tables) - 1
+    now = float(_stamp_days([as_of])[0])
+    slip = fit.slip
+    if slip > 0:
+        day_time = np.asarray(now + np.arange(total_days) + 0.5, dtype=float)
+        push_day = pushable(day_time)
+        target_day = _quarter_end_index(day_time, edges)
+        in_last = stage == last
+        held_p = held_probability(tables[last], slip, _calendar_days(entered), np.zeros(n), now)
+        held = in_last & (rng.random((r, n)) < held_p[None, :])
+        month[held] = _quarter_end_index(now, edges)
+        alive &= ~held
     for day in range(total_days):
         m = int(np.searchsorted(day_edges, day + 0.5, side="right")) - 1
         if not alive.any():
@@ -932,6 +1132,9 @@ def _stage_paths(
             fwd, gone = idx[forward], idx[lost]
             if s_idx == last:
                 month.flat[fwd] = m if m >= 0 else k
+                if slip > 0 and push_day[day]:
+                    kept = fwd[rng.random(len(fwd)) < slip]
+                    month.flat[kept] = target_day[day]
                 alive.flat[fwd] = False
             else:
                 stage.flat[fwd] = s_idx + 1
@@ -994,7 +1197,10 @@ def _values(hit: np.ndarray[Any, Any], amounts: Array, fit: Fit, rng: np.random.
 
 
 def _new_probs(
-    tables: list[tuple[LifeTable, float]], edges: list[pd.Timestamp], factor: Array
+    tables: list[tuple[LifeTable, float]],
+    edges: list[pd.Timestamp],
+    factor: Array,
+    slip: float = 0.0,
 ) -> Array:
     """Per draw: chance that an opportunity created in month j is won in month k; (r, j, k)."""
     k = len(edges) - 1
@@ -1009,7 +1215,7 @@ def _new_probs(
         for table, weight in tables:
             win, _ = month_win_probabilities(table, ages, factor)
             out[:, j, :] += weight * win.mean(axis=1)
-    return out
+    return slip_months(out, _positions(edges), slip)
 
 
 def _new_draws(
@@ -1030,7 +1236,7 @@ def _new_draws(
         key = str(channel) if str(channel) in fit.groups else ""
         weights[key] = weights.get(key, 0.0) + float(share)
     tables = [(fit.groups.get(key, fit.pooled), w) for key, w in weights.items()]
-    probs = _new_probs(tables, edges, factor)  # (r, j, k)
+    probs = _new_probs(tables, edges, factor, fit.slip)  # (r, j, k)
     wins = np.zeros((r, k))
     value = np.zeros((r, k))
     pool = fit.sizes.get("")
@@ -1052,8 +1258,10 @@ def _new_draws(
 
 
 def _capacity(frame: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float, int, float] | None:
-    """Wins a month the active owners could close: owners with a win in the latest three
-    months times the most wins an owner closed in a month (P95 of owner-months)."""
+    """A ceiling on monthly wins from the owners: the owners with a win in the latest three
+    months times the most wins an owner has closed in one month, plus a Poisson allowance
+    of two standard deviations (a record month is not a capacity limit: growth and chance
+    beat it now and then)."""
     won = frame[(frame["outcome"] == WON) & frame["owner"].notna()]
     if len(won) < MIN_WINS:
         return None
@@ -1065,7 +1273,8 @@ def _capacity(frame: pd.DataFrame, as_of: pd.Timestamp) -> tuple[float, int, flo
     owners = int(recent["owner"].nunique())
     if owners == 0:
         return None
-    per_owner = float(np.percentile(per.to_numpy(), 95))
+    best = float(per.max())
+    per_owner = best + 2.0 * math.sqrt(best)
     return owners * per_owner, owners, per_owner
 
 

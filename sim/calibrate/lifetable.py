@@ -76,6 +76,60 @@ class LifeTable:
             share = np.where(total > 0, dw / total, 0.0)
         return float(np.sum(survive * (1.0 - np.exp(-total)) * share))
 
+    def incidence(self, age: Array) -> tuple[Array, Array]:
+        """Chance of a win, and survival (no close), from age 0 to ``age``.
+
+        The win's cumulative incidence ``int_0^a lambda_w(s) S(s) ds``, exact for piecewise
+        constant hazards, and ``S(a)``.
+        """
+        widths = np.diff(self.edges)
+        total = self.win_rate + self.loss_rate
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total > 0, self.win_rate / total, 0.0)
+        h_edges = np.concatenate([[0.0], np.cumsum(total[:-1] * widths)])
+        s_edges = np.exp(-h_edges)
+        inc_edges = np.concatenate(
+            [[0.0], np.cumsum(s_edges[:-1] * share[:-1] * (1.0 - np.exp(-total[:-1] * widths)))]
+        )
+        a = np.maximum(np.asarray(age, dtype=float), 0.0)
+        b = np.clip(np.searchsorted(self.edges, a, side="right") - 1, 0, len(self.edges) - 1)
+        within = 1.0 - np.exp(-total[b] * (a - self.edges[b]))
+        win = inc_edges[b] + s_edges[b] * share[b] * within
+        return np.asarray(win, dtype=float), np.asarray(s_edges[b] * (1.0 - within), dtype=float)
+
+    def win_density(self, age: Array) -> Array:
+        """Density of a win at ``age``: ``lambda_w(a) S(a)``."""
+        a = np.maximum(np.asarray(age, dtype=float), 0.0)
+        b = np.clip(np.searchsorted(self.edges, a, side="right") - 1, 0, len(self.edges) - 1)
+        _, survive = self.incidence(a)
+        return np.asarray(self.win_rate[b] * survive, dtype=float)
+
+
+def _exposure(entry: Array, exit_: Array, weight: Array, edges: Array) -> Array:
+    """Weighted time at risk in each age bin: bins crossed whole count their width (a
+    difference array over the bins), the first and last bins their partial overlap."""
+    n_bins = len(edges)
+    upper = np.concatenate([edges[1:], [np.inf]])
+    b0 = np.clip(np.searchsorted(edges, entry, side="right") - 1, 0, n_bins - 1)
+    b1 = np.clip(np.searchsorted(edges, exit_, side="right") - 1, 0, n_bins - 1)
+    apart = b1 > b0
+    cover = np.bincount(b0[apart] + 1, weights=weight[apart], minlength=n_bins + 1)
+    cover -= np.bincount(b1[apart], weights=weight[apart], minlength=n_bins + 1)
+    whole = np.cumsum(cover)[:n_bins]
+    widths = np.where(np.isfinite(upper), upper - edges, 0.0)
+    exposure = whole * widths
+    same = ~apart
+    exposure += np.bincount(
+        b0[same], weights=weight[same] * (exit_[same] - entry[same]), minlength=n_bins
+    )
+    exposure += np.bincount(
+        b0[apart], weights=weight[apart] * (upper[b0[apart]] - entry[apart]), minlength=n_bins
+    )
+    exposure += np.bincount(
+        b1[apart], weights=weight[apart] * (exit_[apart] - edges[b1[apart]]), minlength=n_bins
+    )
+    return np.asarray(exposure, dtype=float)
+
 
 def fit_life_table(
     entry: Array,
@@ -85,6 +139,7 @@ def fit_life_table(
     *,
     born: Array | None = None,
     win_clock: Callable[[Array], Array] | None = None,
+    weights: Array | None = None,
 ) -> LifeTable:
     """Life-table estimate of the win and loss hazards.
 
@@ -101,25 +156,29 @@ def fit_life_table(
         opportunity's creation as a calendar day, and the integral of ``f`` over calendar
         days (``win_clock(t1) - win_clock(t0)`` is the ``f``-weighted time between them). The
         win exposure is then weighted, and ``win_rate`` is the baseline ``lambda``.
+    weights
+        Weight of each record (default 1): a record split between possible histories (an
+        expectation-maximisation step) counts its exposure and its event by its weight.
     """
     entry = np.asarray(entry, dtype=float)
     exit_ = np.maximum(np.asarray(exit_, dtype=float), entry)
     outcome = np.asarray(outcome)
+    weight = np.ones(len(entry)) if weights is None else np.asarray(weights, dtype=float)
     n_bins = len(edges)
     upper = np.concatenate([edges[1:], [np.inf]])
-    exposure = np.empty(n_bins)
-    win_exposure = np.empty(n_bins)
-    for b in range(n_bins):
-        lo, hi = edges[b], upper[b]
-        a0, a1 = np.clip(entry, lo, hi), np.clip(exit_, lo, hi)
-        exposure[b] = float(np.sum(a1 - a0))
-        if win_clock is not None and born is not None:
-            win_exposure[b] = float(np.sum(win_clock(born + a1) - win_clock(born + a0)))
-    if win_clock is None or born is None:
+    exposure = _exposure(entry, exit_, weight, np.asarray(edges, dtype=float))
+    if win_clock is not None and born is not None:
+        win_exposure = np.empty(n_bins)
+        for b in range(n_bins):
+            lo, hi = edges[b], upper[b]
+            a0, a1 = np.clip(entry, lo, hi), np.clip(exit_, lo, hi)
+            win_exposure[b] = float(np.sum(weight * (win_clock(born + a1) - win_clock(born + a0))))
+    else:
         win_exposure = exposure
     where = np.clip(np.searchsorted(edges, exit_, side="right") - 1, 0, n_bins - 1)
-    wins = np.bincount(where[outcome == WON], minlength=n_bins).astype(float)
-    losses = np.bincount(where[outcome == LOST], minlength=n_bins).astype(float)
+    is_won, is_lost = outcome == WON, outcome == LOST
+    wins = np.bincount(where[is_won], weights=weight[is_won], minlength=n_bins)
+    losses = np.bincount(where[is_lost], weights=weight[is_lost], minlength=n_bins)
     widths = np.diff(np.concatenate([edges, [edges[-1] + 30.0]]))
     at_risk = exposure / widths
     reliable = np.flatnonzero(at_risk >= MIN_AT_RISK)
@@ -139,9 +198,9 @@ def fit_life_table(
         edges=np.asarray(edges, dtype=float),
         win_rate=win_rate,
         loss_rate=loss_rate,
-        deals=len(entry),
-        wins=int((outcome == WON).sum()),
-        losses=int((outcome == LOST).sum()),
+        deals=round(float(weight.sum())),
+        wins=round(float(weight[is_won].sum())),
+        losses=round(float(weight[is_lost].sum())),
     )
 
 
