@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -48,7 +47,7 @@ from sim.calibrate.report import (
     Report,
 )
 from sim.errors import Problem, ScenarioError
-from sim.scenario.loader import load
+from sim.scenario.loader import load, parse_yaml
 
 PathLike = str | os.PathLike[str]
 
@@ -632,7 +631,7 @@ def preset_map(
             ]
         )
     text = resources.files("sim.calibrate").joinpath(f"presets/{name}.yaml").read_text("utf-8")
-    raw = yaml.safe_load(text)
+    raw = parse_yaml(text, f"preset {name}")
     headers = {"leads": list(lead_header), "deals": list(deal_header)}
     problems: list[Problem] = []
     chosen: list[str] = []

@@ -1,0 +1,166 @@
+"""Hostile or unlucky input: every case exits 2 with a located message, never a traceback.
+
+Each test reproduces one hole found in the scenario loader, the schema or the CRM reader
+(see docs/guarantees-inputs.md) and checks the refusal.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.cli import main
+from sim.scenario.loader import MAX_EXTENDS_DEPTH, MAX_FILE_BYTES, MAX_NESTING, MAX_NODES
+from tests.helpers import BASE
+
+SECRET = "rooty:$6$salt$zzhash:19000:0:99999:7:::\ndaemonic:*:19000:0:99999:7:::\n"
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9 if prev else ['lol'] * 9)}]\n"
+    for prev, name in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+"""A few hundred bytes that expand to 9**9 (387 million) strings: "billion laughs"."""
+
+
+def revloop(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run the command line in-process; its exit status and everything it printed."""
+    try:
+        main.main(args=list(argv), prog_name="revloop", standalone_mode=True)
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else 1
+    else:
+        code = 0
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What the command printed, checking that it exited 2 without a traceback."""
+    code, text = revloop(capsys, *argv)
+    assert code == 2, text
+    assert "Traceback" not in text
+    return text
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def extending(folder: Path, target: str, name: str = "child.yaml") -> Path:
+    return write(folder, name, f"extends: {target}\nname: child\n")
+
+
+# -- 1. extends: no file contents leak ------------------------------------------------------
+
+
+def test_extends_refuses_a_file_without_a_yaml_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "shadow", SECRET)
+    text = refused(capsys, "validate", str(extending(tmp_path, "shadow")))
+    assert "child.yaml:1: extends: must name a YAML file (.yaml or .yml)" in text
+    assert "rooty" not in text
+    assert "daemonic" not in text
+
+
+def test_extends_refuses_devices_and_pipes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = refused(capsys, "validate", str(extending(tmp_path, "/dev/zero")))
+    assert "extends: must name a YAML file" in text
+    os.mkfifo(tmp_path / "pipe.yaml")
+    text = refused(capsys, "validate", str(extending(tmp_path, "pipe.yaml")))
+    assert "pipe.yaml: not a regular file" in text
+    text = refused(capsys, "validate", str(tmp_path / "pipe.yaml"))
+    assert "pipe.yaml: not a regular file" in text
+
+
+def test_files_larger_than_the_bound_are_refused_unread(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "big.yaml", "name: x\n" + "# padding\n" * (MAX_FILE_BYTES // 10 + 1))
+    text = refused(capsys, "validate", str(extending(tmp_path, "big.yaml")))
+    assert f"larger than {MAX_FILE_BYTES:,} bytes" in text
+    text = refused(capsys, "validate", str(tmp_path / "big.yaml"))
+    assert f"big.yaml: file is larger than {MAX_FILE_BYTES:,} bytes" in text
+
+
+def test_a_broken_extended_file_shows_one_line_and_none_of_its_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "leaky.yaml", SECRET * 5)
+    text = refused(capsys, "validate", str(extending(tmp_path, "leaky.yaml")))
+    assert text.count("leaky.yaml:") == 1
+    assert "1 problem(s) found" in text
+    assert "daemonic" not in text
+    assert "zzhash" not in text
+    write(tmp_path, "scalar.yaml", "just a secret sentence\n")
+    text = refused(capsys, "validate", str(extending(tmp_path, "scalar.yaml")))
+    assert "scalar.yaml:1: top level must be a mapping" in text
+    assert "secret" not in text
+
+
+def test_a_long_extends_chain_stops_at_the_bound(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for i in range(1500):
+        extending(tmp_path, f"f{i + 1}.yaml", name=f"f{i}.yaml")
+    write(tmp_path, "f1500.yaml", "name: last\n")
+    text = refused(capsys, "validate", str(tmp_path / "f0.yaml"))
+    assert f"extends chain too long: at most {MAX_EXTENDS_DEPTH} files" in text
+    assert f"f{MAX_EXTENDS_DEPTH - 1}.yaml:1: extends" in text
+
+
+# -- 2 and 4. YAML that would hang or crash the parser ----------------------------------------
+
+
+def test_an_alias_bomb_is_refused_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert len(BOMB) < 400
+    bomb = write(tmp_path, "bomb.yaml", BOMB)
+    started = time.perf_counter()
+    text = refused(capsys, "validate", str(bomb))
+    assert f"bomb.yaml:1: too large: more than {MAX_NODES:,} values" in text
+    leads = write(tmp_path, "leads.csv", "lead_id,created\nL1,2024-01-02\n")
+    deals = write(tmp_path, "deals.csv", "lead_id,won_date\n")
+    args = ["--leads", str(leads), "--deals", str(deals), "-o", str(tmp_path / "o.yaml")]
+    text = refused(capsys, "calibrate", *args, "--map", str(bomb))
+    assert "too large" in text
+    text = refused(capsys, "validate", str(BASE), "--set", f"name={BOMB.replace(chr(10), ', ')}")
+    assert time.perf_counter() - started < 10
+
+
+def test_aliases_of_ordinary_size_still_work(tmp_path: Path) -> None:
+    from sim.scenario.loader import parse_yaml
+
+    assert parse_yaml("a: &x {b: 1}\nc: *x\n", "t") == {"a": {"b": 1}, "c": {"b": 1}}
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b"])
+def test_control_characters_are_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], char: str
+) -> None:
+    path = write(tmp_path, "ctl.yaml", f"name: x\ndescription: a{char}b\n")
+    text = refused(capsys, "validate", str(path))
+    assert f"ctl.yaml:2: malformed YAML: character #x{ord(char):04x} is not allowed" in text
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 5, 2000])
+def test_deep_nesting_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], depth: int
+) -> None:
+    path = write(tmp_path, "deep.yaml", "name: " + "[" * depth + "]" * depth + "\n")
+    text = refused(capsys, "validate", str(path))
+    assert f"nested deeper than {MAX_NESTING} levels" in text
+    text = refused(capsys, "validate", str(BASE), "--set", "name=" + "[" * depth + "]" * depth)
+    assert f"--set:1: name: malformed value: nested deeper than {MAX_NESTING} levels" in text
+    dotted = ".".join(["a"] * depth)
+    text = refused(capsys, "validate", str(BASE), "--set", f"{dotted}=1")
+    assert "--set:1:" in text
+    assert "nested deeper" in text
