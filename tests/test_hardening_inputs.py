@@ -6,6 +6,7 @@ Each test reproduces one hole found in the scenario loader, the schema or the CR
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -164,3 +165,84 @@ def test_deep_nesting_is_refused(
     text = refused(capsys, "validate", str(BASE), "--set", f"{dotted}=1")
     assert "--set:1:" in text
     assert "nested deeper" in text
+
+
+# -- 2, 3 and 6. numbers: finite, bounded, never booleans ------------------------------------
+
+SEMINAR = "marketing.channels.seminar"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        (f"{SEMINAR}.cost_per_lead=.inf", "cost_per_lead: Input should be a finite number"),
+        (f"{SEMINAR}.cost_per_lead=1e13", "cost_per_lead: Input should be less than or equal to"),
+        (f"{SEMINAR}.monthly_leads=.inf", "monthly_leads: Input should be a finite number"),
+        (f"{SEMINAR}.monthly_leads=.nan", "monthly_leads: Input should be a finite number"),
+        (
+            f"{SEMINAR}.monthly_leads=20000000",
+            "monthly_leads: Input should be less than or equal to 10000000",
+        ),
+        (
+            f"{SEMINAR}.growth_per_month=0.9",
+            "growth_per_month: growth and seasonality take the channel to 2.23e+12 leads in a "
+            "month within the horizon; at most 10,000,000 are allowed",
+        ),
+        (
+            "segments.smb.acv={dist: lognormal, mean: .inf, sd: 1}",
+            "segments.smb.acv.mean: Input should be a finite",
+        ),
+        ("segments.smb.acv=.nan", "segments.smb.acv: Input should be a finite number"),
+        (
+            "inside_sales.headcount=1000000000",
+            "inside_sales.headcount: Input should be less than or equal to 10000",
+        ),
+        ("horizon_months=true", "horizon_months: must be a number, not true or false"),
+        ("inside_sales.headcount=false", "inside_sales.headcount: must be a number, not true"),
+        ("intent.now=true", "intent.now: must be a number, not true or false"),
+        (f"{SEMINAR}.hand_raiser=1", "hand_raiser: Input should be a valid boolean"),
+        ("start_date=9999-01-01", "start_date: Input should be less than or equal to 2100-12-01"),
+        (
+            "starting_book.nurture_leads=1000000000000",
+            "starting_book.nurture_leads: Input should be less than or equal to 10000000",
+        ),
+    ],
+)
+def test_numbers_are_finite_bounded_and_not_booleans(
+    capsys: pytest.CaptureFixture[str], item: str, message: str
+) -> None:
+    text = refused(capsys, "validate", str(BASE), "--set", item)
+    assert f"--set:1: {message}" in text.replace(f"{SEMINAR}.", "")
+
+
+def test_a_bad_start_date_in_the_file_points_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = BASE.read_text(encoding="utf-8").replace(
+        "start_date: 2027-01-01", "start_date: 9999-01-01"
+    )
+    path = write(tmp_path, "far.yaml", text)
+    line = text.splitlines().index("start_date: 9999-01-01") + 1
+    shown = refused(capsys, "validate", str(path))
+    assert f"far.yaml:{line}: start_date: Input should be less than or equal to 2100-12-01" in shown
+
+
+def test_every_bundled_scenario_is_within_the_bounds(capsys: pytest.CaptureFixture[str]) -> None:
+    for path in sorted(BASE.parent.rglob("*.yaml")):
+        if "sweeps" in path.parts:
+            continue
+        code, text = revloop(capsys, "validate", str(path))
+        assert code == 0, text
+
+
+def test_the_arr_check_catches_nan_and_inf() -> None:
+    from sim.engine.world import World
+    from sim.errors import InvariantError
+    from tests.helpers import small
+
+    world = World(small(months=2), seed=3)
+    world.run()
+    for bad in (math.nan, math.inf):
+        world.customer_success.arr = bad
+        with pytest.raises(InvariantError, match="ARR does not balance"):
+            world.check()
