@@ -6,11 +6,13 @@ Each test reproduces one hole found in the scenario loader, the schema or the CR
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from sim.cli import main
@@ -246,3 +248,94 @@ def test_the_arr_check_catches_nan_and_inf() -> None:
         world.customer_success.arr = bad
         with pytest.raises(InvariantError, match="ARR does not balance"):
             world.check()
+
+
+# -- 4 and 5. CRM exports ----------------------------------------------------------------------
+
+
+def crm(folder: Path, leads: str, deals: str = "lead_id,won_date\n") -> list[str]:
+    """Write a leads and a deals file; the command-line arguments that name them."""
+    return [
+        "--leads",
+        str(write(folder, "leads.csv", leads)),
+        "--deals",
+        str(write(folder, "deals.csv", deals)),
+    ]
+
+
+def lead_rows(dates: list[str]) -> str:
+    return "lead_id,created,channel\n" + "".join(f"L{i},{d},web\n" for i, d in enumerate(dates))
+
+
+@pytest.mark.parametrize("command", ["calibrate", "backtest", "forecast"])
+def test_an_unclosed_quote_in_a_csv_is_located(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    rows = lead_rows([f"2024-01-{i % 28 + 1:02d}" for i in range(20_000)])
+    rows = rows.replace("L1,2024-01-02,web", 'L1,"2024-01-02,web', 1)
+    extra = ["-o", str(tmp_path / "out.yaml")] if command == "calibrate" else []
+    text = refused(capsys, command, *crm(tmp_path, rows), *extra)
+    assert "leads.csv:3: malformed CSV: field larger than field limit" in text
+
+
+def test_dates_far_outside_the_window_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dates = [f"{1900 if i % 2 else 2100}-01-{i % 28 + 1:02d}" for i in range(200)]
+    args = crm(tmp_path, lead_rows(dates))
+    text = refused(capsys, "calibrate", *args, "-o", str(tmp_path / "o.yaml"))
+    assert (
+        "leads.csv:2: created: 200 of 200 dates are outside the plausible window 1990-01-01" in text
+    )
+    text = refused(
+        capsys,
+        "calibrate",
+        *crm(tmp_path, lead_rows(["1900-01-05"] * 50)),
+        "-o",
+        str(tmp_path / "o.yaml"),
+    )
+    assert "50 of 50 dates are outside the plausible window" in text
+
+
+def test_a_few_implausible_dates_are_left_out_with_a_warning_each(tmp_path: Path) -> None:
+    from sim.calibrate import read_crm
+    from sim.calibrate.columns import FEW_IMPLAUSIBLE, date_window
+    from sim.calibrate.report import IMPLAUSIBLE_DATE
+
+    leads = lead_rows([f"2024-0{m}-0{d}" for m in range(1, 7) for d in range(1, 9)])
+    deals = "lead_id,won_date\nL1,2024-03-01\nL2,2100-12-31\nL3,2024-04-02\n"
+    data = read_crm(write(tmp_path, "leads.csv", leads), write(tmp_path, "deals.csv", deals))
+    assert data.as_of.year == 2024  # not moved to 2100
+    (warning,) = data.report.of_kind(IMPLAUSIBLE_DATE)
+    assert (warning.file, warning.line, warning.path, warning.value) == (
+        str(tmp_path / "deals.csv"),
+        3,
+        "won_date",
+        "2100-12-31",
+    )
+    assert "L2" not in set(data.leads["lead_id"][data.leads["won"].notna()])
+    assert FEW_IMPLAUSIBLE >= 1
+    assert date_window(dt.date(2024, 5, 1))[1] == pd.Timestamp("2025-05-03")
+
+
+def test_mixed_day_first_and_month_first_dates_are_refused_until_the_map_says(
+    tmp_path: Path,
+) -> None:
+    from sim.calibrate import CrmError, read_crm
+    from sim.calibrate.columns import ColumnMap, DealColumns, LeadColumns
+
+    leads = lead_rows(["25-01-2024", "03-04-2024", "01/28/2024", "05-06-2024"])
+    paths = write(tmp_path, "leads.csv", leads), write(tmp_path, "deals.csv", "lead_id,won_date\n")
+    with pytest.raises(CrmError) as caught:
+        read_crm(*paths)
+    (problem,) = caught.value.problems
+    assert (problem.line, problem.path, problem.value) == (2, "created", "25-01-2024")
+    assert "day-first and month-first dates are mixed: 1 can only be day-first" in problem.message
+    assert "'01/28/2024' on line 4" in problem.message
+    cmap = ColumnMap(
+        leads=LeadColumns(id="lead_id", created="created"),
+        deals=DealColumns(lead_id="lead_id", won="won_date"),
+        date_format="day_first",
+    )
+    data = read_crm(*paths, columns=cmap)
+    assert data.leads["created"].iloc[1].date() == dt.date(2024, 4, 3)
