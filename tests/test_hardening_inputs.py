@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sim.cli import main
 from sim.scenario.loader import MAX_EXTENDS_DEPTH, MAX_FILE_BYTES, MAX_NESTING, MAX_NODES
@@ -339,3 +341,87 @@ def test_mixed_day_first_and_month_first_dates_are_refused_until_the_map_says(
     )
     data = read_crm(*paths, columns=cmap)
     assert data.leads["created"].iloc[1].date() == dt.date(2024, 4, 3)
+
+
+# -- 7. fuzz: whatever the text, validate exits 0 or 2 ------------------------------------------
+
+
+BASE_TEXT = BASE.read_text(encoding="utf-8")
+ODD_VALUES = [
+    "1e400",
+    "-1e400",
+    ".inf",
+    "-.inf",
+    ".nan",
+    "-1",
+    "0",
+    "1e15",
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "'x'",
+    "&a",
+    "*a",
+    "[[[[[[",
+    "\x00",
+    "2100-13-45",
+]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    """The base scenario's text with a few random edits."""
+    lines = BASE_TEXT.splitlines(keepends=True)
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["insert", "delete", "replace", "duplicate", "number", "swap"]))
+        i = draw(st.integers(0, len(lines) - 1))
+        line = lines[i]
+        if kind == "duplicate":
+            lines.insert(i, line)
+        elif kind in ("insert", "delete", "replace") and line:
+            at = draw(st.integers(0, len(line) - 1))
+            char = draw(st.characters(codec="utf-8", max_codepoint=0x2FF))
+            cut = at + (kind != "insert")
+            lines[i] = line[:at] + ("" if kind == "delete" else char) + line[cut:]
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            if kind == "number" and any(c.isdigit() for c in value):
+                new = draw(
+                    st.sampled_from(ODD_VALUES[:8]) | st.integers(-(10**12), 10**12).map(str)
+                )
+            else:
+                new = draw(st.sampled_from(ODD_VALUES))
+            lines[i] = f"{key}: {new}\n"
+    return "".join(lines)
+
+
+def validate_text(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text, encoding="utf-8")
+    code, shown = revloop(capsys, "validate", str(path))
+    assert code in (0, 2), shown
+    assert "Traceback" not in shown
+
+
+FUZZ = settings(
+    deadline=5000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@settings(FUZZ, max_examples=100)
+@given(text=mutated())
+def test_fuzzed_scenarios_exit_0_or_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    validate_text(tmp_path, capsys, text)
+
+
+@pytest.mark.slow
+@settings(FUZZ, max_examples=2000)
+@given(text=mutated())
+def test_fuzzed_scenarios_exit_0_or_2_many(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    validate_text(tmp_path, capsys, text)
