@@ -396,7 +396,7 @@ def mutated(draw: st.DrawFn) -> str:
     return "".join(lines)
 
 
-def validate_text(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
+def _validate_text(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str) -> None:
     path = tmp_path / "fuzz.yaml"
     path.write_text(text, encoding="utf-8")
     code, shown = revloop(capsys, "validate", str(path))
@@ -404,24 +404,14 @@ def validate_text(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str)
     assert "Traceback" not in shown
 
 
-FUZZ = settings(
-    deadline=5000,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+def _fuzz(examples: int) -> object:
+    settings_ = settings(
+        deadline=5000,
+        max_examples=examples,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    return settings_(given(text=mutated())(_validate_text))
 
 
-@settings(FUZZ, max_examples=100)
-@given(text=mutated())
-def test_fuzzed_scenarios_exit_0_or_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
-) -> None:
-    validate_text(tmp_path, capsys, text)
-
-
-@pytest.mark.slow
-@settings(FUZZ, max_examples=2000)
-@given(text=mutated())
-def test_fuzzed_scenarios_exit_0_or_2_many(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
-) -> None:
-    validate_text(tmp_path, capsys, text)
+test_fuzzed_scenarios_exit_0_or_2 = _fuzz(100)
+test_fuzzed_scenarios_exit_0_or_2_many = pytest.mark.slow(_fuzz(2000))
