@@ -21,7 +21,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -39,6 +38,7 @@ from sim.calibrate.report import (
     DUPLICATE_DEAL,
     DUPLICATE_LEAD,
     EMPTY_ID,
+    IMPLAUSIBLE_DATE,
     NO_AMOUNT,
     ORPHAN_DEAL,
     STAGE_ORDER,
@@ -48,7 +48,7 @@ from sim.calibrate.report import (
     Report,
 )
 from sim.errors import Problem, ScenarioError
-from sim.scenario.loader import load
+from sim.scenario.loader import load, parse_yaml
 
 PathLike = str | os.PathLike[str]
 
@@ -287,6 +287,30 @@ _SHAPES = {
 }
 _MOSTLY_BAD = 0.5
 """Above this share of unparseable dates in a column, the format is wrong: stop, not skip."""
+EARLIEST_DATE = dt.date(1990, 1, 1)
+"""No CRM export holds real events before this: earlier dates are typos or placeholders."""
+LATEST_AHEAD = dt.timedelta(days=366)
+"""Dates later than today plus this are typos or placeholders (2099-12-31, 2100-01-01)."""
+FEW_IMPLAUSIBLE = 10
+"""At most this many dates of a column (or 1% of them, if more) outside the window are left
+out with a warning each; more, and the column is refused: its dates are not real dates."""
+
+
+def date_window(today: dt.date | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The plausible dates of a CRM export: :data:`EARLIEST_DATE` to a year after today.
+
+    Parameters
+    ----------
+    today
+        Default: the machine's date.
+
+    Returns
+    -------
+    tuple[pd.Timestamp, pd.Timestamp]
+        The first plausible instant and the first one after the window.
+    """
+    end = (today or dt.date.today()) + LATEST_AHEAD + dt.timedelta(days=1)
+    return pd.Timestamp(EARLIEST_DATE), pd.Timestamp(end)
 
 
 @dataclass
@@ -356,12 +380,17 @@ def _decide_order(columns: list[_DateColumn], date_format: str) -> dict[str, str
     if date_format in ("day_first", "month_first", "iso"):
         return {c.label: date_format for c in columns}
     decided: dict[str, str] = {}
+    problems = []
     for col in columns:
         day_only, month_only = _order_evidence(col.parts)
-        if day_only or month_only:
+        mixed = _mixed_orders(col)
+        if mixed is not None:
+            problems.append(mixed)
+        elif day_only or month_only:
             decided[col.label] = "day_first" if day_only >= month_only else "month_first"
+    if problems:
+        raise CrmError(problems)
     votes = set(decided.values())
-    problems = []
     orders = {}
     for col in columns:
         if col.label in decided:
@@ -386,6 +415,30 @@ def _decide_order(columns: list[_DateColumn], date_format: str) -> dict[str, str
     if problems:
         raise CrmError(problems)
     return orders
+
+
+def _mixed_orders(col: _DateColumn) -> Problem | None:
+    """Some dates of the column can only be day-first, others only month-first.
+
+    Only dates valid in exactly one order count (31-31-2024 is evidence of nothing).
+    """
+    not_iso = col.parts["a"].str.len() < 4
+    a = pd.to_numeric(col.parts["a"].where(not_iso), errors="coerce").to_numpy()
+    b = pd.to_numeric(col.parts["b"].where(not_iso), errors="coerce").to_numpy()
+    days, months = np.flatnonzero((a > 12) & (b <= 12)), np.flatnonzero((b > 12) & (a <= 12))
+    if not len(days) or not len(months):
+        return None
+    day, month, day_only, month_only = int(days[0]), int(months[0]), len(days), len(months)
+    return Problem(
+        f"day-first and month-first dates are mixed: {day_only} can only be day-first (e.g. "
+        f"{col.raw.iloc[day]!r}), {month_only} only month-first (e.g. {col.raw.iloc[month]!r} "
+        f"on line {int(col.lines[month])}), so the others cannot be told; set date_format "
+        "(day_first, month_first or a strftime format) in the column map",
+        col.column,
+        col.file,
+        int(col.lines[day]),
+        col.raw.iloc[day],
+    )
 
 
 def _parse_column(col: _DateColumn, order: str, date_format: str) -> pd.Series:
@@ -420,10 +473,53 @@ def _parse_dates(
             )
         if given.any() and "%" not in date_format:
             report.note(f"dates in {col.label}: {shape}")
+        problems += _implausible(col, parsed, report)
         out[col.label] = parsed
     if problems:
         raise CrmError(problems)
     return out
+
+
+def _implausible(col: _DateColumn, parsed: pd.Series, report: Report) -> list[Problem]:
+    """Dates outside :func:`date_window`: a few become no date (each warned), many refuse.
+
+    ``parsed`` is changed in place.
+    """
+    start, end = date_window()
+    if getattr(parsed.dt, "tz", None) is not None:  # a strftime format with %z
+        start, end = start.tz_localize(parsed.dt.tz), end.tz_localize(parsed.dt.tz)
+    outside = (parsed < start) | (parsed >= end)
+    count = int(outside.sum())
+    if not count:
+        return []
+    where = np.flatnonzero(outside.to_numpy())
+    window = f"{start:%Y-%m-%d} to {end - pd.Timedelta(days=1):%Y-%m-%d}"
+    if count > max(FEW_IMPLAUSIBLE, 0.01 * int(parsed.notna().sum())):
+        examples = ", ".join(repr(col.raw.iloc[i]) for i in where[:3])
+        return [
+            Problem(
+                f"{count} of {int(parsed.notna().sum())} dates are outside the plausible "
+                f"window {window} (e.g. {examples}): these are not real event dates; fix "
+                "the export or the column map",
+                col.column,
+                col.file,
+                int(col.lines[where[0]]),
+                col.raw.iloc[where[0]],
+            )
+        ]
+    for i in where:
+        report.warn(
+            IMPLAUSIBLE_DATE,
+            Problem(
+                f"outside the plausible window {window}: taken as no date",
+                col.column,
+                col.file,
+                int(col.lines[i]),
+                col.raw.iloc[i],
+            ),
+        )
+    parsed[outside] = pd.NaT
+    return []
 
 
 # -- CSV files ------------------------------------------------------------------------------
@@ -463,20 +559,23 @@ def _read_csv(path: PathLike) -> pd.DataFrame:
 
 
 def _ragged_rows(path: PathLike, limit: int = 5) -> list[Problem]:
-    """Rows whose number of fields differs from the header's."""
+    """Rows whose number of fields differs from the header's, or where a quote is not closed."""
     name = os.fspath(path)
+    bad: list[Problem] = []
     with open(path, encoding="utf-8-sig", newline="") as handle:
         rows = csv.reader(handle)
-        header = len(next(rows, []))
-        bad = [
-            Problem(
-                f"malformed CSV: {len(row)} fields where the header has {header}",
-                file=name,
-                line=rows.line_num,
-            )
-            for row in rows
-            if len(row) != header and row
-        ]
+        last = 0
+        try:
+            header = len(next(rows, []))
+            last = rows.line_num
+            for row in rows:
+                if len(row) != header and row:
+                    message = f"malformed CSV: {len(row)} fields where the header has {header}"
+                    bad.append(Problem(message, file=name, line=rows.line_num))
+                last = rows.line_num
+        except csv.Error as err:  # e.g. an opening quote never closed swallows the rest
+            message = f"malformed CSV: {err} (a quote opened in this row is never closed?)"
+            bad.append(Problem(message, file=name, line=last + 1))
     return bad[:limit] or [Problem("malformed CSV", file=name)]
 
 
@@ -632,7 +731,7 @@ def preset_map(
             ]
         )
     text = resources.files("sim.calibrate").joinpath(f"presets/{name}.yaml").read_text("utf-8")
-    raw = yaml.safe_load(text)
+    raw = parse_yaml(text, f"preset {name}")
     headers = {"leads": list(lead_header), "deals": list(deal_header)}
     problems: list[Problem] = []
     chosen: list[str] = []

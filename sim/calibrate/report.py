@@ -28,6 +28,7 @@ NO_AMOUNT = "won deal without a positive amount"
 BAD_OUTCOME = "unrecognised outcome"
 AFTER_AS_OF = "dated after the as-of date"
 PARTIAL_MONTH = "lead in a partial month (left out of the volume fit only)"
+IMPLAUSIBLE_DATE = "date outside the plausible window (taken as no date)"
 
 
 class CrmError(InputError):

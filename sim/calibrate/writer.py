@@ -12,11 +12,10 @@ import os
 import re
 from pathlib import Path
 
-import yaml
-
 from sim.calibrate.fit import Calibration, ChannelFit, Transition
 from sim.calibrate.survival import Z95, Interval
 from sim.experiment.results import atomic_write
+from sim.scenario.loader import parse_yaml
 from sim.scenario.schema import Scenario
 
 _BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -81,7 +80,7 @@ def scenario_yaml(cal: Calibration) -> str:
 
 def scenario_of(cal: Calibration) -> Scenario:
     """The validated scenario that :func:`scenario_yaml` writes."""
-    return Scenario.model_validate(yaml.safe_load(scenario_yaml(cal)))
+    return Scenario.model_validate(parse_yaml(scenario_yaml(cal), "calibrated scenario"))
 
 
 def write_scenario(cal: Calibration, path: str | os.PathLike[str]) -> Path:

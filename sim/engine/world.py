@@ -341,7 +341,9 @@ class World:
         closing -= f["contraction_arr"] + f["churned_arr"]
         book = sum(a for a, s in zip(leads.arr, leads.state, strict=True) if s == CUSTOMER)
         tol = 1e-9 * max(1.0, self.opening_arr + f["new_arr"] + f["expansion_arr"])
-        if abs(closing - cs.arr) > tol or abs(book - cs.arr) > tol:
+        # NaN compares false with everything: a non-finite figure must fail the check itself
+        gaps = (closing - cs.arr, book - cs.arr)
+        if any(not math.isfinite(gap) or abs(gap) > tol for gap in gaps):
             problems.append(
                 f"ARR does not balance: opening + new + expansion - contraction - churn = "
                 f"{closing:.2f}, ledger {cs.arr:.2f}, sum over customers {book:.2f}"

@@ -16,9 +16,29 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 
+LARGEST = 1e12
+"""Bound on the size of any number in a scenario: a trillion (currency units, days, points)."""
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic would read true as 1 and false as 0
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
+"""A number, never a boolean: the base of bounded number types (give it ``ge`` and ``le``)."""
+Integer = Annotated[int, BeforeValidator(_not_bool)]
+"""An integer, never a boolean: the base of bounded integer types."""
+Real = Annotated[Number, Field(ge=-LARGEST, le=LARGEST)]
+"""A finite number (with ``allow_inf_nan=False``) of at most :data:`LARGEST` in size."""
+Whole = Annotated[Integer, Field(ge=-LARGEST, le=LARGEST)]
+"""An integer of at most :data:`LARGEST` in size."""
+
 
 class _Distribution(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     @property
     def mean(self) -> float:
@@ -54,7 +74,7 @@ class Fixed(_Distribution):
     """Always the same value."""
 
     dist: Literal["fixed"] = "fixed"
-    value: float
+    value: Real
 
     @property
     def mean(self) -> float:
@@ -76,7 +96,7 @@ class Exponential(_Distribution):
     """Exponential with the given mean (rate = 1 / mean)."""
 
     dist: Literal["exponential"] = "exponential"
-    mean_: float = Field(alias="mean", gt=0)
+    mean_: Real = Field(alias="mean", gt=0)
 
     @property
     def mean(self) -> float:
@@ -103,8 +123,8 @@ class LogNormal(_Distribution):
     """Log-normal given the mean and standard deviation of the variable itself (not its log)."""
 
     dist: Literal["lognormal"] = "lognormal"
-    mean_: float = Field(alias="mean", gt=0)
-    sd: float = Field(gt=0)
+    mean_: Real = Field(alias="mean", gt=0)
+    sd: Real = Field(gt=0)
 
     @property
     def mean(self) -> float:
@@ -133,8 +153,8 @@ class Gamma(_Distribution):
     """Gamma given its mean and standard deviation (shape = (mean/sd)^2)."""
 
     dist: Literal["gamma"] = "gamma"
-    mean_: float = Field(alias="mean", gt=0)
-    sd: float = Field(gt=0)
+    mean_: Real = Field(alias="mean", gt=0)
+    sd: Real = Field(gt=0)
 
     @property
     def mean(self) -> float:
@@ -162,9 +182,9 @@ class Triangular(_Distribution):
     """Triangular on [low, high] with the given mode."""
 
     dist: Literal["triangular"] = "triangular"
-    low: float
-    mode: float
-    high: float
+    low: Real
+    mode: Real
+    high: Real
 
     @model_validator(mode="after")
     def _ordered(self) -> Triangular:
@@ -196,8 +216,8 @@ class Uniform(_Distribution):
     """Uniform on [low, high]."""
 
     dist: Literal["uniform"] = "uniform"
-    low: float
-    high: float
+    low: Real
+    high: Real
 
     @model_validator(mode="after")
     def _ordered(self) -> Uniform:
@@ -225,8 +245,8 @@ class Empirical(_Distribution):
     """Resamples the listed values, optionally with weights (normalised to sum to 1)."""
 
     dist: Literal["empirical"] = "empirical"
-    values: list[float] = Field(min_length=1)
-    weights: list[float] | None = None
+    values: list[Real] = Field(min_length=1)
+    weights: list[Real] | None = None
 
     @model_validator(mode="after")
     def _weights(self) -> Empirical:

@@ -1,7 +1,11 @@
 """Load layered YAML scenario files and report every problem by file and line.
 
 A scenario file may begin with ``extends: other.yaml`` (relative to its own directory): the
-other file is loaded first and this one is deep-merged over it. ``--set dotted.path=value``
+other file is loaded first and this one is deep-merged over it. Every file read is bounded
+(regular files of at most :data:`MAX_FILE_BYTES`; an ``extends`` target must also end in
+``.yaml`` or ``.yml``, and chains stop at :data:`MAX_EXTENDS_DEPTH`), and every YAML text,
+files and ``--set`` values alike, is parsed by :func:`parse_yaml`, which bounds nesting and the
+size aliases expand to (see ``docs/guarantees-inputs.md``). ``--set dotted.path=value``
 overrides are applied next, and the result is validated against a pydantic model. Alongside
 the plain data travels a *source map* from each key path to the file and line that set it, so
 a validation error can point at the line to fix. Nothing here knows the scenario schema.
@@ -12,6 +16,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from types import UnionType
 from typing import Annotated, Any, Literal, TypeAlias, TypeVar, Union, get_args, get_origin
@@ -23,7 +28,20 @@ from pydantic_core import ErrorDetails
 
 from sim.errors import Problem, ScenarioError
 
-__all__ = ["SET_FILE", "SourceMap", "apply_overrides", "load", "read_layered", "validate"]
+__all__ = [
+    "MAX_EXTENDS_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_NESTING",
+    "MAX_NODES",
+    "SET_FILE",
+    "YAML_SUFFIXES",
+    "SourceMap",
+    "apply_overrides",
+    "load",
+    "parse_yaml",
+    "read_layered",
+    "validate",
+]
 
 KeyPath: TypeAlias = tuple[str | int, ...]
 SourceMap: TypeAlias = dict[KeyPath, tuple[str, int]]
@@ -37,6 +55,17 @@ TAG = "dist"
 """The pseudo file name of command-line overrides; their "line" is their position."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+MAX_FILE_BYTES = 1_000_000
+"""Largest YAML file read (a scenario is a few kilobytes): bigger ones are refused unread."""
+MAX_EXTENDS_DEPTH = 20
+"""Most files in one ``extends`` chain, the first file included."""
+MAX_NESTING = 50
+"""Deepest nesting of mappings and lists in one YAML document."""
+MAX_NODES = 100_000
+"""Most values a YAML document may hold once its aliases are expanded (alias bombs)."""
+YAML_SUFFIXES = (".yaml", ".yml")
+"""The only names an ``extends`` target may have."""
 
 
 def load(model: type[M], path: str | os.PathLike[str], sets: Sequence[str] = ()) -> M:
@@ -181,6 +210,12 @@ def _read(
     if not isinstance(target, str):
         raise ScenarioError([Problem("must be a file path", "extends", name, line, target)])
     parent = os.path.normpath(os.path.join(os.path.dirname(file), target))
+    if not parent.lower().endswith(YAML_SUFFIXES):
+        message = f"must name a YAML file ({' or '.join(YAML_SUFFIXES)})"
+        raise ScenarioError([Problem(message, "extends", name, line, target)])
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        message = f"extends chain too long: at most {MAX_EXTENDS_DEPTH} files"
+        raise ScenarioError([Problem(message, "extends", name, line, target)])
     link = (os.path.realpath(parent), _display(parent))
     if link[0] in (real for real, _ in chain):
         cycle = " -> ".join(shown for _, shown in (*chain, link))
@@ -201,9 +236,19 @@ def _display(file: str) -> str:
 
 
 def _read_text(file: str, name: str, via: tuple[str, int] | None) -> str:
+    """The text of a regular file of at most :data:`MAX_FILE_BYTES` (devices, pipes refused)."""
     try:
-        with open(file, encoding="utf-8") as stream:
-            return stream.read()
+        # stat before open: opening a FIFO would block, reading /dev/zero would never end
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            reason = "not a regular file"
+        elif os.stat(file).st_size > MAX_FILE_BYTES:
+            reason = f"file is larger than {MAX_FILE_BYTES:,} bytes"
+        else:
+            with open(file, encoding="utf-8") as stream:
+                text = stream.read(MAX_FILE_BYTES + 1)
+            if len(text) <= MAX_FILE_BYTES:
+                return text
+            reason = f"file is larger than {MAX_FILE_BYTES:,} bytes"
     except FileNotFoundError:
         reason = "file not found"
     except OSError as err:
@@ -216,39 +261,138 @@ def _read_text(file: str, name: str, via: tuple[str, int] | None) -> str:
 
 
 def _parse(file: str, name: str, via: tuple[str, int] | None) -> tuple[dict[str, Any], SourceMap]:
-    """Read one YAML file (no ``extends`` processing) with the line of every key and item."""
-    loader = yaml.SafeLoader(_read_text(file, name, via))
+    """Read one YAML file (no ``extends`` processing) with the line of every key and item.
+
+    A file reached through ``extends`` reports only its first problem, by line, without its
+    key or value: whatever it holds (it may not be a scenario at all) is not echoed back.
+    """
+    text = _read_text(file, name, via)
     try:
-        node = loader.get_single_node()
+        return _parse_text(text, name)
+    except ScenarioError as err:
+        if via is None:
+            raise
+        first = err.problems[0]
+        raise ScenarioError([Problem(first.message, file=first.file, line=first.line)]) from None
+
+
+def _parse_text(text: str, name: str) -> tuple[dict[str, Any], SourceMap]:
+    loader, node = _compose(text, name)
+    try:
         if node is None:
             raise ScenarioError([Problem("file is empty; expected a mapping", file=name)])
-        problems = _key_problems(node, name, (), frozenset())
-        if problems:
-            raise ScenarioError(problems)
-        data = loader.construct_document(node)
+        data = _construct(loader, node, name)
         if not isinstance(data, dict):
             line = node.start_mark.line + 1
             raise ScenarioError([Problem("top level must be a mapping", "", name, line, data)])
         sources: SourceMap = {(): (name, node.start_mark.line + 1)}
         _record_lines(loader, node, data, (), name, sources)
         return data, sources
-    except yaml.MarkedYAMLError as err:
-        text = f"{err.context}: {err.problem}" if err.context else str(err.problem)
-        line = err.problem_mark.line + 1 if err.problem_mark else None
-        raise ScenarioError([Problem(f"malformed YAML: {text}", file=name, line=line)]) from None
-    except (yaml.YAMLError, ValueError) as err:  # ValueError: e.g. a date like 2024-13-01
-        raise ScenarioError([Problem(f"malformed YAML: {err}", file=name)]) from None
     finally:
         loader.dispose()
 
 
+def parse_yaml(text: str, name: str) -> Any:
+    """Parse one YAML document safely, for any YAML revloop reads.
+
+    Plain ``yaml.safe_load`` with bounds: nesting at most :data:`MAX_NESTING` deep, at most
+    :data:`MAX_NODES` values once aliases are expanded (a few hundred bytes of nested aliases
+    can otherwise expand to billions of values), no duplicate keys, no recursive aliases, and
+    every failure (bad characters, malformed text) a located :class:`ScenarioError`.
+
+    Parameters
+    ----------
+    text
+        The YAML text.
+    name
+        What to call it in messages (a file name, ``--set``).
+
+    Returns
+    -------
+    Any
+        The data, as ``yaml.safe_load`` would build it (``None`` for an empty document).
+
+    Raises
+    ------
+    ScenarioError
+        With the problems found, each with ``name`` and the line.
+    """
+    loader, node = _compose(text, name)
+    try:
+        return None if node is None else _construct(loader, node, name)
+    finally:
+        loader.dispose()
+
+
+def _compose(text: str, name: str) -> tuple[yaml.SafeLoader, yaml.Node | None]:
+    """The node tree of ``text`` (aliases not expanded yet), checked for size and keys."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as err:  # a character YAML does not allow (NUL, BEL, ...)
+        raise ScenarioError([_yaml_problem(err, text, name)]) from None
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            problems = _key_problems(node, name, (), frozenset(), [MAX_NODES])
+            if problems:
+                raise ScenarioError(problems)
+        return loader, node
+    except (yaml.YAMLError, ValueError, RecursionError) as err:
+        loader.dispose()
+        raise ScenarioError([_yaml_problem(err, text, name)]) from None
+    except ScenarioError:
+        loader.dispose()
+        raise
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, name: str) -> Any:
+    try:
+        return loader.construct_document(node)
+    except (yaml.YAMLError, ValueError, RecursionError) as err:  # e.g. a date like 2024-13-01
+        raise ScenarioError([_yaml_problem(err, "", name)]) from None
+
+
+def _yaml_problem(err: BaseException, text: str, name: str) -> Problem:
+    """A malformed-YAML problem with the line that failed (never a dump of the text)."""
+    if isinstance(err, RecursionError):
+        return Problem(f"malformed YAML: nested deeper than {MAX_NESTING} levels", file=name)
+    if isinstance(err, yaml.reader.ReaderError):
+        line = text.count("\n", 0, err.position) + 1
+        what = f"character #x{err.character:04x} is not allowed in YAML text"
+        return Problem(f"malformed YAML: {what}", file=name, line=line)
+    if isinstance(err, yaml.MarkedYAMLError):
+        problem = f"{err.context}: {err.problem}" if err.context else str(err.problem)
+        mark = err.problem_mark
+        return Problem(
+            f"malformed YAML: {problem}", file=name, line=mark.line + 1 if mark else None
+        )
+    return Problem(f"malformed YAML: {err}", file=name)
+
+
 def _key_problems(
-    node: yaml.Node, name: str, path: tuple[str, ...], ancestors: frozenset[int]
+    node: yaml.Node,
+    name: str,
+    path: tuple[str, ...],
+    ancestors: frozenset[int],
+    budget: list[int],
 ) -> list[Problem]:
-    """Duplicate keys (PyYAML silently keeps the last) and self-containing aliases."""
+    """Duplicate keys (PyYAML silently keeps the last), self-containing aliases, and size.
+
+    ``budget`` (one number, shared by the whole walk) counts down the values left before
+    the document is too big: the walk follows aliases, so it measures the expanded size and
+    stops as soon as the budget is spent, however large the expansion would be.
+    """
+    line = node.start_mark.line + 1
     if id(node) in ancestors:
         # The data would contain itself; walking it would never end.
-        return [Problem("recursive YAML alias", ".".join(path), name, node.start_mark.line + 1)]
+        return [Problem("recursive YAML alias", ".".join(path), name, line)]
+    budget[0] -= 1
+    if budget[0] < 0:
+        message = f"too large: more than {MAX_NODES:,} values once aliases are expanded"
+        return [Problem(message, file=name, line=line)]
+    if len(ancestors) >= MAX_NESTING:
+        message = f"nested deeper than {MAX_NESTING} levels"
+        return [Problem(message, ".".join(path[:3]) + "...", name, line)]
     ancestors = ancestors | {id(node)}
     problems: list[Problem] = []
     if isinstance(node, yaml.MappingNode):
@@ -257,15 +401,19 @@ def _key_problems(
             key_path = (*path, str(key_node.value))
             # Merge keys (<<) may legitimately repeat and be repeated by explicit keys.
             if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
-                key, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+                key, key_line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
                 if key in first_lines:
                     message = f"duplicate key (first defined on line {first_lines[key]})"
-                    problems.append(Problem(message, ".".join(key_path), name, line))
-                first_lines.setdefault(key, line)
-            problems += _key_problems(value_node, name, key_path, ancestors)
+                    problems.append(Problem(message, ".".join(key_path), name, key_line))
+                first_lines.setdefault(key, key_line)
+            problems += _key_problems(value_node, name, key_path, ancestors, budget)
+            if budget[0] < 0:
+                return problems
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            problems += _key_problems(item, name, (*path, str(index)), ancestors)
+            problems += _key_problems(item, name, (*path, str(index)), ancestors, budget)
+            if budget[0] < 0:
+                return problems
     return problems
 
 
@@ -345,10 +493,13 @@ def _apply_override(data: dict[str, Any], sources: SourceMap, item: str, positio
     parts = key.strip().split(".")
     if not equals or "" in parts:
         raise ValueError("expected dotted.path=value, e.g. team.headcount=12")
+    if len(parts) > MAX_NESTING:
+        raise ValueError(f"path nested deeper than {MAX_NESTING} levels")
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ValueError(f"malformed value: {getattr(err, 'problem', None) or err}") from None
+        value = parse_yaml(text, SET_FILE)
+    except ScenarioError as err:
+        message = err.problems[0].message.removeprefix("malformed YAML: ")
+        raise ValueError(f"malformed value: {message}") from None
     container: Any = data
     path: KeyPath = ()
     for part in parts[:-1]:

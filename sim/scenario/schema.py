@@ -14,13 +14,38 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
-from sim.scenario.distributions import Duration, Fixed
+from sim.scenario.distributions import Duration, Fixed, Integer, Number
 
-Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Count = Annotated[int, Field(ge=0)]
+# Every number is finite (allow_inf_nan=False below), never a boolean, and bounded by what a
+# real organisation never exceeds, the bound named in the message (docs/guarantees-inputs.md).
+MAX_HEADCOUNT = 10_000
+"""People on one team, and hires or departures in one month."""
+MAX_MONTHLY_LEADS = 10_000_000
+"""New leads a channel brings in any one month, growth and seasonality included."""
+MAX_ACCOUNTS = 10_000_000
+"""Leads, accounts, customers or opportunities counted anywhere in a scenario."""
+MAX_MONEY = 1e12
+"""Any amount of money: a trillion currency units."""
+MAX_RATE = 10_000.0
+"""Events, leads or accounts per person (or per customer) per month or year."""
+MAX_DAYS = 36_500.0
+"""Any plain number of days: a hundred years."""
+MAX_POINTS = 1e6
+"""Any score, score threshold or score points."""
+EARLIEST_START = dt.date(1970, 1, 1)
+LATEST_START = dt.date(2100, 12, 1)
+
+Probability = Annotated[Number, Field(ge=0.0, le=1.0)]
+Count = Annotated[Integer, Field(ge=0, le=MAX_ACCOUNTS)]
+Headcount = Annotated[Integer, Field(ge=0, le=MAX_HEADCOUNT)]
+Money = Annotated[Number, Field(ge=0.0, le=MAX_MONEY)]
+Rate = Annotated[Number, Field(ge=0.0, le=MAX_RATE)]
+Days = Annotated[Number, Field(ge=0.0, le=MAX_DAYS)]
+Points = Annotated[Number, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
+Month = Annotated[Integer, Field(ge=1, le=1200, description="simulated month, 1 = the first")]
+MonthlyLeads = Annotated[Number, Field(ge=0.0, le=MAX_MONTHLY_LEADS)]
 
 SEGMENT_KEYED = "a number for every segment, or a mapping segment -> number"
 INTENT_STATES = ("active", "dormant", "never")
@@ -28,7 +53,9 @@ RECYCLE_REASONS = ("not_now", "unreached", "rejected", "lost", "churned")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
 
 PerSegment = Probability | dict[str, Probability]
@@ -77,23 +104,23 @@ class Channel(_Model):
         growth = (1.0 + self.growth_per_month) ** month
         return self.monthly_leads * growth * self.seasonality[calendar_month]
 
-    monthly_leads: NonNegative | list[NonNegative] = Field(
+    monthly_leads: MonthlyLeads | list[MonthlyLeads] = Field(
         description="expected new leads in the first month (then growth and seasonality "
         "apply), or a list with the expected leads of every simulated month"
     )
-    exact_volume: bool = Field(
+    exact_volume: StrictBool = Field(
         False, description="take the monthly volume as an exact count instead of a Poisson mean"
     )
-    growth_per_month: float = Field(
-        0.0, gt=-1.0, description="compound monthly growth of volume, 0.01 = +1%/month"
+    growth_per_month: Number = Field(
+        0.0, gt=-1.0, le=1.0, description="compound monthly growth of volume, 0.01 = +1%/month"
     )
-    seasonality: list[NonNegative] = Field(
+    seasonality: list[Annotated[Number, Field(ge=0.0, le=100.0)]] = Field(
         default_factory=lambda: [1.0] * 12,
         min_length=12,
         max_length=12,
         description="volume multiplier per calendar month, January first",
     )
-    cost_per_lead: NonNegative = 0.0
+    cost_per_lead: Money = 0.0
     follow_up_delay_days: Duration = Field(
         default_factory=lambda: Fixed(value=0.0),
         description="wait before inside sales may first touch a lead from this channel",
@@ -101,7 +128,7 @@ class Channel(_Model):
     non_target_share: Probability = Field(
         0.0, description="competitors, partners, students: filtered out by marketing"
     )
-    hand_raiser: bool = Field(
+    hand_raiser: StrictBool = Field(
         False,
         description="leads raised their hand (demo request, contact form): they go to inside "
         "sales at once whatever their score (a score at the fast-pass bar still goes to field "
@@ -123,7 +150,7 @@ class FitSignal(_Model):
     """An attribute of the company or contact that earns points (revenue, industry, title)."""
 
     name: str
-    points: float
+    points: Points
     probability: PerSegment = Field(description="share of leads with this attribute")
 
 
@@ -131,7 +158,7 @@ class BehaviourSignal(_Model):
     """An engagement signal that earns points; its odds depend on the lead's intent."""
 
     name: str
-    points: float
+    points: Points
     probability: dict[Literal["active", "dormant", "never"], Probability] = Field(
         description="odds of showing the signal when intent is active, dormant (later) or never"
     )
@@ -151,11 +178,13 @@ class Engagement(_Model):
     the MQL bar. Leads of a state with rate 0 are scored only when they enter nurture.
     """
 
-    events_per_month: dict[Literal["active", "dormant", "never"], NonNegative] = Field(
+    events_per_month: dict[Literal["active", "dormant", "never"], Rate] = Field(
         description="engagement events a month (site visits, downloads, registrations) by "
         "intent state"
     )
-    half_life_days: float = Field(30.0, gt=0, description="behaviour points halve in this time")
+    half_life_days: Number = Field(
+        30.0, gt=0, le=MAX_DAYS, description="behaviour points halve in this time"
+    )
 
     @model_validator(mode="after")
     def _all_states(self) -> Engagement:
@@ -171,12 +200,12 @@ class Scoring(_Model):
     engagement: Engagement | None = Field(
         None, description="behaviour builds up over time; null = one look per scoring"
     )
-    inactivity_penalty_points: float = Field(
+    inactivity_penalty_points: Points = Field(
         -10.0, description="added when a dormant lead shows no activity for inactivity_days"
     )
-    inactivity_days: NonNegative = 90.0
-    mql_threshold: float = Field(description="score at or above which a lead goes to inside sales")
-    fast_pass_threshold: float | None = Field(
+    inactivity_days: Days = 90.0
+    mql_threshold: Points = Field(description="score at or above which a lead goes to inside sales")
+    fast_pass_threshold: Points | None = Field(
         None, description="score at or above which a lead goes straight to field sales"
     )
 
@@ -207,7 +236,7 @@ class SpeedToLead(_Model):
     should be calibrated.
     """
 
-    half_life_hours: float = Field(24.0, gt=0)
+    half_life_hours: Number = Field(24.0, gt=0, le=MAX_DAYS * 24)
     floor: Probability = 0.25
 
 
@@ -234,9 +263,9 @@ class ContactOutcome(_Model):
 class PlannedChange(_Model):
     """People who join or leave at the start of a simulated month."""
 
-    month: int = Field(ge=1, description="simulated month, 1 = the first")
-    hire: Count = 0
-    leave: Count = 0
+    month: Month
+    hire: Headcount = 0
+    leave: Headcount = 0
 
     @model_validator(mode="after")
     def _one_kind(self) -> PlannedChange:
@@ -248,14 +277,14 @@ class PlannedChange(_Model):
 class Target(_Model):
     """From this month on, the team hires (or lets go) toward this headcount."""
 
-    month: int = Field(ge=1, description="simulated month, 1 = the first")
-    headcount: Count
+    month: Month
+    headcount: Headcount
 
 
 class Staffing(_Model):
     """Who is on a team over time, how productive they are, and what they cost."""
 
-    headcount: Count = Field(description="people on day one, fully ramped")
+    headcount: Headcount = Field(description="people on day one, fully ramped")
     plan: list[PlannedChange] = Field(
         default_factory=list, description="explicit hires and departures by month"
     )
@@ -273,16 +302,16 @@ class Staffing(_Model):
         description="productivity by month of tenure (25/50/75/100% = [0.25, 0.5, 0.75, 1]); "
         "the last value holds afterwards",
     )
-    coaching_load: list[NonNegative] = Field(
+    coaching_load: list[Annotated[Number, Field(ge=0.0, le=10.0)]] = Field(
         default_factory=list,
         description="share of one experienced person's time each new hire takes, by month of "
         "tenure (the dip before the rise)",
     )
-    attrition_per_year: NonNegative = Field(
+    attrition_per_year: Annotated[Number, Field(ge=0.0, le=100.0)] = Field(
         0.0, description="leavers per head-year (0.3 = 30% a year), a constant hazard"
     )
-    backfill: bool = Field(True, description="open a requisition when someone leaves")
-    cost_per_head_per_year: NonNegative = Field(0.0, description="fully loaded cost")
+    backfill: StrictBool = Field(True, description="open a requisition when someone leaves")
+    cost_per_head_per_year: Money = Field(0.0, description="fully loaded cost")
 
     @model_validator(mode="after")
     def _plans(self) -> Staffing:
@@ -344,10 +373,10 @@ class InsideSales(Staffing):
         "business_hours",
         description="business_hours: Mon-Fri, hours_per_day from work_start_hour; always: 24/7",
     )
-    hours_per_day: float = Field(8.0, gt=0, le=24)
-    work_start_hour: float = Field(9.0, ge=0, lt=24)
+    hours_per_day: Number = Field(8.0, gt=0, le=24)
+    work_start_hour: Number = Field(9.0, ge=0, lt=24)
     holidays: Holidays = Field(default_factory=Holidays, description="days nobody works")
-    vacation_days_per_year: NonNegative = Field(
+    vacation_days_per_year: Annotated[Number, Field(ge=0.0, le=366.0)] = Field(
         0.0, description="working days each rep is away; capacity scales down in proportion"
     )
     minutes_per_touch: Duration = Field(
@@ -359,7 +388,7 @@ class InsideSales(Staffing):
         "conversation and its notes (a case worked); null = minutes_per_touch",
     )
     queue_policy: Literal["fifo", "newest_first", "score"] = "fifo"
-    max_attempts: int = Field(6, ge=1)
+    max_attempts: Integer = Field(6, ge=1, le=1000)
     attempt_interval_days: Duration = Field(description="wait between unanswered attempts")
     contact_probability: Probability = Field(description="odds an attempt reaches a fresh lead")
     speed_to_lead: SpeedToLead | None = Field(
@@ -396,7 +425,7 @@ class Phase(_Model):
 class FieldSales(Staffing):
     """Account executives running opportunities through phases."""
 
-    max_open_opportunities_per_ae: int = Field(ge=1)
+    max_open_opportunities_per_ae: Integer = Field(ge=1, le=MAX_HEADCOUNT)
     appointment_delay_days: Duration = Field(description="from hand-off to the first meeting")
     acceptance_probability: dict[Literal["active", "dormant", "never"], Probability] = Field(
         description="odds the AE accepts the lead as an opportunity, by intent state"
@@ -420,7 +449,7 @@ class FieldSales(Staffing):
 class Referrals(_Model):
     """Leads that customers bring (the advocacy loop)."""
 
-    leads_per_customer_per_year: NonNegative = 0.0
+    leads_per_customer_per_year: Rate = 0.0
     follow_up_delay_days: Duration = Field(default_factory=lambda: Fixed(value=0.0))
     intent: IntentMix | None = Field(None, description="defaults to the scenario-wide mix")
 
@@ -431,12 +460,15 @@ class CustomerSuccess(Staffing):
     When a CSM leaves, their customers wait uncovered until another CSM has room.
     """
 
-    accounts_per_csm: int = Field(ge=1, description="book size a CSM can cover")
+    accounts_per_csm: Integer = Field(ge=1, le=MAX_RATE, description="book size a CSM can cover")
     onboarding_days: Duration = Field(description="from CSM assignment to onboarding complete")
-    term_months: int = Field(12, ge=1, le=60)
+    term_months: Integer = Field(12, ge=1, le=60)
     churn_probability: PerSegment = Field(description="odds a customer leaves at a renewal")
-    uncovered_churn_multiplier: float = Field(
-        2.0, ge=1.0, description="churn odds scale up to this for a term spent without a CSM"
+    uncovered_churn_multiplier: Number = Field(
+        2.0,
+        ge=1.0,
+        le=1000.0,
+        description="churn odds scale up to this for a term spent without a CSM",
     )
     uncovered_expansion_multiplier: Probability = Field(
         1.0,
@@ -464,7 +496,7 @@ class Outbound(Staffing):
     """BDRs prospecting a finite list of target accounts (the market can run dry)."""
 
     target_accounts: Count = Field(description="accounts in the target list")
-    accounts_per_bdr_per_month: NonNegative = Field(
+    accounts_per_bdr_per_month: Rate = Field(
         description="new accounts a fully ramped BDR prospects in a month"
     )
     engage_probability: Probability = Field(
@@ -503,10 +535,10 @@ class RecycleRule(_Model):
     reenter: Literal["nurture", "inside_sales"] = Field(
         "nurture", description="back to marketing scoring, or straight to the IS queue"
     )
-    max_cycles: Count = Field(
+    max_cycles: Annotated[Integer, Field(ge=0, le=1000)] = Field(
         3, description="a lead already recycled this many times for this reason is retired"
     )
-    alert_on_reengage: bool = Field(
+    alert_on_reengage: StrictBool = Field(
         False,
         description="when the lead's new buying window opens (during the pause or after it), "
         "sales is alerted at once: the AE who owned the account if still here, else inside "
@@ -543,8 +575,8 @@ class Finance(_Model):
     """Money not tied to a team: margins and fixed costs."""
 
     gross_margin: Probability = Field(0.8, description="used for LTV and CAC payback")
-    tools_per_head_per_month: NonNegative = Field(0.0, description="software seats and such")
-    marketing_programs_per_month: NonNegative = Field(
+    tools_per_head_per_month: Money = Field(0.0, description="software seats and such")
+    marketing_programs_per_month: Money = Field(
         0.0, description="fixed marketing spend on top of cost per lead (content, brand)"
     )
 
@@ -553,7 +585,7 @@ class StartingBook(_Model):
     """The business as it stands on day one: real forecasts never start from zero."""
 
     customers: dict[str, Count] = Field(default_factory=dict, description="customers by segment")
-    arr: NonNegative = Field(0.0, description="their total ARR; individual ACVs are scaled to it")
+    arr: Money = Field(0.0, description="their total ARR; individual ACVs are scaled to it")
     open_opportunities: Count = Field(
         0,
         description="open opportunities on day one, laid out over the phases as the steady "
@@ -577,8 +609,10 @@ class Scenario(_Model):
 
     name: str
     description: str = ""
-    start_date: dt.date = Field(description="first day of the first simulated month")
-    horizon_months: int = Field(ge=1, le=240)
+    start_date: dt.date = Field(
+        description="first day of the first simulated month", ge=EARLIEST_START, le=LATEST_START
+    )
+    horizon_months: Integer = Field(ge=1, le=240)
     segments: dict[str, Segment] = Field(min_length=1)
     intent: IntentMix
     later_active_after_days: Duration = Field(
@@ -630,6 +664,13 @@ class Scenario(_Model):
                     f"marketing.channels.{name}.monthly_leads: the list covers "
                     f"{len(ch.monthly_leads)} months; the horizon is {self.horizon_months}"
                 )
+            peak = _peak_volume(ch, self.horizon_months)
+            if peak > MAX_MONTHLY_LEADS:
+                raise ValueError(
+                    f"marketing.channels.{name}.growth_per_month: growth and seasonality take "
+                    f"the channel to {peak:.3g} leads in a month within the horizon; at most "
+                    f"{MAX_MONTHLY_LEADS:,} are allowed"
+                )
         # headcount plans may run past the horizon (a hiring plan outlives a short forecast
         # cut from it): those months are not simulated, and `revloop validate` lists them
         end = self.end_date
@@ -666,6 +707,16 @@ class Scenario(_Model):
         """SHA-256 of the canonical JSON of the validated scenario: same inputs, same hash."""
         canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _peak_volume(channel: Channel, months: int) -> float:
+    """The most leads ``channel`` expects in one month of the horizon (on a log scale first,
+    so that runaway growth cannot overflow)."""
+    if isinstance(channel.monthly_leads, list) or channel.monthly_leads == 0:
+        return 0.0
+    growth = max(0.0, (months - 1) * math.log1p(channel.growth_per_month))
+    log_peak = math.log(channel.monthly_leads) + growth + math.log(max(channel.seasonality) or 1)
+    return math.inf if log_peak > 700 else math.exp(log_peak)
 
 
 def add_months(date: dt.date, months: int) -> dt.date:
