@@ -93,7 +93,7 @@ def run_command(
         words += ["--out", out, *(w for item in sets for w in ("--set", item))]
         command = shlex.join(words)
         written = guard(lambda: results.save(out, command=command))
-        stdout().print(f"wrote {len(written)} files to {out}/", highlight=False)
+        say(f"wrote {len(written)} files to {out}/")
     if not results.complete:
         stderr().print(
             f"interrupted: kept {len(results.replications)} of {reps} replications",
