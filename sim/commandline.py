@@ -19,7 +19,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from sim.errors import InputError, InvariantError, ResultsError
+from sim.errors import InputError, InvariantError, OutputError, ResultsError
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -79,7 +79,8 @@ def guard(action: Callable[[], T]) -> T:
 
     - :class:`~sim.errors.InputError` (a scenario, a plan, a CRM export): one
       ``file:line: field: message (got value)`` line per problem, a count, exit 2;
-    - :class:`~sim.errors.ResultsError` (a results folder): ``error: ...``, exit 2;
+    - :class:`~sim.errors.ResultsError` (a results folder) and
+      :class:`~sim.errors.OutputError` (a file that cannot be written): ``error: ...``, exit 2;
     - :class:`OSError` (a file that cannot be read or written): ``error: ...``, exit 2;
     - :class:`~sim.errors.InvariantError`: ``internal error (please report)``, exit 3.
     """
@@ -90,7 +91,7 @@ def guard(action: Callable[[], T]) -> T:
             say(str(problem), error=True)
         stderr().print(f"{len(err.problems)} problem(s) found.", style="bold red")
         sys.exit(EXIT_BAD_INPUT)
-    except ResultsError as err:
+    except (ResultsError, OutputError) as err:
         fail(str(err))
     except OSError as err:
         fail(_os_message(err))

@@ -67,5 +67,12 @@ class ResultsError(RevloopError, ValueError):
     """A results folder is missing, incomplete or unreadable."""
 
 
+class OutputError(RevloopError, OSError):
+    """A file or folder could not be written (a full disk, a folder that is not revloop's).
+
+    The message names the file; what was there before is left as it was.
+    """
+
+
 class InvariantError(RevloopError):
     """A replication broke a conservation law (leads or ARR). This is a bug, never bad input."""

@@ -34,8 +34,8 @@ from sim.analysis.diagnose import Diagnosis, diagnose
 from sim.analysis.export import ResultsError, read_results
 from sim.analysis.metrics import KPI_GROUPS, KPIS
 from sim.analysis.motion import MATURE_MONTHS
-from sim.experiment.results import atomic_write
 from sim.experiment.runner import replicate, run
+from sim.io import atomic_write
 from sim.scenario import load_scenario
 from sim.scenario.summary import summarize
 

@@ -16,7 +16,7 @@ import yaml
 
 from sim.calibrate.fit import Calibration, ChannelFit, Transition
 from sim.calibrate.survival import Z95, Interval
-from sim.experiment.results import atomic_write
+from sim.io import atomic_write, text_writer
 from sim.scenario.schema import Scenario
 
 _BARE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -102,11 +102,7 @@ def write_scenario(cal: Calibration, path: str | os.PathLike[str]) -> Path:
 
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (aside, then renamed)."""
-    return atomic_write(path, lambda p: _write(p, text))
-
-
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+    return atomic_write(path, text_writer(text))
 
 
 class _Text:
