@@ -76,3 +76,26 @@ class OutputError(RevloopError, OSError):
 
 class InvariantError(RevloopError):
     """A replication broke a conservation law (leads or ARR). This is a bug, never bad input."""
+
+
+class WorkersLost(RevloopError):
+    """Worker processes kept dying: some tasks did not finish even on fresh pools.
+
+    Attributes
+    ----------
+    missing
+        Positions (in the task list) of the tasks that never finished.
+    total
+        How many tasks there were.
+    pools
+        How many pools broke.
+    """
+
+    def __init__(self, missing: list[int], total: int, pools: int) -> None:
+        self.missing = missing
+        self.total = total
+        self.pools = pools
+        super().__init__(
+            f"worker processes died: {len(missing)} of {total} task(s) did not finish "
+            f"after {pools} pool(s) broke (out of memory, or killed?)"
+        )

@@ -44,7 +44,9 @@ class Replication:
 class Results:
     """The replications of one scenario, in replication order.
 
-    ``complete`` is False when the run was interrupted: the finished replications are kept.
+    ``complete`` is False when the run was interrupted or lost worker processes: the
+    finished replications are kept, and ``lost`` lists the replications that worker
+    processes kept dying on.
     """
 
     scenario: Scenario
@@ -53,6 +55,7 @@ class Results:
     replications: list[Replication] = field(default_factory=list)
     months: list[str] = field(default_factory=list)
     complete: bool = True
+    lost: list[int] = field(default_factory=list)
 
     def kpis(self) -> pd.DataFrame:
         """One row per replication, one column per KPI."""
@@ -166,6 +169,7 @@ class Results:
             "replications_requested": self.requested,
             "replications_done": [r.replication for r in self.replications],
             "complete": self.complete,
+            "replications_lost": self.lost,
             "command": command,
             "revloop_version": __version__,
             "python": platform.python_version(),
