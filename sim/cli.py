@@ -89,6 +89,12 @@ def run_command(
             lambda: run(sc, replications=reps, seed=seed, workers=workers, progress=progress)
         )
     _print_summary(results)
+    if results.restarts:
+        say(
+            f"warning: a worker process died {results.restarts} time(s); its replications "
+            "ran again on a fresh pool (same seeds, same numbers)",
+            error=True,
+        )
     if out is not None and results.replications:
         words = ["revloop", "run", scenario, "--reps", str(reps), "--seed", str(seed)]
         words += ["--workers", str(workers)] if workers else []

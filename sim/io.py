@@ -40,6 +40,7 @@ __all__ = [
     "csv_writer",
     "defuse",
     "defuse_text",
+    "refuse_leftover",
     "safe_name",
     "text_writer",
     "write_folder",
@@ -203,11 +204,7 @@ def check_folder(folder: str | os.PathLike[str], needed: Collection[str] = ()) -
         interrupted, or a file edited since).
     """
     path = Path(folder)
-    if _TEMP.match(path.resolve().name):
-        raise ResultsError(
-            f"{path}: a temporary folder left by an interrupted save, not results; "
-            "the next save to the same folder removes it"
-        )
+    refuse_leftover(path)
     sums = _read_checksums(path)
     if sums is None:
         raise ResultsError(
@@ -227,6 +224,16 @@ def check_folder(folder: str | os.PathLike[str], needed: Collection[str] = ()) -
                 "written by another run): the folder is inconsistent; write it again"
             )
     return sums
+
+
+def refuse_leftover(folder: Path) -> None:
+    """Raise :class:`~sim.errors.ResultsError` if ``folder`` is a temporary folder of
+    :func:`write_folder` (left by a save that was killed): never read it as results."""
+    if _TEMP.match(folder.resolve().name):
+        raise ResultsError(
+            f"{folder}: a temporary folder left by an interrupted save, not results; "
+            "the next save to the same folder removes it"
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -17,7 +17,14 @@ import pandas as pd
 
 from sim.analysis.motion import TABLES, quarter_label
 from sim.errors import ResultsError
-from sim.io import atomic_write, check_folder, csv_writer, defuse, write_folder
+from sim.io import (
+    atomic_write,
+    check_folder,
+    csv_writer,
+    defuse,
+    refuse_leftover,
+    write_folder,
+)
 
 __all__ = [
     "FLOW_METRICS",
@@ -108,6 +115,7 @@ def read_results(path: str | os.PathLike[str]) -> SavedResults:
     folder = Path(path)
     if not folder.is_dir():
         raise ResultsError(f"{folder}: no such results folder")
+    refuse_leftover(folder)
     needed = ("monthly.parquet", "kpis.csv", "scenario.json", "manifest.json")
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:

@@ -133,7 +133,9 @@ def load_input(
     if not path.is_file():
         raise ResultsError(f"{path}: no such results folder or scenario file")
     sc = load_scenario(path, list(sets))
-    results = run(sc, replications=replications, seed=seed, workers=workers, keep_ledgers=True)
+    results = run(
+        sc, replications=replications, seed=seed, workers=workers, keep_ledgers=True
+    ).whole()
     ledgers = [r.ledger for r in results.replications if r.ledger is not None]
     hours, untouched = plots.speed_to_lead_hours(ledgers)
     return ScenarioData(

@@ -108,22 +108,26 @@ class ProcessExecutor(Executor):
 
     The one process pool of revloop (``run``, ``compare``, ``diagnose``, ``plan``, ``sweep``
     and ``check-model`` all run on it). Its workers ignore Ctrl-C (the parent stops them) and
-    exit on their own when the parent dies, even by ``kill -9``. A worker that dies (killed,
-    out of memory) breaks the pool: the tasks it took down with it are run again on a fresh
-    pool, up to ``retries`` times; every task carries its own seed, so a retried task gives
-    the same numbers. See docs/guarantees.md ("Outputs and runs").
+    exit on their own when the parent dies, even by ``kill -9``.
+
+    A worker that dies (killed, out of memory) breaks the pool, and every task not finished
+    is lost with it. Those tasks run again on a fresh pool, up to ``retries`` times; if the
+    pool breaks again, the rest run one at a time on a one-worker pool (less memory, and a
+    task that kills its worker every time is found and given up on alone, not with the tasks
+    beside it). Every task carries its own seed, so a task run again gives the same numbers.
+    See docs/guarantees.md ("Outputs and runs").
 
     Parameters
     ----------
     workers
         Number of worker processes; ``None`` means one per available CPU.
     retries
-        Fresh pools to try after the pool broke before giving up with :class:`WorkersLost`.
+        Fresh pools of ``workers`` processes to try after a break, before one at a time.
     """
 
     name = "processes"
 
-    def __init__(self, workers: int | None = None, retries: int = 2) -> None:
+    def __init__(self, workers: int | None = None, retries: int = 1) -> None:
         self.workers = default_workers() if workers is None else workers
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1 (got {self.workers})")
@@ -139,12 +143,12 @@ class ProcessExecutor(Executor):
         """The number of worker processes."""
         return self.workers
 
-    def _get_pool(self) -> ProcessPoolExecutor:
+    def _get_pool(self, workers: int | None = None) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: safe with threads and notebooks, and the same on every platform
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
+                max_workers=workers or self.workers,
                 mp_context=context,
                 initializer=_worker_setup,
                 initargs=(os.getpid(),),
@@ -159,59 +163,82 @@ class ProcessExecutor(Executor):
         Raises
         ------
         WorkersLost
-            If tasks were still lost after ``retries`` fresh pools; every task that finished
-            has been yielded before.
+            If some tasks killed their worker even when run alone; every other task has
+            finished and been yielded before.
         """
         left = dict(enumerate(tasks))
-        failures = 0
-        while left:
-            pool = self._get_pool()
-            index: dict[Future[T], int] = {}
-            try:
-                try:
-                    with _sigint_blocked():  # inherited by the workers submit() starts
-                        for i, args in left.items():
-                            index[pool.submit(fn, *args)] = i
-                except BrokenProcessPool:
-                    pass  # a worker died while tasks were being queued: retried below
-                pending = set(index)
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in sorted(finished, key=index.__getitem__):
-                        if isinstance(future.exception(), BrokenProcessPool):
-                            continue  # lost with a dead worker: retried below
-                        i = index[future]
-                        result = future.result()
-                        del left[i]
-                        yield i, result
-            except BaseException:
-                # Stopped early (Ctrl-C, an error, the consumer gone): queued tasks are
-                # dropped and the workers stopped at once, not left to finish their task.
-                for future in index:
-                    future.cancel()
-                self.close(wait=False)
-                raise
-            if left:
-                self.close(wait=False)
-                failures += 1
-                if failures > self.retries:
-                    raise WorkersLost(sorted(left), len(tasks), failures)
-                self.restarts += 1
+        broken = 0
+        try:
+            for _ in range(self.retries + 1):
+                yield from self._batch(fn, left, self.workers)
+                if not left:
+                    return
+                broken += 1
+                self._replace()
+            lost = []
+            for i in sorted(left):
+                alone = {i: left[i]}
+                yield from self._batch(fn, alone, 1)
+                if alone:
+                    lost.append(i)
+                    broken += 1
+                    self._replace()
+            self.close()  # the next call starts a pool of every worker again
+            if lost:
+                raise WorkersLost(lost, len(tasks), broken)
+        except BaseException:
+            # Stopped early (Ctrl-C, an error, the consumer gone): queued tasks are dropped
+            # and the workers stopped at once, not left to finish their task.
+            self.close(wait=False)
+            raise
+
+    def _batch(
+        self, fn: Callable[..., T], left: dict[int, tuple[Any, ...]], workers: int
+    ) -> Iterator[tuple[int, T]]:
+        """Run ``left`` on the pool; yield and remove each task that finishes.
+
+        Returns when every task finished or the pool broke (the lost tasks stay in ``left``).
+        """
+        pool = self._get_pool(workers)
+        index: dict[Future[T], int] = {}
+        try:
+            with _sigint_blocked():  # inherited by the workers submit() starts
+                for i, args in left.items():
+                    index[pool.submit(fn, *args)] = i
+        except BrokenProcessPool:
+            pass  # a worker died while tasks were being queued
+        pending = set(index)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=index.__getitem__):
+                if isinstance(future.exception(), BrokenProcessPool):
+                    continue  # lost with a dead worker
+                i = index[future]
+                result = future.result()
+                del left[i]
+                yield i, result
+
+    def _replace(self) -> None:
+        """Drop a broken pool; the next batch starts a fresh one."""
+        self.close(wait=False)
+        self.restarts += 1
 
     def close(self, wait: bool = True) -> None:
         """Shut the pool down; ``wait=False`` stops the workers at once (SIGTERM)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        # Queued tasks are cancelled by the pool's own thread: a future cancelled here could
+        # be failed again by that thread once the workers are gone (InvalidStateError, 3.11).
+        pool.shutdown(wait=wait, cancel_futures=True)
         if not wait:
             # A worker busy with a replication would otherwise finish it first, and the
             # interpreter's exit would wait for it (the 30 s Ctrl-C of issue 19).
-            workers = list((getattr(pool, "_processes", None) or {}).values())
             for process in workers:
                 process.terminate()
             for process in workers:
                 process.join(5.0)
-        pool.shutdown(wait=wait, cancel_futures=True)
 
 
 class DaskExecutor(Executor):

@@ -17,6 +17,7 @@ from scipy import stats
 from sim.analysis import motion
 from sim.analysis.metrics import KPIS
 from sim.engine.ledger import Ledger
+from sim.errors import WorkersLost
 from sim.io import csv_writer, write_folder, write_json
 from sim.scenario.schema import Scenario
 
@@ -56,6 +57,24 @@ class Results:
     months: list[str] = field(default_factory=list)
     complete: bool = True
     lost: list[int] = field(default_factory=list)
+    restarts: int = 0
+    """How many times a worker process died and its replications ran again on a fresh pool."""
+
+    def whole(self) -> Results:
+        """These results if every replication finished; for callers that need all of them.
+
+        Raises
+        ------
+        WorkersLost
+            If worker processes kept dying on some replications (listed in ``lost``).
+        KeyboardInterrupt
+            If the run was interrupted: the caller stops too.
+        """
+        if self.lost:
+            raise WorkersLost(self.lost, self.requested, self.restarts + 1)
+        if not self.complete:
+            raise KeyboardInterrupt
+        return self
 
     def kpis(self) -> pd.DataFrame:
         """One row per replication, one column per KPI."""
@@ -170,6 +189,7 @@ class Results:
             "replications_done": [r.replication for r in self.replications],
             "complete": self.complete,
             "replications_lost": self.lost,
+            "pool_restarts": self.restarts,
             "command": command,
             "revloop_version": __version__,
             "python": platform.python_version(),

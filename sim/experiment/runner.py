@@ -95,8 +95,9 @@ def run(
     )
     done: list[Replication] = []
     tasks = [(scenario, seed, r, keep_ledgers) for r in range(replications)]
+    pool = make_executor(executor, min(workers, replications))
     try:
-        with make_executor(executor, min(workers, replications)) as pool:
+        with pool:
             for _, rep in pool.imap_unordered(replicate, tasks):
                 done.append(rep)
                 if progress:
@@ -106,5 +107,6 @@ def run(
     except WorkersLost as lost:
         results.complete = False
         results.lost = [tasks[i][2] for i in lost.missing]
+    results.restarts = getattr(pool, "restarts", 0)
     results.replications = sorted(done, key=lambda rep: rep.replication)
     return results
