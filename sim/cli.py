@@ -101,7 +101,7 @@ def run_command(
         words += ["--out", out, *(w for item in sets for w in ("--set", item))]
         command = shlex.join(words)
         written = guard(lambda: results.save(out, command=command))
-        stdout().print(f"wrote {len(written)} files to {out}/", highlight=False)
+        say(f"wrote {len(written)} files to {out}/")
     if results.lost:
         lost = ", ".join(str(r) for r in results.lost)
         say(

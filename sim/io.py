@@ -139,6 +139,8 @@ def write_folder(
         are not revloop's. The old folder is then left as it was.
     """
     target = Path(folder)
+    if target.is_symlink():  # swap the folder the link points to, not the link
+        target = target.resolve()
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
@@ -291,7 +293,8 @@ def _carried(target: Path, owned: set[str], files: set[str], keep: set[str]) -> 
 
 
 def _is_temp(name: str) -> bool:
-    return name.startswith(".") and name.endswith(".tmp")
+    """A temporary file of :func:`atomic_write` or folder of :func:`write_folder`."""
+    return (name.startswith(".") and name.endswith(".tmp")) or _TEMP.match(name) is not None
 
 
 def _link(source: Path, destination: Path) -> None:

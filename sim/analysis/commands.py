@@ -166,11 +166,11 @@ def report_command(
             )
         )
     size = written.stat().st_size / 1024
-    stdout().print(f"wrote {written} ({size:,.0f} KB)", highlight=False)
+    say(f"wrote {written} ({size:,.0f} KB)")
     if pdf_out:
-        stdout().print(f"wrote {report.pdf(written, pdf_out)}", highlight=False)
+        say(f"wrote {report.pdf(written, pdf_out)}")
     if png_out:
-        stdout().print(f"wrote {report.screenshot(written, png_out)}", highlight=False)
+        say(f"wrote {report.screenshot(written, png_out)}")
 
 
 @click.command("export")
@@ -197,4 +197,4 @@ def export_command(results_dir: str, fmt: str, out: str | None) -> None:
         fail(f"unknown format {fmt!r}: use xlsx or csv")
     written = guard(lambda: export(results_dir, fmt, out))  # type: ignore[arg-type]
     for path in written:
-        stdout().print(f"wrote {path}", highlight=False)
+        say(f"wrote {path}")
