@@ -14,6 +14,8 @@ from sim.analysis.metrics import KPI_GROUPS
 from sim.commandline import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_WORKERS_LOST,
+    Group,
     fail,
     fmt,
     guard,
@@ -33,7 +35,7 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
     return guard(lambda: load_scenario(path, sets))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="revloop")
 def main() -> None:
     """revloop: Monte Carlo simulation of a B2B revenue organisation.
@@ -87,18 +89,30 @@ def run_command(
             lambda: run(sc, replications=reps, seed=seed, workers=workers, progress=progress)
         )
     _print_summary(results)
-    if out is not None:
+    if results.restarts:
+        say(
+            f"warning: a worker process died {results.restarts} time(s); its replications "
+            "ran again on a fresh pool (same seeds, same numbers)",
+            error=True,
+        )
+    if out is not None and results.replications:
         words = ["revloop", "run", scenario, "--reps", str(reps), "--seed", str(seed)]
         words += ["--workers", str(workers)] if workers else []
         words += ["--out", out, *(w for item in sets for w in ("--set", item))]
         command = shlex.join(words)
         written = guard(lambda: results.save(out, command=command))
         say(f"wrote {len(written)} files to {out}/")
-    if not results.complete:
-        stderr().print(
-            f"interrupted: kept {len(results.replications)} of {reps} replications",
-            style="yellow",
+    if results.lost:
+        lost = ", ".join(str(r) for r in results.lost)
+        say(
+            f"error: worker processes kept dying: replication(s) {lost} did not finish "
+            f"(on fresh pools too); kept {len(results.replications)} of {reps}"
+            + (f", saved in {out}/ marked incomplete" if out is not None else ""),
+            error=True,
         )
+        sys.exit(EXIT_WORKERS_LOST)
+    if not results.complete:
+        say(f"interrupted: kept {len(results.replications)} of {reps} replications", error=True)
         sys.exit(EXIT_INTERRUPTED)
 
 

@@ -1,7 +1,8 @@
 """What every ``revloop`` command shares: exit codes, consoles, the bad-input guard, numbers.
 
 Every command turns bad input into one line per problem on stderr and exit status 2 (never a
-traceback), a broken conservation law into exit status 3, and an interruption into 130; a
+traceback), a broken conservation law into exit status 3, worker processes that kept dying
+into 5, and an interruption into 130; a
 check that ran and failed (``check-model``, ``realism``) exits with 1. This module holds that
 contract once, so that commands living beside the functions they call (in ``sim.experiment``,
 ``sim.analysis``, ``sim.calibrate``, ``sim.validation``) behave exactly like ``sim.cli``.
@@ -19,13 +20,15 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from sim.errors import InputError, InvariantError, ResultsError
+from sim.errors import InputError, InvariantError, OutputError, ResultsError, WorkersLost
 
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CHECK_FAILED",
     "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
+    "EXIT_WORKERS_LOST",
+    "Group",
     "fail",
     "fmt",
     "guard",
@@ -45,6 +48,9 @@ EXIT_BAD_INPUT = 2
 """Bad input: a scenario, a CRM export, an option or a results folder that cannot be used."""
 EXIT_INTERNAL = 3
 """A replication broke a conservation law: a bug, reported as such."""
+EXIT_WORKERS_LOST = 5
+"""Worker processes kept dying (killed, out of memory) even on fresh pools; what finished
+was kept and the message says what is missing."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); whatever was computed has been kept."""
 
@@ -79,8 +85,10 @@ def guard(action: Callable[[], T]) -> T:
 
     - :class:`~sim.errors.InputError` (a scenario, a plan, a CRM export): one
       ``file:line: field: message (got value)`` line per problem, a count, exit 2;
-    - :class:`~sim.errors.ResultsError` (a results folder): ``error: ...``, exit 2;
+    - :class:`~sim.errors.ResultsError` (a results folder) and
+      :class:`~sim.errors.OutputError` (a file that cannot be written): ``error: ...``, exit 2;
     - :class:`OSError` (a file that cannot be read or written): ``error: ...``, exit 2;
+    - :class:`~sim.errors.WorkersLost` (worker processes kept dying): ``error: ...``, exit 5;
     - :class:`~sim.errors.InvariantError`: ``internal error (please report)``, exit 3.
     """
     try:
@@ -90,13 +98,32 @@ def guard(action: Callable[[], T]) -> T:
             say(str(problem), error=True)
         stderr().print(f"{len(err.problems)} problem(s) found.", style="bold red")
         sys.exit(EXIT_BAD_INPUT)
-    except ResultsError as err:
+    except (ResultsError, OutputError) as err:
         fail(str(err))
     except OSError as err:
         fail(_os_message(err))
+    except WorkersLost as err:
+        say(f"error: {err}; what finished was kept where the command keeps it", error=True)
+        sys.exit(EXIT_WORKERS_LOST)
     except InvariantError as err:
         say(f"internal error (please report): {err}", error=True)
         sys.exit(EXIT_INTERNAL)
+
+
+class Group(click.Group):
+    """The ``revloop`` group: Ctrl-C anywhere in a command is one line and exit 130.
+
+    Commands that keep partial work catch :class:`KeyboardInterrupt` themselves; this is the
+    net under the rest (loading, saving, printing), in place of click's ``Aborted!`` and 1.
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a :class:`KeyboardInterrupt` exits with 130 and no traceback."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            say("interrupted", error=True)
+            sys.exit(EXIT_INTERRUPTED)
 
 
 @contextmanager

@@ -67,5 +67,35 @@ class ResultsError(RevloopError, ValueError):
     """A results folder is missing, incomplete or unreadable."""
 
 
+class OutputError(RevloopError, OSError):
+    """A file or folder could not be written (a full disk, a folder that is not revloop's).
+
+    The message names the file; what was there before is left as it was.
+    """
+
+
 class InvariantError(RevloopError):
     """A replication broke a conservation law (leads or ARR). This is a bug, never bad input."""
+
+
+class WorkersLost(RevloopError):
+    """Worker processes kept dying: some tasks did not finish even on fresh pools.
+
+    Attributes
+    ----------
+    missing
+        Positions (in the task list) of the tasks that never finished.
+    total
+        How many tasks there were.
+    pools
+        How many pools broke.
+    """
+
+    def __init__(self, missing: list[int], total: int, pools: int) -> None:
+        self.missing = missing
+        self.total = total
+        self.pools = pools
+        super().__init__(
+            f"worker processes died: {len(missing)} of {total} task(s) did not finish "
+            f"after {pools} pool(s) broke (out of memory, or killed?)"
+        )

@@ -85,7 +85,8 @@ def test_xlsx_opens_with_expected_sheets_and_money_formats(
 
 def test_csv_writes_one_file_per_table(results_dir: Path, tmp_path: Path) -> None:
     written = export(results_dir, "csv", tmp_path / "fin")
-    assert sorted(p.name for p in written) == sorted(f"{s}.csv" for s in SHEETS)
+    expected_names = [f"{s}.csv" for s in SHEETS] + ["checksums.sha256"]
+    assert sorted(p.name for p in written) == sorted(expected_names)
     p50 = pd.read_csv(tmp_path / "fin" / "monthly_p50.csv", index_col="month")
     expected = finance_tables(read_results(results_dir).monthly)["monthly_p50"]
     np.testing.assert_allclose(p50["total_cost"], expected["total_cost"])

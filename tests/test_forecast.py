@@ -210,6 +210,7 @@ def test_forecast_command_writes_its_files_and_flags_weak_fits(
         "forecast.csv",
         "expected_to_close.csv",
         "forecast.xlsx",
+        "checksums.sha256",
     }
     small = tmp_path / "small.csv"
     pd.read_csv(path, dtype=str, keep_default_na=False).head(400).to_csv(small, index=False)

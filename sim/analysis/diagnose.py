@@ -120,14 +120,14 @@ def marginal_heads(
     base_sc = load_scenario(scenario, list(sets))
     if progress:
         progress("base")
-    base = run(base_sc, replications=replications, seed=seed, workers=workers)
+    base = run(base_sc, replications=replications, seed=seed, workers=workers).whole()
     others = {}
     for section, (_prefix, role, _name) in TEAMS.items():
         heads = int(getattr(base_sc, section).headcount)
         variant = load_scenario(scenario, [*sets, f"{section}.headcount={heads + 1}"])
         if progress:
             progress(f"+1 {role}")
-        result = run(variant, replications=replications, seed=seed, workers=workers)
+        result = run(variant, replications=replications, seed=seed, workers=workers).whole()
         others[section] = result.kpis()
     diffs = paired_differences(base.kpis(), others, HEAD_KPIS)
     diffs = diffs.rename(columns={"scenario": "team"})

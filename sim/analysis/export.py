@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,7 +17,14 @@ import pandas as pd
 
 from sim.analysis.motion import TABLES, quarter_label
 from sim.errors import ResultsError
-from sim.experiment.results import atomic_write
+from sim.io import (
+    atomic_write,
+    check_folder,
+    csv_writer,
+    defuse,
+    refuse_leftover,
+    write_folder,
+)
 
 __all__ = [
     "FLOW_METRICS",
@@ -102,11 +108,14 @@ def read_results(path: str | os.PathLike[str]) -> SavedResults:
     Raises
     ------
     ResultsError
-        If the folder or one of its files is missing or unreadable.
+        If the folder or one of its files is missing or unreadable, or if its files do not
+        match the checksums written with them (:func:`sim.io.check_folder`): a save that was
+        interrupted, or a file changed since.
     """
     folder = Path(path)
     if not folder.is_dir():
         raise ResultsError(f"{folder}: no such results folder")
+    refuse_leftover(folder)
     needed = ("monthly.parquet", "kpis.csv", "scenario.json", "manifest.json")
     missing = [name for name in needed if not (folder / name).is_file()]
     if missing:
@@ -114,6 +123,7 @@ def read_results(path: str | os.PathLike[str]) -> SavedResults:
             f"{folder}: not a results folder (missing {', '.join(missing)}); "
             "write one with revloop run FILE --out DIR"
         )
+    listed = check_folder(folder, needed)
     try:
         return SavedResults(
             path=folder,
@@ -124,7 +134,7 @@ def read_results(path: str | os.PathLike[str]) -> SavedResults:
             motion={
                 name: pd.read_csv(folder / f"{name}.csv", index_col=0)
                 for name in TABLES
-                if (folder / f"{name}.csv").is_file()
+                if f"{name}.csv" in listed
             },
         )
     except (OSError, ValueError) as err:
@@ -222,7 +232,8 @@ def export(
     Returns
     -------
     list[pathlib.Path]
-        The files written, each atomically.
+        The workbook (written atomically), or the CSV files (a folder written as a unit, with
+        its ``checksums.sha256``). Text cells are escaped (:func:`sim.io.defuse`).
 
     Raises
     ------
@@ -239,18 +250,8 @@ def export(
         target.parent.mkdir(parents=True, exist_ok=True)
         return [atomic_write(target, lambda p: _write_workbook(p, tables))]
     folder = Path(out) if out is not None else saved.path / "finance"
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, table in tables.items():
-        written.append(atomic_write(folder / f"{name}.csv", _csv_writer(table, name != "about")))
-    return written
-
-
-def _csv_writer(table: pd.DataFrame, index: bool) -> Callable[[Path], None]:
-    def write(path: Path) -> None:
-        table.to_csv(path, index=index)
-
-    return write
+    files = {f"{name}.csv": csv_writer(table, name != "about") for name, table in tables.items()}
+    return write_folder(folder, files)
 
 
 def _write_workbook(path: Path, tables: dict[str, pd.DataFrame]) -> None:
@@ -260,7 +261,7 @@ def _write_workbook(path: Path, tables: dict[str, pd.DataFrame]) -> None:
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         for name, table in tables.items():
             is_about = name == "about"
-            table.to_excel(writer, sheet_name=name, index=not is_about)
+            defuse(table).to_excel(writer, sheet_name=name, index=not is_about)
             sheet = writer.sheets[name]
             sheet.freeze_panes = "A2" if is_about else "B2"
             for cell in sheet[1]:

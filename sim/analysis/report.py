@@ -34,8 +34,8 @@ from sim.analysis.diagnose import Diagnosis, diagnose
 from sim.analysis.export import ResultsError, read_results
 from sim.analysis.metrics import KPI_GROUPS, KPIS
 from sim.analysis.motion import MATURE_MONTHS
-from sim.experiment.results import atomic_write
 from sim.experiment.runner import replicate, run
+from sim.io import atomic_write
 from sim.scenario import load_scenario
 from sim.scenario.summary import summarize
 
@@ -133,7 +133,9 @@ def load_input(
     if not path.is_file():
         raise ResultsError(f"{path}: no such results folder or scenario file")
     sc = load_scenario(path, list(sets))
-    results = run(sc, replications=replications, seed=seed, workers=workers, keep_ledgers=True)
+    results = run(
+        sc, replications=replications, seed=seed, workers=workers, keep_ledgers=True
+    ).whole()
     ledgers = [r.ledger for r in results.replications if r.ledger is not None]
     hours, untouched = plots.speed_to_lead_hours(ledgers)
     return ScenarioData(

@@ -124,7 +124,7 @@ def backtest(
     scenario = scenario_of(cal)
     results = run(
         scenario, replications=replications, seed=seed, workers=workers, keep_ledgers=True
-    )
+    ).whole()
     months = [f"{add_months(cutoff, m):%Y-%m}" for m in range(horizon_months)]
     pipeline = {"starting_book", pipeline_channel(cal)}
     simulated = _simulated(results.replications, scenario.start_date, months, pipeline)

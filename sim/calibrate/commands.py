@@ -24,9 +24,9 @@ from sim.calibrate.evaluate import rolling_backtest
 from sim.calibrate.fit import Calibration, calibrate
 from sim.calibrate.forecast import forecast, write_forecast
 from sim.calibrate.report import Report
-from sim.calibrate.writer import write_scenario, write_text
+from sim.calibrate.writer import write_scenario
 from sim.commandline import fail, guard, say, stdout
-from sim.experiment.results import atomic_write
+from sim.io import csv_writer, text_writer, write_folder
 
 EXIT_WEAK_FIT = 4
 """Exit status of `revloop forecast` when a fit it rests on cannot be trusted."""
@@ -329,12 +329,11 @@ def _print_backtest(result: Backtest) -> None:
 
 
 def _save(results: list[Backtest], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     frames = [r.table.assign(arrivals=r.arrivals, cutoff=str(r.cutoff)) for r in results]
-    table = pd.concat(frames, ignore_index=True)
-    atomic_write(out / "backtest.csv", lambda p: table.to_csv(p, index=False))
+    files = {"backtest.csv": csv_writer(pd.concat(frames, ignore_index=True), index=False)}
     for r in results:
-        write_text(out / f"backtest_{r.arrivals}.yaml", r.scenario_text)
+        files[f"backtest_{r.arrivals}.yaml"] = text_writer(r.scenario_text)
+    write_folder(out, files)
 
 
 def _progress(i: int, n: int, cutoff: dt.date) -> None:
@@ -387,10 +386,11 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
         say(f"weak fit at {line}", error=True)
     say(f"[{result.seconds:.1f} s]")
     if out is not None:
-        folder = Path(out)
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / "rolling.csv", lambda p: result.table.to_csv(p, index=False))
-        atomic_write(folder / "scores.csv", lambda p: result.scores.to_csv(p, index=False))
+        files = {
+            "rolling.csv": csv_writer(result.table, index=False),
+            "scores.csv": csv_writer(result.scores, index=False),
+        }
+        guard(lambda: write_folder(out, files))
         say(f"wrote rolling.csv and scores.csv to {out}/")
 
 

@@ -1338,24 +1338,23 @@ def _table(
 
 def write_forecast(result: Forecast, folder: Path) -> list[Path]:
     """Write ``forecast.csv``, ``expected_to_close.csv`` and ``forecast.xlsx`` (sheets
-    forecast, expected_to_close, notes) into ``folder``, each atomically."""
-    from sim.experiment.results import atomic_write
+    forecast, expected_to_close, notes) into ``folder``, as a unit (:func:`sim.io.write_folder`),
+    text cells escaped (:func:`sim.io.defuse`)."""
+    from sim.io import csv_writer, defuse, write_folder
 
-    folder.mkdir(parents=True, exist_ok=True)
     notes = pd.DataFrame(
         {"note": [n.text for n in result.notes], "weak": [n.weak for n in result.notes]}
     )
 
     def workbook(path: Path) -> None:
         with pd.ExcelWriter(path, engine="openpyxl") as xl:
-            result.table.to_excel(xl, sheet_name="forecast", index=False)
-            result.expected.to_excel(xl, sheet_name="expected_to_close", index=False)
-            notes.to_excel(xl, sheet_name="notes", index=False)
+            defuse(result.table).to_excel(xl, sheet_name="forecast", index=False)
+            defuse(result.expected).to_excel(xl, sheet_name="expected_to_close", index=False)
+            defuse(notes).to_excel(xl, sheet_name="notes", index=False)
 
-    return [
-        atomic_write(folder / "forecast.csv", lambda p: result.table.to_csv(p, index=False)),
-        atomic_write(
-            folder / "expected_to_close.csv", lambda p: result.expected.to_csv(p, index=False)
-        ),
-        atomic_write(folder / "forecast.xlsx", workbook),
-    ]
+    files = {
+        "forecast.csv": csv_writer(result.table, index=False),
+        "expected_to_close.csv": csv_writer(result.expected, index=False),
+        "forecast.xlsx": workbook,
+    }
+    return write_folder(folder, files)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sim.calibrate.fit import Calibration, ChannelFit, Transition
 from sim.calibrate.survival import Z95, Interval
-from sim.experiment.results import atomic_write
+from sim.io import atomic_write, text_writer
 from sim.scenario.loader import parse_yaml
 from sim.scenario.schema import Scenario
 
@@ -101,11 +101,7 @@ def write_scenario(cal: Calibration, path: str | os.PathLike[str]) -> Path:
 
 def write_text(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (aside, then renamed)."""
-    return atomic_write(path, lambda p: _write(p, text))
-
-
-def _write(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
+    return atomic_write(path, text_writer(text))
 
 
 class _Text:

@@ -34,7 +34,7 @@ from sim.analysis.metrics import KPIS
 from sim.commandline import EXIT_INTERRUPTED, fmt, guard, stderr, stdout, workers_option
 from sim.errors import Problem
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
-from sim.experiment.results import atomic_write, write_json
+from sim.io import csv_writer, safe_name, write_folder, write_json
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
 
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from sim.experiment.plan import ArrAtConfidence, PlanSearch
 
 __all__ = ["compare_command", "plan_command", "sweep_command"]
+
+PLAN_STORE = "plan.duckdb"
+"""The store of every simulation of a plan search, beside plans.csv and plan.json."""
 
 
 class _RateColumn(ProgressColumn):
@@ -271,11 +274,11 @@ def _percent(value: float) -> str:
 
 
 def _save_comparison(result: Comparison, out: str) -> None:
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
-    summary, kpis = result.summary(), result.kpis()
-    atomic_write(folder / "comparison.csv", lambda p: summary.to_csv(p, index=False))
-    atomic_write(folder / "kpis.csv", lambda p: kpis.to_csv(p, index=False))
+    files = {
+        "comparison.csv": csv_writer(result.summary(), index=False),
+        "kpis.csv": csv_writer(result.kpis(), index=False),
+    }
+    write_folder(out, files)
     console = stdout()
     console.print(f"wrote comparison.csv and kpis.csv to {out}/", highlight=False)
 
@@ -572,7 +575,8 @@ def plan_command(
             raise planner.PlanError([Problem(str(error), "--hire")]) from None
 
     plan_space = guard(space)
-    folder = Path(out) if out is not None else Path("results", "plan", scenario.name)
+    # the scenario's name is text from a file: never a path of its own (see docs/guarantees.md)
+    folder = Path(out) if out is not None else Path("results", "plan", safe_name(scenario.name))
     with _progress("plan", "simulations") as progress:
         result = guard(
             lambda: planner.plan_search(
@@ -589,7 +593,7 @@ def plan_command(
                 max_simulations=max_sims,
                 executor=where,
                 workers=workers,
-                store=folder / "plan.duckdb",
+                store=folder / PLAN_STORE,
                 progress=progress,
             )
         )
@@ -631,10 +635,6 @@ def _print_plans(result: PlanSearch, runners_up: int) -> None:
 
 
 def _save_plans(result: PlanSearch, folder: Path) -> None:
-
-    folder.mkdir(parents=True, exist_ok=True)
-    table = result.table()
-    atomic_write(folder / "plans.csv", lambda p: table.to_csv(p, index=False))
     best = result.best
     summary = {
         "scenario": result.scenario.name,
@@ -659,13 +659,16 @@ def _save_plans(result: PlanSearch, folder: Path) -> None:
             "confirm_replications": best.confirm.n,
         },
     }
-    atomic_write(folder / "plan.json", lambda p: write_json(p, summary))
+    files = {
+        "plans.csv": csv_writer(result.table(), index=False),
+        "plan.json": lambda p: write_json(p, summary),
+    }
+    write_folder(folder, files, keep=(PLAN_STORE,))
     console = stdout()
     console.print(f"wrote plans.csv and plan.json to {folder}/", highlight=False)
 
 
 def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     summary = {
         "plan": answer.label,
         "key": answer.plan.key,
@@ -682,8 +685,11 @@ def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
         for key, value in summary.items()
     }
     summary["ci95"] = [x if math.isfinite(x) else None for x in (answer.low, answer.high)]
-    atomic_write(folder / "arr_at_confidence.json", lambda p: write_json(p, summary))
     samples = pd.DataFrame({"replication": range(answer.replications), "arr": answer.samples})
-    atomic_write(folder / "arr_samples.csv", lambda p: samples.to_csv(p, index=False))
+    files = {
+        "arr_at_confidence.json": lambda p: write_json(p, summary),
+        "arr_samples.csv": csv_writer(samples, index=False),
+    }
+    write_folder(folder, files, keep=(PLAN_STORE,))
     console = stdout()
     console.print(f"wrote arr_at_confidence.json and arr_samples.csv to {folder}/", highlight=False)

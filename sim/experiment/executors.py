@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
 
-from sim.errors import Problem, ScenarioError
-from sim.experiment.runner import default_workers
+from sim.errors import Problem, ScenarioError, WorkersLost
 
 T = TypeVar("T")
 
@@ -33,6 +35,8 @@ __all__ = [
     "ExecutorLike",
     "ProcessExecutor",
     "SerialExecutor",
+    "WorkersLost",
+    "default_workers",
     "make_executor",
 ]
 
@@ -102,18 +106,36 @@ class SerialExecutor(Executor):
 class ProcessExecutor(Executor):
     """A pool of local worker processes (started with ``spawn``), one per CPU by default.
 
+    The one process pool of revloop (``run``, ``compare``, ``diagnose``, ``plan``, ``sweep``
+    and ``check-model`` all run on it). Its workers ignore Ctrl-C (the parent stops them) and
+    exit on their own when the parent dies, even by ``kill -9``.
+
+    A worker that dies (killed, out of memory) breaks the pool, and every task not finished
+    is lost with it. Those tasks run again on a fresh pool, up to ``retries`` times; if the
+    pool breaks again, the rest run one at a time on a one-worker pool (less memory, and a
+    task that kills its worker every time is found and given up on alone, not with the tasks
+    beside it). Every task carries its own seed, so a task run again gives the same numbers.
+    See docs/guarantees.md ("Outputs and runs").
+
     Parameters
     ----------
     workers
         Number of worker processes; ``None`` means one per available CPU.
+    retries
+        Fresh pools of ``workers`` processes to try after a break, before one at a time.
     """
 
     name = "processes"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, retries: int = 1) -> None:
         self.workers = default_workers() if workers is None else workers
         if self.workers < 1:
             raise ValueError(f"workers must be at least 1 (got {self.workers})")
+        if retries < 0:
+            raise ValueError(f"retries must be at least 0 (got {retries})")
+        self.retries = retries
+        self.restarts = 0
+        """How many times a broken pool was replaced by a fresh one (for messages, tests)."""
         self._pool: ProcessPoolExecutor | None = None
 
     @property
@@ -121,14 +143,14 @@ class ProcessExecutor(Executor):
         """The number of worker processes."""
         return self.workers
 
-    def _get_pool(self) -> ProcessPoolExecutor:
+    def _get_pool(self, workers: int | None = None) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: safe with threads and notebooks, and the same on every platform
             context = multiprocessing.get_context("spawn")
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
+                max_workers=workers or self.workers,
                 mp_context=context,
-                initializer=_exit_with_parent,
+                initializer=_worker_setup,
                 initargs=(os.getpid(),),
             )
         return self._pool
@@ -136,30 +158,87 @@ class ProcessExecutor(Executor):
     def imap_unordered(
         self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]
     ) -> Iterator[tuple[int, T]]:
-        """See :meth:`Executor.imap_unordered`."""
-        pool = self._get_pool()
-        index: dict[Future[T], int] = {}
+        """See :meth:`Executor.imap_unordered`.
+
+        Raises
+        ------
+        WorkersLost
+            If some tasks killed their worker even when run alone; every other task has
+            finished and been yielded before.
+        """
+        left = dict(enumerate(tasks))
+        broken = 0
         try:
-            for i, args in enumerate(tasks):
-                index[pool.submit(fn, *args)] = i
-            pending = set(index)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=index.__getitem__):
-                    yield index[future], future.result()
+            for _ in range(self.retries + 1):
+                yield from self._batch(fn, left, self.workers)
+                if not left:
+                    return
+                broken += 1
+                self._replace()
+            lost = []
+            for i in sorted(left):
+                alone = {i: left[i]}
+                yield from self._batch(fn, alone, 1)
+                if alone:
+                    lost.append(i)
+                    broken += 1
+                    self._replace()
+            self.close()  # the next call starts a pool of every worker again
+            if lost:
+                raise WorkersLost(lost, len(tasks), broken)
         except BaseException:
-            # Stopped early: drop queued tasks; the pool is torn down so that a broken or
-            # interrupted worker does not poison the next batch.
-            for future in index:
-                future.cancel()
+            # Stopped early (Ctrl-C, an error, the consumer gone): queued tasks are dropped
+            # and the workers stopped at once, not left to finish their task.
             self.close(wait=False)
             raise
 
+    def _batch(
+        self, fn: Callable[..., T], left: dict[int, tuple[Any, ...]], workers: int
+    ) -> Iterator[tuple[int, T]]:
+        """Run ``left`` on the pool; yield and remove each task that finishes.
+
+        Returns when every task finished or the pool broke (the lost tasks stay in ``left``).
+        """
+        pool = self._get_pool(workers)
+        index: dict[Future[T], int] = {}
+        try:
+            with _sigint_blocked():  # inherited by the workers submit() starts
+                for i, args in left.items():
+                    index[pool.submit(fn, *args)] = i
+        except BrokenProcessPool:
+            pass  # a worker died while tasks were being queued
+        pending = set(index)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=index.__getitem__):
+                if isinstance(future.exception(), BrokenProcessPool):
+                    continue  # lost with a dead worker
+                i = index[future]
+                result = future.result()
+                del left[i]
+                yield i, result
+
+    def _replace(self) -> None:
+        """Drop a broken pool; the next batch starts a fresh one."""
+        self.close(wait=False)
+        self.restarts += 1
+
     def close(self, wait: bool = True) -> None:
-        """Shut the pool down (``wait=False``: do not wait for running tasks)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=True)
-            self._pool = None
+        """Shut the pool down; ``wait=False`` stops the workers at once (SIGTERM)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        # Queued tasks are cancelled by the pool's own thread: a future cancelled here could
+        # be failed again by that thread once the workers are gone (InvalidStateError, 3.11).
+        pool.shutdown(wait=wait, cancel_futures=True)
+        if not wait:
+            # A worker busy with a replication would otherwise finish it first, and the
+            # interpreter's exit would wait for it (the 30 s Ctrl-C of issue 19).
+            for process in workers:
+                process.terminate()
+            for process in workers:
+                process.join(5.0)
 
 
 class DaskExecutor(Executor):
@@ -275,18 +354,47 @@ def make_executor(executor: ExecutorLike = None, workers: int | None = None) -> 
     )
 
 
-def _exit_with_parent(parent: int) -> None:
-    """In a pool worker: exit when the parent process is gone (killed with SIGKILL, say).
+def default_workers() -> int:
+    """One worker per available CPU."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
 
-    Without this, workers of a killed sweep would idle on as orphans.
+
+def _worker_setup(parent: int) -> None:
+    """In a pool worker: ignore Ctrl-C, and exit when the parent process is gone.
+
+    Ctrl-C in a terminal reaches every process of the group: the parent alone handles it (it
+    stops the workers), so that no worker prints a traceback. The parent may also die by
+    SIGKILL, which it cannot handle: without the watch, its workers would idle on as orphans.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(1.0)
+            time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread for the block, so that a worker started in it (and until
+    :func:`_worker_setup` runs there, while it still imports revloop) cannot be stopped by a
+    Ctrl-C meant for the parent: it would print a traceback of its own. A Ctrl-C that came
+    meanwhile reaches the parent when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not on POSIX
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _import_distributed() -> Any:

@@ -1,12 +1,10 @@
-"""Results of many replications: tidy tables, summaries, and files written atomically."""
+"""Results of many replications: tidy tables, summaries, and a folder written as a unit."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import platform
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +17,8 @@ from scipy import stats
 from sim.analysis import motion
 from sim.analysis.metrics import KPIS
 from sim.engine.ledger import Ledger
+from sim.errors import WorkersLost
+from sim.io import csv_writer, write_folder, write_json
 from sim.scenario.schema import Scenario
 
 PERCENTILES = (10, 50, 90)
@@ -45,7 +45,9 @@ class Replication:
 class Results:
     """The replications of one scenario, in replication order.
 
-    ``complete`` is False when the run was interrupted: the finished replications are kept.
+    ``complete`` is False when the run was interrupted or lost worker processes: the
+    finished replications are kept, and ``lost`` lists the replications that worker
+    processes kept dying on.
     """
 
     scenario: Scenario
@@ -54,6 +56,25 @@ class Results:
     replications: list[Replication] = field(default_factory=list)
     months: list[str] = field(default_factory=list)
     complete: bool = True
+    lost: list[int] = field(default_factory=list)
+    restarts: int = 0
+    """How many times a worker process died and its replications ran again on a fresh pool."""
+
+    def whole(self) -> Results:
+        """These results if every replication finished; for callers that need all of them.
+
+        Raises
+        ------
+        WorkersLost
+            If worker processes kept dying on some replications (listed in ``lost``).
+        KeyboardInterrupt
+            If the run was interrupted: the caller stops too.
+        """
+        if self.lost:
+            raise WorkersLost(self.lost, self.requested, self.restarts + 1)
+        if not self.complete:
+            raise KeyboardInterrupt
+        return self
 
     def kpis(self) -> pd.DataFrame:
         """One row per replication, one column per KPI."""
@@ -167,6 +188,8 @@ class Results:
             "replications_requested": self.requested,
             "replications_done": [r.replication for r in self.replications],
             "complete": self.complete,
+            "replications_lost": self.lost,
+            "pool_restarts": self.restarts,
             "command": command,
             "revloop_version": __version__,
             "python": platform.python_version(),
@@ -175,23 +198,22 @@ class Results:
         }
 
     def save(self, out_dir: str | os.PathLike[str], command: str | None = None) -> list[Path]:
-        """Write the results into ``out_dir``, every file atomically.
+        """Write the results into ``out_dir`` as a unit (:func:`sim.io.write_folder`).
 
         Files: monthly.csv and monthly.parquet (tidy, every replication), monthly_summary.csv
         (mean and P10/P50/P90 per metric and month), kpis.csv, summary.json, scenario.json,
-        manifest.json, and the stage reports (mean, P10 and P90 over replications; see
+        manifest.json, checksums.sha256 (every file's SHA-256, checked by every reader), and
+        the stage reports (mean, P10 and P90 over replications; see
         docs/reports.md): waterfall.csv (by cohort, :meth:`waterfall`), channels.csv
         (:meth:`channels`), segments.csv (:meth:`segments`), phases.csv (:meth:`phases`).
         """
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         monthly = self.monthly()
         summary = self.summary()
         writers: dict[str, Callable[[Path], None]] = {
-            "monthly.csv": lambda p: monthly.to_csv(p, index=False),
+            "monthly.csv": csv_writer(monthly, index=False),
             "monthly.parquet": lambda p: monthly.to_parquet(p, index=False),
-            "monthly_summary.csv": lambda p: self.monthly_summary().to_csv(p, index=False),
-            "kpis.csv": lambda p: self.kpis().to_csv(p, index=False),
+            "monthly_summary.csv": csv_writer(self.monthly_summary(), index=False),
+            "kpis.csv": csv_writer(self.kpis(), index=False),
             "summary.json": lambda p: write_json(
                 p,
                 {
@@ -204,48 +226,11 @@ class Results:
             ),
             "manifest.json": lambda p: write_json(p, self.manifest(command)),
         }
-        writers.update({f"{name}.csv": _csv(t) for name, t in self.stage_reports().items()})
-        written = []
-        for name, write in writers.items():
-            written.append(atomic_write(out / name, write))
-        return written
-
-
-def _csv(table: pd.DataFrame) -> Callable[[Path], None]:
-    """Writer of ``table`` as CSV with its index (the row labels: cohort, channel ...)."""
-
-    def write(path: Path) -> None:
-        table.to_csv(path)
-
-    return write
+        writers.update({f"{name}.csv": csv_writer(t) for name, t in self.stage_reports().items()})
+        return write_folder(out_dir, writers)
 
 
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON (anything not JSON-native as its text)."""
-    path.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

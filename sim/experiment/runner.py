@@ -1,4 +1,4 @@
-"""Monte Carlo replications of a scenario, serially or in a process pool.
+"""Monte Carlo replications of a scenario, serially or on the process pool of ``executors``.
 
 Replication ``r`` of a run seeded with ``seed`` always uses
 ``SeedSequence(seed, spawn_key=(r,))``, so results are identical whatever the number of
@@ -7,16 +7,14 @@ workers or the order in which replications finish.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
 from sim.analysis.metrics import kpis, monthly
 from sim.analysis.motion import motion_tables
 from sim.engine.calendar import month_labels
 from sim.engine.streams import replication_seed
 from sim.engine.world import simulate
+from sim.experiment.executors import ExecutorLike, WorkersLost, default_workers, make_executor
 from sim.experiment.results import Replication, Results
 from sim.scenario.schema import Scenario
 
@@ -43,14 +41,6 @@ def replicate(
     )
 
 
-def default_workers() -> int:
-    """One worker per available CPU."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return os.cpu_count() or 1
-
-
 def run(
     scenario: Scenario,
     replications: int = 100,
@@ -58,6 +48,7 @@ def run(
     workers: int | None = None,
     progress: Progress | None = None,
     keep_ledgers: bool = False,
+    executor: ExecutorLike = None,
 ) -> Results:
     """Run ``replications`` independent replications of ``scenario``.
 
@@ -75,12 +66,17 @@ def run(
         Optional callback ``progress(done, total)``.
     keep_ledgers
         Keep every replication's full ledger (per-lead records) in memory.
+    executor
+        Where to run (see :func:`sim.experiment.executors.make_executor`); default: this
+        process if ``workers`` is 1, else the local process pool. A worker that dies is
+        replaced and its replications run again (same seeds, same numbers).
 
     Returns
     -------
     Results
         Replications in order. If interrupted (Ctrl-C), the finished ones, with
-        ``complete=False``.
+        ``complete=False``; if worker processes kept dying, the finished ones too, with
+        ``complete=False`` and the missing replications in ``lost``.
     """
     if replications < 1:
         raise ValueError(f"replications must be at least 1 (got {replications})")
@@ -89,6 +85,8 @@ def run(
     workers = default_workers() if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be at least 1 (got {workers})")
+    if executor is None:
+        executor = "serial" if workers == 1 or replications == 1 else "processes"
     results = Results(
         scenario=scenario,
         seed=seed,
@@ -96,42 +94,19 @@ def run(
         months=month_labels(scenario.start_date, scenario.horizon_months),
     )
     done: list[Replication] = []
+    tasks = [(scenario, seed, r, keep_ledgers) for r in range(replications)]
+    pool = make_executor(executor, min(workers, replications))
     try:
-        if workers == 1 or replications == 1:
-            for r in range(replications):
-                done.append(replicate(scenario, seed, r, keep_ledgers))
+        with pool:
+            for _, rep in pool.imap_unordered(replicate, tasks):
+                done.append(rep)
                 if progress:
                     progress(len(done), replications)
-        else:
-            _run_pool(scenario, seed, replications, workers, keep_ledgers, done, progress)
     except KeyboardInterrupt:
         results.complete = False
+    except WorkersLost as lost:
+        results.complete = False
+        results.lost = [tasks[i][2] for i in lost.missing]
+    results.restarts = getattr(pool, "restarts", 0)
     results.replications = sorted(done, key=lambda rep: rep.replication)
     return results
-
-
-def _run_pool(
-    scenario: Scenario,
-    seed: int,
-    replications: int,
-    workers: int,
-    keep_ledgers: bool,
-    done: list[Replication],
-    progress: Progress | None,
-) -> None:
-    # spawn: safe with threads and notebooks, and the same on every platform
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=min(workers, replications), mp_context=context)
-    pending: set[Future[Replication]] = set()
-    try:
-        pending = {
-            pool.submit(replicate, scenario, seed, r, keep_ledgers) for r in range(replications)
-        }
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                done.append(future.result())
-                if progress:
-                    progress(len(done), replications)
-    finally:
-        pool.shutdown(wait=not pending, cancel_futures=True)

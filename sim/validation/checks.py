@@ -79,7 +79,7 @@ def _compare(
 
 
 def _ledgers(sc: Scenario, reps: int, seed: int, workers: int | None) -> list[Ledger]:
-    results = run(sc, replications=reps, seed=seed, workers=workers, keep_ledgers=True)
+    results = run(sc, replications=reps, seed=seed, workers=workers, keep_ledgers=True).whole()
     return [r.ledger for r in results.replications if r.ledger is not None]
 
 

@@ -445,7 +445,7 @@ def realism_check(
     """
     results = run(
         scenario, replications=replications, seed=seed, workers=workers, progress=progress
-    )
+    ).whole()
     return RealismReport(
         scenario=scenario.name,
         seed=seed,
