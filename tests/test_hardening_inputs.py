@@ -1,7 +1,7 @@
 """Hostile or unlucky input: every case exits 2 with a located message, never a traceback.
 
 Each test reproduces one hole found in the scenario loader, the schema or the CRM reader
-(see docs/guarantees-inputs.md) and checks the refusal.
+(see docs/guarantees.md) and checks the refusal.
 """
 
 from __future__ import annotations

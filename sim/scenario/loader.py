@@ -5,7 +5,7 @@ other file is loaded first and this one is deep-merged over it. Every file read 
 (regular files of at most :data:`MAX_FILE_BYTES`; an ``extends`` target must also end in
 ``.yaml`` or ``.yml``, and chains stop at :data:`MAX_EXTENDS_DEPTH`), and every YAML text,
 files and ``--set`` values alike, is parsed by :func:`parse_yaml`, which bounds nesting and the
-size aliases expand to (see ``docs/guarantees-inputs.md``). ``--set dotted.path=value``
+size aliases expand to (see ``docs/guarantees.md``). ``--set dotted.path=value``
 overrides are applied next, and the result is validated against a pydantic model. Alongside
 the plain data travels a *source map* from each key path to the file and line that set it, so
 a validation error can point at the line to fix. Nothing here knows the scenario schema.

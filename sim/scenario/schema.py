@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 from sim.scenario.distributions import Duration, Fixed, Integer, Number
 
 # Every number is finite (allow_inf_nan=False below), never a boolean, and bounded by what a
-# real organisation never exceeds, the bound named in the message (docs/guarantees-inputs.md).
+# real organisation never exceeds, the bound named in the message (docs/guarantees.md).
 MAX_HEADCOUNT = 10_000
 """People on one team, and hires or departures in one month."""
 MAX_MONTHLY_LEADS = 10_000_000
