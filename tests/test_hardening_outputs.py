@@ -52,6 +52,12 @@ def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _default_sigint() -> None:
+    # a test run started in the background of a shell inherits SIGINT ignored, and so would
+    # revloop (rightly: an ignored SIGINT is a request); give it a terminal's default
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _revloop(*args: str, **popen: object) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "sim", *args],
@@ -59,6 +65,7 @@ def _revloop(*args: str, **popen: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
         **popen,  # type: ignore[call-overload]
     )
 
