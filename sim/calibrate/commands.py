@@ -67,14 +67,14 @@ _inputs = [
     click.option(
         "--as-of", type=_DATE, default=None, help="Export date (default: latest date seen)."
     ),
-    click.option(
-        "--trend-months",
-        default=6,
-        show_default=True,
-        type=click.IntRange(min=1),
-        help="Latest complete months over which volumes and growth are fitted.",
-    ),
 ]
+_trend = click.option(
+    "--trend-months",
+    default=6,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Latest complete months over which the scenario's volumes and growth are fitted.",
+)
 
 
 def _read(
@@ -97,10 +97,16 @@ def _read(
     return guard(lambda: read_crm(first, deals, column_map, _date(as_of), preset=preset))
 
 
-def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
+def _with_exports(func: Callable[..., None]) -> Callable[..., None]:
+    """The options naming the CRM exports and how to read them."""
     for option in reversed(_inputs):
         func = option(func)
     return func
+
+
+def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
+    """The export options and ``--trend-months`` (for the commands that fit a scenario)."""
+    return _with_exports(_trend(func))
 
 
 @click.command("calibrate")
@@ -395,7 +401,7 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
 
 
 @click.command("forecast")
-@_with_inputs
+@_with_exports
 @click.option("--months", default=6, show_default=True, type=click.IntRange(1, 36))
 @click.option("--start", type=_DATE, default=None, help="First forecast month (YYYY-MM-01).")
 @click.option("--reps", "-n", default=1000, show_default=True, type=click.IntRange(min=100))
@@ -426,7 +432,6 @@ def forecast_command(
     column_map: str | None,
     preset: str | None,
     as_of: dt.datetime | None,
-    trend_months: int,
     months: int,
     start: dt.datetime | None,
     reps: int,
@@ -439,10 +444,9 @@ def forecast_command(
 
     The open pipeline is carried deal by deal (its chance and timing of winning from
     censoring-aware life tables by stage or channel), new opportunities arrive as fitted, and
-    the bands include the uncertainty of the fits (bootstrap refits). Exits 3 when a fit it
+    the bands include the uncertainty of the fits (bootstrap refits). Exits 4 when a fit it
     rests on cannot be trusted, unless --accept-weak-fits.
     """
-    del trend_months  # the arrival model is chosen by AICc over every complete month
     data = _read(opportunities, leads, deals, column_map, preset, as_of)
     _print_report(data.report)
     result = guard(
