@@ -64,11 +64,16 @@ def summarize(sc: Scenario) -> list[str]:
             )
         )
     hours_week = 24 * 7 if is_.calendar == "always" else is_.hours_per_day * 5
-    touches = is_.headcount * hours_week * 60 / is_.minutes_per_touch.mean
+    per_touch = is_.minutes_per_touch.mean
+    attempts = (
+        f"{is_.headcount * hours_week * 60 / per_touch:,.0f} attempts/week at most"
+        if per_touch > 0
+        else "attempts not limited by dialling time"
+    )
     talk = is_.minutes_per_conversation
     lines.append(
-        f"inside sales {is_.headcount} reps, {touches:,.0f} attempts/week at most "
-        f"({is_.minutes_per_touch.mean:g} min each"
+        f"inside sales {is_.headcount} reps, {attempts} "
+        f"({per_touch:g} min each"
         + (f", {talk.mean:g} min a conversation" if talk is not None else "")
         + f", {is_.calendar}), {is_.max_attempts} attempts, {is_.queue_policy} queue"
     )
