@@ -459,9 +459,9 @@ def _calendar(f: pd.DataFrame, h: _History, start: _Start | None = None) -> _Cal
       quarter's first two months is held and signed in its last days, fitted by
       expectation-maximisation with the natural age hazards.
 
-    Each is tested against no calendar effect by a likelihood-ratio test on the monthly win
-    counts (2 df for the factor, 1 for the slip); of those kept, the one with the lower AIC
-    is used. Also returned: the extra-Poisson variance of monthly wins around the chosen
+    Each is tested against no calendar effect by a likelihood-ratio test on the deals' own
+    likelihood (closing ages and dates, with censoring and late entry; 2 df for the factor, 1
+    for the slip); of those kept, the one with the lower AIC is used. Also returned: the extra-Poisson variance of monthly wins around the chosen
     model (method of moments, negative-binomial form). A bootstrap refit (``start``) keeps
     the base fit's choice and refits its parameters only.
     """
@@ -575,14 +575,6 @@ def _quarter_slip(
     hw, _ = fitted.table.cumulative(clipped.ravel())
     natural = (np.diff(hw.reshape(clipped.shape), axis=1) * fitted.weight[:, None]).sum(axis=0)
     return fitted.share, ll, slip_months(natural, position, fitted.share)
-
-
-def _deviance(observed: Array, expected: Array) -> float:
-    """Poisson deviance of monthly counts against their expectation."""
-    e = np.maximum(expected, 1e-12)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(observed > 0, observed * np.log(observed / e), 0.0) - (observed - e)
-    return 2.0 * float(np.sum(terms))
 
 
 def _sizes(f: pd.DataFrame, start: pd.Timestamp) -> dict[str, Array]:

@@ -347,8 +347,6 @@ def slip_months(probs: Array, positions: np.ndarray[Any, Any], share: float) -> 
 
 
 __all__ = [
-    "LOST",
-    "OPEN",
     "RELEASE_DAYS",
     "SlipFit",
     "fit_slip",
