@@ -461,8 +461,9 @@ def _calendar(f: pd.DataFrame, h: _History, start: _Start | None = None) -> _Cal
 
     Each is tested against no calendar effect by a likelihood-ratio test on the deals' own
     likelihood (closing ages and dates, with censoring and late entry; 2 df for the factor, 1
-    for the slip); of those kept, the one with the lower AIC is used. Also returned: the extra-Poisson variance of monthly wins around the chosen
-    model (method of moments, negative-binomial form). A bootstrap refit (``start``) keeps
+    for the slip); of those kept, the one with the lower AIC is used. Also returned: the
+    extra-Poisson variance of monthly wins around the chosen model (method of moments,
+    negative-binomial form). A bootstrap refit (``start``) keeps
     the base fit's choice and refits its parameters only.
     """
     first = h.deals_from.to_period("M").to_timestamp()
