@@ -463,8 +463,8 @@ def _calendar(f: pd.DataFrame, h: _History, start: _Start | None = None) -> _Cal
     likelihood (closing ages and dates, with censoring and late entry; 2 df for the factor, 1
     for the slip); of those kept, the one with the lower AIC is used. Also returned: the
     extra-Poisson variance of monthly wins around the chosen model (method of moments,
-    negative-binomial form). A bootstrap refit (``start``) keeps
-    the base fit's choice and refits its parameters only.
+    negative-binomial form). A bootstrap refit (``start``) keeps the base fit's choice and
+    refits its parameters only.
     """
     first = h.deals_from.to_period("M").to_timestamp()
     if h.deals_from > first:
