@@ -87,6 +87,10 @@ class InsideSales:
         self.waiting = 0
         self._tickets = itertools.count()
         self._queued: dict[int, int] = {}
+        # patience deadlines of the leads in the queue, (deadline, ticket, lead, ready), and
+        # the times of the wake-ups already scheduled: a lead served first needs no timer
+        self._deadlines: list[tuple[float, int, int, float]] = []
+        self._wakeups: list[float] = []
         self._ready_at: dict[int, float] = {}  # first ready to call, this hand-off
         self._attempts: dict[int, int] = {}
         # per lead: (buying-window token, when it was first ready to call in that window,
@@ -229,8 +233,14 @@ class InsideSales:
         self.queue.add(now, 1)
         self._dispatch()
         if self._patience is not None and self._queued.get(lead) == ticket:
-            # only a lead left waiting can go cold: no timer for one taken at once
-            call_later(env, self._patience(), self._cold, (lead, ticket, now))
+            # only a lead left waiting can go cold: its deadline waits in a heap, and a
+            # wake-up is scheduled only if none comes before it
+            deadline = now + self._patience()
+            heapq.heappush(self._deadlines, (deadline, ticket, lead, now))
+            wakeups = self._wakeups
+            if not wakeups or wakeups[0] > deadline:
+                heapq.heappush(wakeups, deadline)
+                call_later(env, deadline - now, self._cold, None)
 
     def _pop(self) -> tuple[int, float]:
         queued = self._queued
@@ -248,17 +258,32 @@ class InsideSales:
                 return lead, ready
 
     def _cold(self, event: simpy.Event) -> None:
-        lead, ticket, ready = event._value
-        if self._queued.get(lead) != ticket:
-            return
-        del self._queued[lead]
+        """A wake-up: every lead whose patience ran out now goes cold, at its deadline.
+
+        Deadlines of leads served (or gone) since are dropped; then a wake-up is scheduled
+        for the next live deadline unless an earlier one is already pending.
+        """
         ctx = self.ctx
         now = ctx.env.now
-        self.queue.add(now, -1)
-        ctx.flows[_COLD] += 1
-        ctx.flows[_COLD_WAIT] += now - ready
-        self._leave(lead)
-        self.to_recycle(lead, "unreached")
+        queued, deadlines, wakeups = self._queued, self._deadlines, self._wakeups
+        heapq.heappop(wakeups)
+        while deadlines:
+            deadline, ticket, lead, ready = deadlines[0]
+            live = queued.get(lead) == ticket
+            if live and deadline > now:
+                break
+            heapq.heappop(deadlines)
+            if live:
+                del queued[lead]
+                self.queue.add(now, -1)
+                ctx.flows[_COLD] += 1
+                ctx.flows[_COLD_WAIT] += deadline - ready  # its patience, to the last bit
+                self._leave(lead)
+                self.to_recycle(lead, "unreached")
+        if deadlines and (not wakeups or wakeups[0] > deadlines[0][0]):
+            deadline = deadlines[0][0]
+            heapq.heappush(wakeups, deadline)
+            call_later(ctx.env, deadline - now, self._cold, None)
 
     def _dispatch(self) -> None:
         idle = self._idle
