@@ -9,8 +9,9 @@ adding a stream never shifts the others.
 
 from __future__ import annotations
 
+import itertools
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -40,23 +41,22 @@ def replication_seed(seed: int, replication: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(replication,))
 
 
-class Draws:
-    """Scalar draws served from blocks filled by a vectorised sampler (fast in the hot loop)."""
+Draws = Callable[[], float]
+"""A source of scalar draws: call it for the next one."""
 
-    __slots__ = ("_buf", "_fill", "_i")
 
-    def __init__(self, fill: Callable[[int], np.ndarray[Any, Any]]) -> None:
-        self._fill = fill
-        self._buf: list[float] = []
-        self._i = 0
+def draws(fill: Callable[[int], np.ndarray[Any, Any]]) -> Draws:
+    """Scalar draws served from blocks filled by a vectorised sampler.
 
-    def __call__(self) -> float:
-        i = self._i
-        if i == len(self._buf):
-            self._buf = self._fill(_BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+    The result is the C-level ``__next__`` of an iterator over the blocks, so a draw in the
+    hot loop costs no Python frame; ``fill`` runs once a block.
+    """
+
+    def blocks() -> Iterator[list[float]]:
+        while True:
+            yield fill(_BLOCK).tolist()
+
+    return itertools.chain.from_iterable(blocks()).__next__
 
 
 class Streams:
@@ -74,9 +74,9 @@ class Streams:
     def uniforms(self, name: str) -> Draws:
         """Buffered U(0, 1) draws."""
         gen = self.generator(name)
-        return Draws(gen.random)
+        return draws(gen.random)
 
     def sampler(self, name: str, dist: AnyDistribution) -> Draws:
         """Buffered draws from ``dist``."""
         gen = self.generator(name)
-        return Draws(lambda n: dist.sample(gen, n))
+        return draws(lambda n: dist.sample(gen, n))
