@@ -127,6 +127,7 @@ def _print_summary(results: Results) -> None:
 @set_option
 def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
     """Time the model against a bare SimPy loop (default: the bundled base scenario)."""
+    from sim.experiment.bench import REFERENCE_EVENTS
     from sim.experiment.bench import bench as run_bench
 
     path = scenario or str(_bundled("base.yaml"))
@@ -137,11 +138,16 @@ def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
     table.add_column("value", justify="right")
     table.add_row("leads per replication", f"{result.leads:,}")
     table.add_row("events per replication", f"{result.events:,}")
+    table.add_row("events per lead", f"{result.events_per_lead:.2f}")
     table.add_row("model seconds", f"{result.model_seconds:.2f}")
     table.add_row("leads / s", f"{result.leads_per_second:,.0f}")
     table.add_row("model events / s", f"{result.events_per_second:,.0f}")
     table.add_row("bare SimPy events / s", f"{result.bare_events_per_second:,.0f}")
     table.add_row("time per event vs bare loop", f"{result.ratio:.2f}x")
+    table.add_row(
+        f"replication vs bare loop of {REFERENCE_EVENTS:,} events",
+        f"{result.replication_ratio:.2f}x",
+    )
     stdout().print(table)
 
 
