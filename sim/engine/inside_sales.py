@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
@@ -91,6 +92,13 @@ class InsideSales:
         # the times of the wake-ups already scheduled: a lead served first needs no timer
         self._deadlines: list[tuple[float, int, int, float]] = []
         self._wakeups: list[float] = []
+        # leads due while the desk is closed, (ready, order, lead, patience): they join the
+        # queue, at their own times, when anything next looks at it (no event each)
+        self._deferred: list[tuple[float, int, int, float | None]] = []
+        self._deferrals = itertools.count()
+        shifts = self.clock.shifts()
+        self._opens = [opens for opens, _ in shifts]
+        self._closes = [closes for _, closes in shifts]
         self._ready_at: dict[int, float] = {}  # first ready to call, this hand-off
         self._attempts: dict[int, int] = {}
         # per lead: (buying-window token, when it was first ready to call in that window,
@@ -193,8 +201,7 @@ class InsideSales:
         if alert:
             self._enqueue(lead, priority=True)
         elif delay > 0:
-            self.waiting += 1
-            call_later(ctx.env, delay, self._ready, lead)
+            self._later(lead, delay)
         else:
             self._enqueue(lead)
 
@@ -204,13 +211,63 @@ class InsideSales:
         return leads.fit[lead] + leads.behaviour[lead]
 
     # -- queue ----------------------------------------------------------------------------
+    def _later(self, lead: int, delay: float) -> None:
+        """The lead is ready to call again after ``delay`` days.
+
+        If the desk is closed then, joining the queue changes nothing until something next
+        looks at the queue (the desk opening, another lead joining, a lead going cold, the
+        month's books, its buying window closing): the lead waits in :attr:`_deferred` and
+        joins at its own time then (:meth:`catch_up`), with no event of its own.
+        """
+        env = self.ctx.env
+        self.waiting += 1
+        ready = env.now + delay
+        opens = self._next_open(ready)
+        if opens == ready:
+            call_later(env, delay, self._ready, lead)
+            return
+        # left waiting when it joins (the desk is closed): it will have a patience deadline;
+        # one that ends before the desk opens needs its wake-up now
+        patience = None if self._patience is None else self._patience()
+        heapq.heappush(self._deferred, (ready, next(self._deferrals), lead, patience))
+        if patience is not None and ready + patience < opens:
+            self._wake_by(ready + patience)
+
+    def _next_open(self, t: float) -> float:
+        """``t`` if the desk is open at ``t``, else when it next opens (``inf``: never)."""
+        if self.clock.always:
+            return t
+        k = bisect_right(self._closes, t)
+        if k == len(self._opens):
+            return INF
+        return max(t, self._opens[k])
+
+    def catch_up(self) -> None:
+        """Queue, each at its own time, the deferred leads whose ready time has come."""
+        deferred = self._deferred
+        now = self.ctx.env.now
+        while deferred and deferred[0][0] <= now:
+            ready, _, lead, patience = heapq.heappop(deferred)
+            self.waiting -= 1
+            ticket = self._join(lead, ready, False)
+            if patience is not None:
+                self._wait(lead, ticket, ready, patience)
+
     def _ready(self, event: simpy.Event) -> None:
         self.waiting -= 1
         self._enqueue(event._value)
 
     def _enqueue(self, lead: int, priority: bool = False) -> None:
-        env = self.ctx.env
-        now = env.now
+        now = self.ctx.env.now
+        self.catch_up()  # earlier arrivals first: the queue keeps its order
+        ticket = self._join(lead, now, priority)
+        self._dispatch()
+        if self._patience is not None and self._queued.get(lead) == ticket:
+            # only a lead left waiting can go cold
+            self._wait(lead, ticket, now, self._patience())
+
+    def _join(self, lead: int, now: float, priority: bool) -> int:
+        """Put ``lead`` in the queue at time ``now``; returns its ticket."""
         leads = self.ctx.leads
         window = leads.window[lead]
         clock = self._clock.get(lead)
@@ -231,16 +288,24 @@ class InsideSales:
         else:
             self._fifo.append((ticket, lead, now))
         self.queue.add(now, 1)
-        self._dispatch()
-        if self._patience is not None and self._queued.get(lead) == ticket:
-            # only a lead left waiting can go cold: its deadline waits in a heap, and a
-            # wake-up is scheduled only if none comes before it
-            deadline = now + self._patience()
-            heapq.heappush(self._deadlines, (deadline, ticket, lead, now))
-            wakeups = self._wakeups
-            if not wakeups or wakeups[0] > deadline:
-                heapq.heappush(wakeups, deadline)
-                call_later(env, deadline - now, self._cold, None)
+        return ticket
+
+    def _wait(self, lead: int, ticket: int, ready: float, patience: float) -> None:
+        """A lead left waiting at ``ready`` goes cold after ``patience`` days unless served.
+
+        Its deadline waits in a heap; a wake-up is scheduled only if none comes before it.
+        """
+        deadline = ready + patience
+        heapq.heappush(self._deadlines, (deadline, ticket, lead, ready))
+        self._wake_by(deadline)
+
+    def _wake_by(self, t: float) -> None:
+        """Make sure a wake-up of :meth:`_cold` comes at ``t`` or before."""
+        wakeups = self._wakeups
+        if not wakeups or wakeups[0] > t:
+            heapq.heappush(wakeups, t)
+            env = self.ctx.env
+            call_later(env, t - env.now, self._cold, None)
 
     def _pop(self) -> tuple[int, float]:
         queued = self._queued
@@ -265,8 +330,9 @@ class InsideSales:
         """
         ctx = self.ctx
         now = ctx.env.now
-        queued, deadlines, wakeups = self._queued, self._deadlines, self._wakeups
-        heapq.heappop(wakeups)
+        self.catch_up()
+        queued, deadlines = self._queued, self._deadlines
+        heapq.heappop(self._wakeups)
         while deadlines:
             deadline, ticket, lead, ready = deadlines[0]
             live = queued.get(lead) == ticket
@@ -280,12 +346,12 @@ class InsideSales:
                 ctx.flows[_COLD_WAIT] += deadline - ready  # its patience, to the last bit
                 self._leave(lead)
                 self.to_recycle(lead, "unreached")
-        if deadlines and (not wakeups or wakeups[0] > deadlines[0][0]):
-            deadline = deadlines[0][0]
-            heapq.heappush(wakeups, deadline)
-            call_later(ctx.env, deadline - now, self._cold, None)
+        if deadlines:
+            self._wake_by(deadlines[0][0])
 
     def _dispatch(self) -> None:
+        if self._deferred and self._deferred[0][0] <= self.ctx.env.now:
+            self.catch_up()
         idle = self._idle
         while self.open and idle and self.queue.value > 0:
             lead, ready = self._pop()
@@ -363,8 +429,7 @@ class InsideSales:
                 self.to_recycle(lead, "unreached")
             else:
                 self._attempts[lead] = attempts
-                self.waiting += 1
-                call_later(ctx.env, self._interval(), self._ready, lead)
+                self._later(lead, self._interval())
         elif outcome == QUALIFIED:
             ctx.flows[_SQLS] += 1
             leads = ctx.leads

@@ -20,6 +20,7 @@ from sim.engine.leads import (
     DORMANT,
     FS_OPEN,
     INF,
+    INSIDE_SALES,
     NEVER,
     NON_TARGET,
     NURTURE,
@@ -57,6 +58,8 @@ class Marketing:
 
     to_inside_sales: Callable[[int, float], None]
     to_field_sales: Callable[[int], None]
+    catch_up_inside_sales: Callable[[], None]
+    """Bring the inside-sales queue up to now: its leads' windows matter to it."""
 
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         self.ctx = ctx
@@ -293,7 +296,9 @@ class Marketing:
         if leads.window[lead] != token:
             return
         state = leads.state[lead]
-        if state == CUSTOMER:
+        if state == INSIDE_SALES:
+            self.catch_up_inside_sales()
+        elif state == CUSTOMER:
             leads.window_end[lead] = INF  # it bought: churn decides what comes next
             return
         if state == FS_OPEN:

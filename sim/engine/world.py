@@ -109,6 +109,7 @@ class World:
         rc.to_owner = fs.alert_owner
         rc.open_window = mk.open_window
         is_.buyer_moved_on = mk.close_window
+        mk.catch_up_inside_sales = is_.catch_up
         if self.outbound is not None:
             self.outbound.to_field_sales = fs.receive
 
@@ -240,6 +241,7 @@ class World:
 
     def _close_month(self, m: int) -> None:
         t = self.env.now
+        self.inside_sales.catch_up()  # leads due while the desk was closed are in its queue
         current = self.ctx.flows
         current[F["marketing_programs"]] += self.scenario.finance.marketing_programs_per_month
         for i, value in enumerate(current):
