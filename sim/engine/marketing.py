@@ -196,41 +196,15 @@ class Marketing:
             self.schedule(rows)
 
     def schedule(self, rows: list[Row]) -> None:
-        """Create each lead of ``rows`` (drawn ahead, all within the current month).
-
-        A lead that goes to sales when it arrives is created by an event at its time. The
-        others (non-target, or scored under the MQL bar) change nothing any team sees until
-        their own first event, so they are created together, with their own times, by one
-        event at the first one's time: still in their month, for the monthly counters.
-        """
+        """Create each lead of ``rows`` at its time."""
         rows.sort()
-        env = self.ctx.env
-        bar = min(self._mql, self._fast)  # under both: nurtured (see _route)
-        hand_raiser = self._hand_raiser
-        handed: list[Row] = []
-        quiet: list[Row] = []
-        for row in rows:
-            if row[7] or (row[5] + row[6] < bar and not hand_raiser[row[1]]):
-                quiet.append(row)
-            else:
-                handed.append(row)
-        if quiet:
-            call_later(env, quiet[0][0] - env.now, self._create_quiet, quiet)
-        call_each(env, handed, self.create)
+        call_each(self.ctx.env, rows, self.create)
 
-    def _create_quiet(self, event: simpy.Event) -> None:
-        for row in event._value:
-            self.create(row, row[0])
-
-    def create(self, row: Row, at: float | None = None) -> int:
-        """Create one lead from pre-drawn attributes and route it.
-
-        ``at`` is its arrival time when it is created ahead of it; by default the clock's
-        (not the drawn time: they can differ in the last bit).
-        """
+    def create(self, row: Row) -> int:
+        """Create one lead now from pre-drawn attributes and route it."""
         ctx = self.ctx
         _, channel, segment, intent, active_at, fit, behaviour, non_target, window_end = row
-        t = ctx.env.now if at is None else at
+        t = ctx.env.now  # the clock, not the drawn time: they can differ in the last bit
         flows = ctx.flows
         flows[_CREATED] += 1
         flows[_COST] += self._cost[channel]
@@ -245,7 +219,7 @@ class Marketing:
             flows[_HAND_RAISED] += 1
             self.to_inside_sales(lead, self._follow_up[channel]())
         else:
-            self._route(lead, score, t)
+            self._route(lead, score)
         return lead
 
     def add(
@@ -266,8 +240,7 @@ class Marketing:
             t, state, channel, segment, intent, active_at, fit, window_end, behaviour
         )
         if window_end < self._horizon:
-            env = self.ctx.env
-            call_later(env, window_end - env.now, self._window_closes, (lead, 0))
+            call_later(self.ctx.env, window_end - t, self._window_closes, (lead, 0))
         return lead
 
     # -- buying windows -------------------------------------------------------------------
@@ -352,8 +325,7 @@ class Marketing:
                 points += pts
         return points
 
-    def _route(self, lead: int, score: float, at: float | None = None) -> None:
-        """Send a lead scored ``score`` on; ``at``: its creation time, if that is ahead."""
+    def _route(self, lead: int, score: float) -> None:
         ctx = self.ctx
         leads = ctx.leads
         if score >= self._fast:
@@ -363,27 +335,26 @@ class Marketing:
             self.to_inside_sales(lead, self._follow_up[leads.channel[lead]]())
         else:
             ctx.flows[_NURTURED] += 1
-            self.nurture(lead, at)
+            self.nurture(lead)
 
-    def nurture(self, lead: int, at: float | None = None) -> None:
+    def nurture(self, lead: int) -> None:
         """Keep a lead in nurture: until its buying window opens, and while it engages.
 
         A dormant lead is scored again when its window opens. With ``scoring.engagement``,
         a lead engages at its intent's rate while in nurture and its behaviour score builds
         up (fading between events), so an evaluating buyer crosses the bar when its
-        behaviour says so. ``at``: the time it enters nurture, if that is ahead of the clock.
+        behaviour says so.
         """
         env = self.ctx.env
-        now = env.now if at is None else at
         leads = self.ctx.leads
         epoch = leads.move(lead, NURTURE)
-        state = leads.intent(lead, now)
+        state = leads.intent(lead, env.now)
         if state == DORMANT and leads.active_at[lead] < self._horizon:
             call_later(env, leads.active_at[lead] - env.now, self._reengage, (lead, epoch))
         if self._engage_rate[state] > 0:
-            self._plan_engagement(lead, epoch, state, now)
+            self._plan_engagement(lead, epoch, state)
 
-    def _plan_engagement(self, lead: int, epoch: int, state: int, now: float) -> None:
+    def _plan_engagement(self, lead: int, epoch: int, state: int) -> None:
         """Draw the lead's engagement events ahead, up to the first that crosses the bar.
 
         Events before it change nothing but the behaviour score, so only the crossing is
@@ -392,6 +363,7 @@ class Marketing:
         does; a lead that leaves nurture first drops the event (its epoch moved on).
         """
         leads = self.ctx.leads
+        now = self.ctx.env.now
         rate = self._engage_rate[state]
         if state == ACTIVE:
             until = leads.window_end[lead]
@@ -411,8 +383,7 @@ class Marketing:
             behaviour = max(0.0, behaviour * math.exp(-fade * (t - last))) + look(state)
             last = t
             if behaviour >= bar:
-                env = self.ctx.env
-                call_later(env, t - env.now, self._engage, (lead, epoch, behaviour))
+                call_later(self.ctx.env, t - now, self._engage, (lead, epoch, behaviour))
                 return
 
     def _reengage(self, event: simpy.Event) -> None:
