@@ -95,6 +95,9 @@ class InsideSales:
         # leads due while the desk is closed, (ready, order, lead, patience): they join the
         # queue, at their own times, when anything next looks at it (no event each)
         self._deferred: list[tuple[float, int, int, float | None]] = []
+        # deadlines of deferred leads whose patience ends before the desk opens: a wake-up
+        # must come for each even when an earlier one, rescheduled, passes it over
+        self._early: list[float] = []
         self._deferrals = itertools.count()
         shifts = self.clock.shifts()
         self._opens = [opens for opens, _ in shifts]
@@ -231,6 +234,7 @@ class InsideSales:
         patience = None if self._patience is None else self._patience()
         heapq.heappush(self._deferred, (ready, next(self._deferrals), lead, patience))
         if patience is not None and ready + patience < opens:
+            heapq.heappush(self._early, ready + patience)
             self._wake_by(ready + patience)
 
     def _next_open(self, t: float) -> float:
@@ -346,8 +350,12 @@ class InsideSales:
                 ctx.flows[_COLD_WAIT] += deadline - ready  # its patience, to the last bit
                 self._leave(lead)
                 self.to_recycle(lead, "unreached")
-        if deadlines:
-            self._wake_by(deadlines[0][0])
+        early = self._early
+        while early and early[0] <= now:  # caught up above, and decided in the loop
+            heapq.heappop(early)
+        upcoming = min(deadlines[0][0] if deadlines else INF, early[0] if early else INF)
+        if upcoming < INF:
+            self._wake_by(upcoming)
 
     def _dispatch(self) -> None:
         if self._deferred and self._deferred[0][0] <= self.ctx.env.now:
