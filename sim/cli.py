@@ -124,10 +124,38 @@ def _print_summary(results: Results) -> None:
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False), default=None, required=False)
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--pair-with",
+    "pair_with",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Also measure pairing: the variant differs from the scenario by these overrides "
+    "(e.g. --pair-with inside_sales.headcount=5; repeatable).",
+)
+@click.option(
+    "--pairs",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=3),
+    help="Paired replications.",
+)
+@workers_option
 @set_option
-def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
-    """Time the model against a bare SimPy loop (default: the bundled base scenario)."""
-    from sim.experiment.bench import REFERENCE_EVENTS
+def bench(
+    scenario: str | None,
+    repeats: int,
+    pair_with: tuple[str, ...],
+    pairs: int,
+    workers: int | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Time the model against a bare SimPy loop (default: the bundled base scenario).
+
+    With --pair-with, also run --pairs paired replications of the scenario and of the
+    variant and report, per KPI, how much common random numbers cut the variance of their
+    difference (var A + var B over var(B - A), with a 95% bootstrap CI).
+    """
+    from sim.experiment.bench import REFERENCE_EVENTS, pairing
     from sim.experiment.bench import bench as run_bench
 
     path = scenario or str(_bundled("base.yaml"))
@@ -140,6 +168,7 @@ def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
     table.add_row("events per replication", f"{result.events:,}")
     table.add_row("events per lead", f"{result.events_per_lead:.2f}")
     table.add_row("model seconds", f"{result.model_seconds:.2f}")
+    table.add_row("microseconds per lead", f"{1e6 / result.leads_per_second:,.0f}")
     table.add_row("leads / s", f"{result.leads_per_second:,.0f}")
     table.add_row("model events / s", f"{result.events_per_second:,.0f}")
     table.add_row("bare SimPy events / s", f"{result.bare_events_per_second:,.0f}")
@@ -148,6 +177,29 @@ def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
         f"replication vs bare loop of {REFERENCE_EVENTS:,} events",
         f"{result.replication_ratio:.2f}x",
     )
+    stdout().print(table)
+    if not pair_with:
+        return
+    variant = _load(path, (*sets, *pair_with))
+    with progress_bar("paired replications", 2 * pairs) as bar:
+        done = [0]
+
+        def step(_done: int, _total: int) -> None:
+            done[0] += 1
+            bar(done[0], 2 * pairs)
+
+        rows = guard(lambda: pairing(sc, variant, pairs=pairs, workers=workers, progress=step))
+    table = Table(
+        title=f"pairing: {sc.name} vs {', '.join(pair_with)}, {pairs} pairs (seed 0)",
+        caption="variance ratio = var(A) + var(B) (independent seeds) over var(B - A) "
+        "(paired); 95% CI: bootstrap over the pairs",
+    )
+    for col in ("KPI", "mean difference", "variance ratio", "95% CI"):
+        table.add_column(col, justify="left" if col == "KPI" else "right")
+    for r in rows:
+        table.add_row(
+            r.kpi, f"{r.mean_difference:,.1f}", f"{r.ratio:.1f}x", f"{r.low:.1f}-{r.high:.1f}x"
+        )
     stdout().print(table)
 
 

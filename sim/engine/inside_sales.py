@@ -123,13 +123,17 @@ class InsideSales:
             if cfg.minutes_per_conversation is None
             else s.sampler("is.conversation_minutes", cfg.minutes_per_conversation)
         )
-        self._interval = s.sampler("is.attempt_interval", cfg.attempt_interval_days)
+        # the lead's fate comes from its own substream; a touch's length is the rep's
+        keys = ctx.leads.key
+        self._interval = s.lead_sampler(keys, "is.attempt_interval", cfg.attempt_interval_days)
         self._patience = (
-            None if cfg.patience_days is None else s.sampler("is.patience", cfg.patience_days)
+            None
+            if cfg.patience_days is None
+            else s.lead_sampler(keys, "is.patience", cfg.patience_days)
         )
-        self._u_contact = s.uniforms("is.contact")
-        self._u_outcome = s.uniforms("is.outcome")
-        self._u_moved_on = s.uniforms("is.moved_on")
+        self._u_contact = s.lead_uniforms(keys, "is.contact")
+        self._u_outcome = s.lead_uniforms(keys, "is.outcome")
+        self._u_moved_on = s.lead_uniforms(keys, "is.moved_on")
 
     def open_waits(self) -> float:
         """Days waited so far by the leads still in the queue."""
@@ -231,7 +235,7 @@ class InsideSales:
             return
         # left waiting when it joins (the desk is closed): it will have a patience deadline;
         # one that ends before the desk opens needs its wake-up now
-        patience = None if self._patience is None else self._patience()
+        patience = None if self._patience is None else self._patience(lead)
         heapq.heappush(self._deferred, (ready, next(self._deferrals), lead, patience))
         if patience is not None and ready + patience < opens:
             heapq.heappush(self._early, ready + patience)
@@ -265,10 +269,13 @@ class InsideSales:
         now = self.ctx.env.now
         self.catch_up()  # earlier arrivals first: the queue keeps its order
         ticket = self._join(lead, now, priority)
+        # drawn at every join, served at once or not: the lead's k-th patience is the same
+        # draw whatever the staffing
+        patience = None if self._patience is None else self._patience(lead)
         self._dispatch()
-        if self._patience is not None and self._queued.get(lead) == ticket:
+        if patience is not None and self._queued.get(lead) == ticket:
             # only a lead left waiting can go cold
-            self._wait(lead, ticket, now, self._patience())
+            self._wait(lead, ticket, now, patience)
 
     def _join(self, lead: int, now: float, priority: bool) -> int:
         """Put ``lead`` in the queue at time ``now``; returns its ticket."""
@@ -399,13 +406,13 @@ class InsideSales:
             waited = self.clock.hours_between(since, now)  # the desk's working hours
             still = self._floor + (1.0 - self._floor) * 0.5 ** (waited / self._half_life)
         if still < in_market:
-            if self._u_moved_on() * in_market >= still:
+            if self._u_moved_on(lead) * in_market >= still:
                 outcome = MOVED_ON
             self._clock[lead] = (window, since, still)
-        if outcome == NO_ANSWER and self._u_contact() < self.p_contact:
+        if outcome == NO_ANSWER and self._u_contact(lead) < self.p_contact:
             flows[_CONTACTS] += 1
             qualified, not_now = self._outcome[leads.intent(lead, now)]
-            u = self._u_outcome()
+            u = self._u_outcome(lead)
             outcome = (
                 QUALIFIED if u < qualified else NOT_NOW if u < qualified + not_now else DISQUALIFIED
             )
@@ -437,7 +444,7 @@ class InsideSales:
                 self.to_recycle(lead, "unreached")
             else:
                 self._attempts[lead] = attempts
-                self._later(lead, self._interval())
+                self._later(lead, self._interval(lead))
         elif outcome == QUALIFIED:
             ctx.flows[_SQLS] += 1
             leads = ctx.leads

@@ -55,7 +55,7 @@ class World:
         self.flows = [[0.0] * scenario.horizon_months for _ in FLOWS]
         self.ctx = Context(
             env=self.env,
-            leads=Leads(),
+            leads=Leads(self.streams.lead_key),
             flows=[0.0] * len(FLOWS),
             streams=self.streams,
             month_starts=starts,
@@ -217,7 +217,8 @@ class World:
             inside = later & (gen.random(n) < mean_open / (mean_wait + mean_open))
             # a buyer inside its window is still in the database only if its look at the
             # window's opening left it under the bar; the others wait for a window instead
-            crossed = np.array([self.marketing.look(ACTIVE) for _ in range(n)]) + fit
+            points = self.marketing.points
+            crossed = np.array([points(ACTIVE, u) for u in gen.random(n).tolist()]) + fit
             inside &= crossed < sc.marketing.scoring.mql_threshold
             left = _residual(gen, window.open_days, n)
             active_at = np.where(inside, 0.0, active_at)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 from simpy.events import Timeout
 
 from sim.engine.world import World
+from sim.experiment.runner import Progress, run
 from sim.scenario.schema import Scenario
 
 REFERENCE_EVENTS = 500_000
@@ -104,3 +107,61 @@ def bench(scenario: Scenario, seed: int = 0, repeats: int = 3) -> BenchResult:
         bare_seconds=statistics.median(bare),
         reference_seconds=statistics.median(reference),
     )
+
+
+PAIRING_KPIS = ("ending_arr", "wins", "mqls", "sqls")
+"""KPIs whose paired-difference variance :func:`pairing` reports."""
+
+
+@dataclass(frozen=True)
+class PairingResult:
+    """How much common random numbers cut the variance of a difference, per KPI.
+
+    ``ratio`` is var(A) + var(B) (the variance of the difference with independent seeds)
+    over var(B - A) on paired replications; ``low`` and ``high`` bound it (95% percentile
+    bootstrap over the pairs).
+    """
+
+    kpi: str
+    pairs: int
+    ratio: float
+    low: float
+    high: float
+    mean_difference: float
+
+
+def pairing(
+    base: Scenario,
+    variant: Scenario,
+    pairs: int = 30,
+    seed: int = 0,
+    kpis: Sequence[str] = PAIRING_KPIS,
+    workers: int | None = None,
+    resamples: int = 2000,
+    progress: Progress | None = None,
+) -> list[PairingResult]:
+    """Run ``pairs`` paired replications of ``base`` and ``variant`` (replication ``r`` of
+    both seeded ``(seed, r)``) and measure the variance ratio of each KPI's difference."""
+    a = run(base, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
+    b = run(variant, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, pairs, (resamples, pairs))
+    out = []
+    for kpi in kpis:
+        x, y = a[kpi].to_numpy(float), b[kpi].to_numpy(float)
+        ratio = _variance_ratio(x, y)
+        boot = _variance_ratio(x[index], y[index])
+        boot = boot[np.isfinite(boot)]
+        low, high = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
+        out.append(
+            PairingResult(kpi, pairs, float(ratio), float(low), float(high), float(np.mean(y - x)))
+        )
+    return out
+
+
+def _variance_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(var x + var y) / var(y - x) along the last axis (inf where the difference is constant)."""
+    independent = x.var(axis=-1, ddof=1) + y.var(axis=-1, ddof=1)
+    paired = (y - x).var(axis=-1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(paired > 0, independent / paired, np.inf)
