@@ -139,6 +139,14 @@ def _print_summary(results: Results) -> None:
     type=click.IntRange(min=3),
     help="Paired replications.",
 )
+@click.option(
+    "--scales",
+    default=None,
+    metavar="F1,F2,...",
+    help="Also time one replication with every lead flow, team and starting book scaled by "
+    "each factor (e.g. 0.1,1,10: about 10k, 100k and 1M leads on the base), each in its own "
+    "process: microseconds per lead and peak memory.",
+)
 @workers_option
 @set_option
 def bench(
@@ -146,6 +154,7 @@ def bench(
     repeats: int,
     pair_with: tuple[str, ...],
     pairs: int,
+    scales: str | None,
     workers: int | None,
     sets: tuple[str, ...],
 ) -> None:
@@ -157,6 +166,16 @@ def bench(
     """
     from sim.experiment.bench import REFERENCE_EVENTS, pairing
     from sim.experiment.bench import bench as run_bench
+    from sim.experiment.bench import scales as run_scales
+
+    factors: list[float] = []
+    if scales is not None:
+        try:
+            factors = [float(f) for f in scales.split(",")]
+        except ValueError:
+            fail(f"--scales: not a list of numbers (got {scales!r}); write e.g. 0.1,1,10")
+        if not all(0.001 <= f <= 100 for f in factors):
+            fail(f"--scales: each factor must be between 0.001 and 100 (got {scales!r})")
 
     path = scenario or str(_bundled("base.yaml"))
     sc = _load(path, sets)
@@ -178,6 +197,23 @@ def bench(
         f"{result.replication_ratio:.2f}x",
     )
     stdout().print(table)
+    if factors:
+        with stderr().status("timing scaled replications"):
+            sized = guard(lambda: run_scales(sc, factors))
+        table = Table(title=f"{sc.name} at {len(sized)} sizes: one replication each")
+        for col in ("scale", "leads", "events / lead", "us / lead", "vs first", "peak RSS MB"):
+            table.add_column(col, justify="right")
+        first = sized[0].us_per_lead
+        for size in sized:
+            table.add_row(
+                f"{size.factor:g}",
+                f"{size.leads:,}",
+                f"{size.events / size.leads:.2f}",
+                f"{size.us_per_lead:,.0f}",
+                f"{size.us_per_lead / first:.2f}x",
+                f"{size.peak_rss_mb:,.0f}",
+            )
+        stdout().print(table)
     if not pair_with:
         return
     variant = _load(path, (*sets, *pair_with))

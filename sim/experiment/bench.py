@@ -165,3 +165,82 @@ def _variance_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     paired = (y - x).var(axis=-1, ddof=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(paired > 0, independent / paired, np.inf)
+
+
+SCALES = (0.1, 1.0, 10.0)
+"""Default sizes of :func:`scales`, relative to the scenario (the base: ~10k, ~100k, ~1M leads)."""
+
+
+def scaled(scenario: Scenario, factor: float) -> Scenario:
+    """``scenario`` with every lead flow, team and starting book times ``factor``.
+
+    Channel volumes, head counts, hiring plans and targets, and the starting book are scaled
+    (head counts rounded, at least one where there was one); rates, odds and delays are
+    not, so a scaled company is the same company, bigger or smaller.
+    """
+
+    def times(n: float) -> int:
+        return max(1, round(n * factor)) if n > 0 else 0
+
+    data = scenario.model_dump(by_alias=True)
+    for ch in data["marketing"]["channels"].values():
+        ch["monthly_leads"] *= factor
+    for team in ("inside_sales", "field_sales", "customer_success", "outbound"):
+        cfg = data.get(team)
+        if cfg is None:
+            continue
+        cfg["headcount"] = times(cfg["headcount"])
+        for move in cfg.get("plan") or []:
+            move["hire"], move["leave"] = times(move["hire"]), times(move["leave"])
+        for target in cfg.get("targets") or []:
+            target["headcount"] = times(target["headcount"])
+    book = data["starting_book"]
+    book["customers"] = {k: times(v) for k, v in book["customers"].items()}
+    book["arr"] *= factor
+    for key in ("open_opportunities", "booked_meetings", "inside_sales_leads", "nurture_leads"):
+        book[key] = times(book[key])
+    return Scenario.model_validate(data)
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """One replication at one size: its cost per lead and its peak memory."""
+
+    factor: float
+    leads: int
+    events: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def us_per_lead(self) -> float:
+        """Microseconds of wall time per lead."""
+        return 1e6 * self.seconds / self.leads
+
+
+def scales(
+    scenario: Scenario, factors: Sequence[float] = SCALES, seed: int = 0
+) -> list[ScaleResult]:
+    """One replication of ``scenario`` scaled by each factor, each in a fresh process (so its
+    peak resident memory is its own)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = []
+    for factor in factors:
+        with ctx.Pool(1) as pool:
+            out.append(pool.apply(_one_scale, (scenario, factor, seed)))
+    return out
+
+
+def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
+    import resource
+
+    world = World(scaled(scenario, factor), seed)
+    start = time.perf_counter()
+    ledger = world.run()
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    return ScaleResult(
+        factor, len(ledger.leads["state"]), int(ledger.totals["events"]), seconds, rss
+    )
