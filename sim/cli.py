@@ -138,10 +138,58 @@ def _print_summary(results: Results) -> None:
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False), default=None, required=False)
 @click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--pair-with",
+    "pair_with",
+    multiple=True,
+    metavar="PATH=VALUE",
+    help="Also measure pairing: the variant differs from the scenario by these overrides "
+    "(e.g. --pair-with inside_sales.headcount=5; repeatable).",
+)
+@click.option(
+    "--pairs",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=3),
+    help="Paired replications.",
+)
+@click.option(
+    "--scales",
+    default=None,
+    metavar="F1,F2,...",
+    help="Also time one replication with every lead flow, team and starting book scaled by "
+    "each factor (e.g. 0.1,1,10: about 10k, 100k and 1M leads on the base), each in its own "
+    "process: microseconds per lead and peak memory.",
+)
+@workers_option
 @set_option
-def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
-    """Time the model against a bare SimPy loop (default: the bundled base scenario)."""
+def bench(
+    scenario: str | None,
+    repeats: int,
+    pair_with: tuple[str, ...],
+    pairs: int,
+    scales: str | None,
+    workers: int | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Time the model against a bare SimPy loop (default: the bundled base scenario).
+
+    With --pair-with, also run --pairs paired replications of the scenario and of the
+    variant and report, per KPI, how much common random numbers cut the variance of their
+    difference (var A + var B over var(B - A), with a 95% bootstrap CI).
+    """
+    from sim.experiment.bench import REFERENCE_EVENTS, pairing
     from sim.experiment.bench import bench as run_bench
+    from sim.experiment.bench import scales as run_scales
+
+    factors: list[float] = []
+    if scales is not None:
+        try:
+            factors = [float(f) for f in scales.split(",")]
+        except ValueError:
+            fail(f"--scales: not a list of numbers (got {scales!r}); write e.g. 0.1,1,10")
+        if not all(0.001 <= f <= 100 for f in factors):
+            fail(f"--scales: each factor must be between 0.001 and 100 (got {scales!r})")
 
     path = scenario or str(_bundled("base.yaml"))
     sc = _load(path, sets)
@@ -151,11 +199,57 @@ def bench(scenario: str | None, repeats: int, sets: tuple[str, ...]) -> None:
     table.add_column("value", justify="right")
     table.add_row("leads per replication", f"{result.leads:,}")
     table.add_row("events per replication", f"{result.events:,}")
+    table.add_row("events per lead", f"{result.events_per_lead:.2f}")
     table.add_row("model seconds", f"{result.model_seconds:.2f}")
+    table.add_row("microseconds per lead", f"{1e6 / result.leads_per_second:,.0f}")
     table.add_row("leads / s", f"{result.leads_per_second:,.0f}")
     table.add_row("model events / s", f"{result.events_per_second:,.0f}")
     table.add_row("bare SimPy events / s", f"{result.bare_events_per_second:,.0f}")
     table.add_row("time per event vs bare loop", f"{result.ratio:.2f}x")
+    table.add_row(
+        f"replication vs bare loop of {REFERENCE_EVENTS:,} events",
+        f"{result.replication_ratio:.2f}x",
+    )
+    stdout().print(table)
+    if factors:
+        with stderr().status("timing scaled replications"):
+            sized = guard(lambda: run_scales(sc, factors))
+        table = Table(title=f"{sc.name} at {len(sized)} sizes: one replication each")
+        for col in ("scale", "leads", "events / lead", "us / lead", "vs first", "peak RSS MB"):
+            table.add_column(col, justify="right")
+        first = sized[0].us_per_lead
+        for size in sized:
+            table.add_row(
+                f"{size.factor:g}",
+                f"{size.leads:,}",
+                f"{size.events / size.leads:.2f}",
+                f"{size.us_per_lead:,.0f}",
+                f"{size.us_per_lead / first:.2f}x",
+                f"{size.peak_rss_mb:,.0f}",
+            )
+        stdout().print(table)
+    if not pair_with:
+        return
+    variant = _load(path, (*sets, *pair_with))
+    with progress_bar("paired replications", 2 * pairs) as bar:
+        done = [0]
+
+        def step(_done: int, _total: int) -> None:
+            done[0] += 1
+            bar(done[0], 2 * pairs)
+
+        rows = guard(lambda: pairing(sc, variant, pairs=pairs, workers=workers, progress=step))
+    table = Table(
+        title=f"pairing: {sc.name} vs {', '.join(pair_with)}, {pairs} pairs (seed 0)",
+        caption="variance ratio = var(A) + var(B) (independent seeds) over var(B - A) "
+        "(paired); 95% CI: bootstrap over the pairs",
+    )
+    for col in ("KPI", "mean difference", "variance ratio", "95% CI"):
+        table.add_column(col, justify="left" if col == "KPI" else "right")
+    for r in rows:
+        table.add_row(
+            r.kpi, f"{r.mean_difference:,.1f}", f"{r.ratio:.1f}x", f"{r.low:.1f}-{r.high:.1f}x"
+        )
     stdout().print(table)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -261,3 +262,51 @@ def test_distributions_are_frozen() -> None:
     d = DISTRIBUTION.validate_python({"dist": "uniform", "low": 0, "high": 1})
     with pytest.raises(ValidationError):
         d.low = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("raw", "cls", "text"), KINDS)
+def test_the_quantile_function_draws_the_same_law_as_the_sampler(
+    raw: Any, cls: type, text: str
+) -> None:
+    # A lead's own draws go through the quantile function: fed uniforms, it must give the
+    # law the vectorised sampler gives (two-sample Kolmogorov-Smirnov, and the moments).
+    from scipy import stats
+
+    d = DISTRIBUTION.validate_python(raw)
+    q = d.quantile_function()
+    u = np.random.default_rng(3).random(20_000)
+    x = np.array([q(float(v)) for v in u])
+    y = d.sample(np.random.default_rng(4), 20_000)
+    assert x.min() >= d.lower
+    assert abs(x.mean() - d.mean) <= 4 * math.sqrt(d.var / len(x))
+    if d.var > 0:
+        assert stats.ks_2samp(x, y).pvalue > 0.001
+    # monotone in u: a quantile function
+    grid = [q(v) for v in np.linspace(0.001, 0.999, 99)]
+    assert all(b >= a for a, b in itertools.pairwise(grid))
+
+
+@pytest.mark.parametrize(
+    ("raw", "law"),
+    [
+        ({"dist": "exponential", "mean": 2.5}, lambda: __import__("scipy").stats.expon(scale=2.5)),
+        (
+            {"dist": "gamma", "mean": 2, "sd": 4},
+            lambda: __import__("scipy").stats.gamma(0.25, scale=8.0),
+        ),
+        (
+            {"dist": "lognormal", "mean": 60, "sd": 30},
+            lambda: __import__("scipy").stats.lognorm(
+                math.sqrt(math.log1p(0.25)), scale=60 / math.sqrt(1.25)
+            ),
+        ),
+        (
+            {"dist": "triangular", "low": 2, "mode": 3, "high": 10},
+            lambda: __import__("scipy").stats.triang(1 / 8, loc=2, scale=8),
+        ),
+    ],
+)
+def test_the_quantile_function_is_the_inverse_cdf(raw: dict[str, Any], law: Any) -> None:
+    q = DISTRIBUTION.validate_python(raw).quantile_function()
+    for u in (1e-9, 0.01, 0.3, 0.5, 0.77, 0.999, 1 - 1e-12):
+        assert q(u) == pytest.approx(float(law().ppf(u)), rel=1e-7)

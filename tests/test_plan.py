@@ -228,12 +228,12 @@ def test_confirmation_seeds_are_fresh() -> None:
 def test_search_on_the_base_scenario_finds_the_cheapest_proven_plan(tmp_path: Path) -> None:
     # The teaching scenario (inside sales its bottleneck) over two years, with SDRs and AEs
     # to hire (hires pay through the funnel's lags: a year is too short to prove one). The
-    # target is today's team's median ARR at month 24 (pilot replications, another seed):
-    # today's team reaches it about half the time, so it must fail, and a plan that hires
+    # target is today's team's median ARR at month 24 on the search's own 32 replications:
+    # today's team reaches it in half of them, so it must not meet it, and a plan that hires
     # SDRs must be proven on fresh replications. Every cheaper plan must have failed, or be
     # undecided and listed among the runners-up: never silently passed over.
     base = small(SCENARIOS / "is_bottleneck.yaml", months=24)
-    target = float(np.median(_search_arr(base, 6, seed=99, months=24)))
+    target = float(np.median(_search_arr(base, 32, months=24)))
     space = PlanSpace((RoleRange("sdr", 6, step=6), RoleRange("ae", 2, step=2)), (1,))
     store = tmp_path / "plan.duckdb"
     result = plan_search(
@@ -247,7 +247,8 @@ def test_search_on_the_base_scenario_finds_the_cheapest_proven_plan(tmp_path: Pa
     assert best.confirm.n == 60
     assert best.confirm.low >= 0.8
     [today] = [c for c in result.candidates if not c.plan.hires]
-    assert today.status == "fails"
+    # it fails on its own replications, or is ruled out by a more generous plan that failed
+    assert today.status in ("fails", "ruled out"), today
     for c in result.candidates:
         if c.cost < best.cost:
             assert c.status in ("fails", "ruled out", "undecided", "unconfirmed"), c

@@ -65,16 +65,14 @@ class CustomerSuccess:
         self._expansion_multiplier = cfg.uncovered_expansion_multiplier
         self._referral_rate = cfg.referrals.leads_per_customer_per_year / 365.25
         s = ctx.streams
-        self._onboarding = s.sampler("cs.onboarding", cfg.onboarding_days)
-        self._expansion = s.sampler("cs.expansion", cfg.expansion_fraction)
-        self._contraction = s.sampler("cs.contraction", cfg.contraction_fraction)
-        # customers of the starting book draw from streams of their own (common random
-        # numbers: their renewals do not shift when a lever changes how many deals are won)
-        self._book_channel = len(scenario.marketing.channels) + 1
-        self._u_churn = s.uniforms("cs.churn")
-        self._u_change = s.uniforms("cs.change")
-        self._u_churn_book = s.uniforms("cs.churn.book")
-        self._u_change_book = s.uniforms("cs.change.book")
+        # every customer's renewals draw from its lead's own substream (common random
+        # numbers: they do not shift when a lever changes how many deals are won, or when)
+        keys = ctx.leads.key
+        self._onboarding = s.lead_sampler(keys, "cs.onboarding", cfg.onboarding_days)
+        self._expansion = s.lead_sampler(keys, "cs.expansion", cfg.expansion_fraction)
+        self._contraction = s.lead_sampler(keys, "cs.contraction", cfg.contraction_fraction)
+        self._u_churn = s.lead_uniforms(keys, "cs.churn")
+        self._u_change = s.lead_uniforms(keys, "cs.change")
         self.roster = Roster(
             ctx,
             "customer_success",
@@ -161,7 +159,9 @@ class CustomerSuccess:
             ctx.flows[_ONB_START] += 1
             ctx.flows[_WAIT_SUM] += now - ctx.leads.won_at[lead]
             ctx.flows[_WAITS] += 1
-            call_later(ctx.env, self._onboarding(), self._onboarded, (lead, ctx.leads.epoch[lead]))
+            call_later(
+                ctx.env, self._onboarding(lead), self._onboarded, (lead, ctx.leads.epoch[lead])
+            )
 
     def _onboarded(self, event: simpy.Event) -> None:
         lead, epoch = event._value
@@ -210,8 +210,7 @@ class CustomerSuccess:
         p_churn = min(1.0, self._churn[seg] * (1.0 + (self._multiplier - 1.0) * share))
         acv = leads.arr[lead]
         flows = ctx.flows
-        book = leads.channel[lead] == self._book_channel
-        if (self._u_churn_book() if book else self._u_churn()) < p_churn:
+        if self._u_churn(lead) < p_churn:
             flows[_CHURN_ARR] += acv
             flows[_CHURNED] += 1
             self.arr -= acv
@@ -230,13 +229,13 @@ class CustomerSuccess:
             self.to_recycle(lead, "churned")
             return
         flows[_RENEWALS] += 1
-        u = self._u_change_book() if book else self._u_change()
+        u = self._u_change(lead)
         expand = self._expand[seg] * (1.0 - (1.0 - self._expansion_multiplier) * share)
         if u < expand:
-            delta = acv * self._expansion()
+            delta = acv * self._expansion(lead)
             flows[_EXP] += delta
         elif self._expand[seg] <= u < self._expand[seg] + self._contract[seg]:
-            delta = -min(acv, acv * self._contraction())
+            delta = -min(acv, acv * self._contraction(lead))
             flows[_CONTR] -= delta
         else:
             delta = 0.0

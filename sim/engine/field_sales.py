@@ -53,21 +53,23 @@ class FieldSales:
         self._no_decision = cfg.no_decision_share
         self._leaver_lost = cfg.leaver_lost_share
         s = ctx.streams
-        self._appointment_delay = s.sampler("fs.appointment_delay", cfg.appointment_delay_days)
+        # every draw about a deal comes from its lead's own substream: a lever that changes
+        # the order deals are worked in does not change any deal's luck (common random numbers)
+        keys = ctx.leads.key
+        self._appointment_delay = s.lead_sampler(
+            keys, "fs.appointment_delay", cfg.appointment_delay_days
+        )
         self._duration = [
-            s.sampler(f"fs.phase.{k}.duration", ph.duration_days) for k, ph in enumerate(cfg.phases)
+            s.lead_sampler(keys, f"fs.phase.{k}.duration", ph.duration_days)
+            for k, ph in enumerate(cfg.phases)
         ]
         self._deal_size = [
-            s.sampler(f"fs.acv.{name}", seg.acv) for name, seg in scenario.segments.items()
+            s.lead_sampler(keys, f"fs.acv.{name}", seg.acv)
+            for name, seg in scenario.segments.items()
         ]
-        # the starting book draws from streams of its own: its deals' fates do not shift
-        # when a lever changes the order in which new deals are worked (common random numbers)
-        self._book = len(scenario.marketing.channels) + 1
-        self._u_accept = s.uniforms("fs.accept")
-        self._u_phase = s.uniforms("fs.phase")
-        self._u_accept_book = s.uniforms("fs.accept.book")
-        self._u_phase_book = s.uniforms("fs.phase.book")
-        self._u_leaver = s.uniforms("fs.leaver")
+        self._u_accept = s.lead_uniforms(keys, "fs.accept")
+        self._u_phase = s.lead_uniforms(keys, "fs.phase")
+        self._u_leaver = s.lead_uniforms(keys, "fs.leaver")
         self.roster = Roster(
             ctx,
             "field_sales",
@@ -85,7 +87,7 @@ class FieldSales:
         ctx = self.ctx
         theirs = [lead for lead, owner in self._owner.items() if owner is person]
         for lead in theirs:
-            if self._u_leaver() < self._leaver_lost:
+            if self._u_leaver(lead) < self._leaver_lost:
                 ctx.flows[_LEAVER_LOSSES] += 1
                 ctx.flows[_LOSSES] += 1
                 self._close(lead)
@@ -144,7 +146,7 @@ class FieldSales:
             self._owner[lead] = owner
         self.open.add(ctx.env.now, 1)
         self._opened_at[lead] = ctx.env.now
-        self._acv[lead] = self._deal_size[ctx.leads.segment[lead]]()
+        self._acv[lead] = self._deal_size[ctx.leads.segment[lead]](lead)
         ctx.leads.last_opp_at[lead] = ctx.env.now
         self.phase_entered[phase] += 1
         epoch = ctx.leads.epoch[lead]
@@ -192,7 +194,7 @@ class FieldSales:
         ctx.flows[_APPTS] += 1
         ctx.flows[_WAIT_SUM] += now - since
         ctx.flows[_WAITS] += 1
-        wait = self._appointment_delay() if delay is None else delay
+        wait = self._appointment_delay(lead) if delay is None else delay
         call_later(ctx.env, wait, self._appointment, (lead, epoch))
 
     def _appointment(self, event: simpy.Event) -> None:
@@ -202,18 +204,17 @@ class FieldSales:
         if leads.epoch[lead] != epoch:
             return  # lost when its AE left
         now = ctx.env.now
-        u = self._u_accept_book() if leads.channel[lead] == self._book else self._u_accept()
-        if u < self._accept[leads.intent(lead, now)]:
+        if self._u_accept(lead) < self._accept[leads.intent(lead, now)]:
             ctx.flows[_OPPS] += 1
             if leads.first_opp_at[lead] == INF:
                 leads.first_opp_at[lead] = now
             leads.last_opp_at[lead] = now
             self.phase_entered[0] += 1
             self._opened_at[lead] = now
-            acv = self._deal_size[leads.segment[lead]]()
+            acv = self._deal_size[leads.segment[lead]](lead)
             self._acv[lead] = acv
             ctx.flows[_PIPELINE] += acv
-            call_later(ctx.env, self._duration[0](), self._phase_end, (lead, 0, epoch))
+            call_later(ctx.env, self._duration[0](lead), self._phase_end, (lead, 0, epoch))
         else:
             ctx.flows[_REJECTED] += 1
             self._close(lead)
@@ -227,13 +228,15 @@ class FieldSales:
             return  # lost when its AE left
         now = ctx.env.now
         flows = ctx.flows
-        u_phase = self._u_phase_book if leads.channel[lead] == self._book else self._u_phase
-        if u_phase() < self._advance[phase]:
+        u_phase = self._u_phase
+        if u_phase(lead) < self._advance[phase]:
             self.phase_advanced[phase] += 1
             phase += 1
             if phase < len(self._advance):
                 self.phase_entered[phase] += 1
-                call_later(ctx.env, self._duration[phase](), self._phase_end, (lead, phase, epoch))
+                call_later(
+                    ctx.env, self._duration[phase](lead), self._phase_end, (lead, phase, epoch)
+                )
                 return
             flows[_WINS] += 1
             flows[_CYCLE] += now - self._opened_at[lead]
@@ -245,7 +248,7 @@ class FieldSales:
             self.to_customer_success(lead, acv)
             return
         self.phase_failed[phase] += 1
-        no_decision = u_phase() < self._no_decision
+        no_decision = u_phase(lead) < self._no_decision
         flows[_NO_DECISION if no_decision else _LOSSES] += 1
         self._close(lead)
         self.to_recycle(lead, "lost")

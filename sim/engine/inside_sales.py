@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
@@ -87,6 +88,20 @@ class InsideSales:
         self.waiting = 0
         self._tickets = itertools.count()
         self._queued: dict[int, int] = {}
+        # patience deadlines of the leads in the queue, (deadline, ticket, lead, ready), and
+        # the times of the wake-ups already scheduled: a lead served first needs no timer
+        self._deadlines: list[tuple[float, int, int, float]] = []
+        self._wakeups: list[float] = []
+        # leads due while the desk is closed, (ready, order, lead, patience): they join the
+        # queue, at their own times, when anything next looks at it (no event each)
+        self._deferred: list[tuple[float, int, int, float | None]] = []
+        # deadlines of deferred leads whose patience ends before the desk opens: a wake-up
+        # must come for each even when an earlier one, rescheduled, passes it over
+        self._early: list[float] = []
+        self._deferrals = itertools.count()
+        shifts = self.clock.shifts()
+        self._opens = [opens for opens, _ in shifts]
+        self._closes = [closes for _, closes in shifts]
         self._ready_at: dict[int, float] = {}  # first ready to call, this hand-off
         self._attempts: dict[int, int] = {}
         # per lead: (buying-window token, when it was first ready to call in that window,
@@ -108,13 +123,17 @@ class InsideSales:
             if cfg.minutes_per_conversation is None
             else s.sampler("is.conversation_minutes", cfg.minutes_per_conversation)
         )
-        self._interval = s.sampler("is.attempt_interval", cfg.attempt_interval_days)
+        # the lead's fate comes from its own substream; a touch's length is the rep's
+        keys = ctx.leads.key
+        self._interval = s.lead_sampler(keys, "is.attempt_interval", cfg.attempt_interval_days)
         self._patience = (
-            None if cfg.patience_days is None else s.sampler("is.patience", cfg.patience_days)
+            None
+            if cfg.patience_days is None
+            else s.lead_sampler(keys, "is.patience", cfg.patience_days)
         )
-        self._u_contact = s.uniforms("is.contact")
-        self._u_outcome = s.uniforms("is.outcome")
-        self._u_moved_on = s.uniforms("is.moved_on")
+        self._u_contact = s.lead_uniforms(keys, "is.contact")
+        self._u_outcome = s.lead_uniforms(keys, "is.outcome")
+        self._u_moved_on = s.lead_uniforms(keys, "is.moved_on")
 
     def open_waits(self) -> float:
         """Days waited so far by the leads still in the queue."""
@@ -189,8 +208,7 @@ class InsideSales:
         if alert:
             self._enqueue(lead, priority=True)
         elif delay > 0:
-            self.waiting += 1
-            call_later(ctx.env, delay, self._ready, lead)
+            self._later(lead, delay)
         else:
             self._enqueue(lead)
 
@@ -200,13 +218,67 @@ class InsideSales:
         return leads.fit[lead] + leads.behaviour[lead]
 
     # -- queue ----------------------------------------------------------------------------
+    def _later(self, lead: int, delay: float) -> None:
+        """The lead is ready to call again after ``delay`` days.
+
+        If the desk is closed then, joining the queue changes nothing until something next
+        looks at the queue (the desk opening, another lead joining, a lead going cold, the
+        month's books, its buying window closing): the lead waits in :attr:`_deferred` and
+        joins at its own time then (:meth:`catch_up`), with no event of its own.
+        """
+        env = self.ctx.env
+        self.waiting += 1
+        ready = env.now + delay
+        opens = self._next_open(ready)
+        if opens == ready:
+            call_later(env, delay, self._ready, lead)
+            return
+        # left waiting when it joins (the desk is closed): it will have a patience deadline;
+        # one that ends before the desk opens needs its wake-up now
+        patience = None if self._patience is None else self._patience(lead)
+        heapq.heappush(self._deferred, (ready, next(self._deferrals), lead, patience))
+        if patience is not None and ready + patience < opens:
+            heapq.heappush(self._early, ready + patience)
+            self._wake_by(ready + patience)
+
+    def _next_open(self, t: float) -> float:
+        """``t`` if the desk is open at ``t``, else when it next opens (``inf``: never)."""
+        if self.clock.always:
+            return t
+        k = bisect_right(self._closes, t)
+        if k == len(self._opens):
+            return INF
+        return max(t, self._opens[k])
+
+    def catch_up(self) -> None:
+        """Queue, each at its own time, the deferred leads whose ready time has come."""
+        deferred = self._deferred
+        now = self.ctx.env.now
+        while deferred and deferred[0][0] <= now:
+            ready, _, lead, patience = heapq.heappop(deferred)
+            self.waiting -= 1
+            ticket = self._join(lead, ready, False)
+            if patience is not None:
+                self._wait(lead, ticket, ready, patience)
+
     def _ready(self, event: simpy.Event) -> None:
         self.waiting -= 1
         self._enqueue(event._value)
 
     def _enqueue(self, lead: int, priority: bool = False) -> None:
-        env = self.ctx.env
-        now = env.now
+        now = self.ctx.env.now
+        self.catch_up()  # earlier arrivals first: the queue keeps its order
+        ticket = self._join(lead, now, priority)
+        # drawn at every join, served at once or not: the lead's k-th patience is the same
+        # draw whatever the staffing
+        patience = None if self._patience is None else self._patience(lead)
+        self._dispatch()
+        if patience is not None and self._queued.get(lead) == ticket:
+            # only a lead left waiting can go cold
+            self._wait(lead, ticket, now, patience)
+
+    def _join(self, lead: int, now: float, priority: bool) -> int:
+        """Put ``lead`` in the queue at time ``now``; returns its ticket."""
         leads = self.ctx.leads
         window = leads.window[lead]
         clock = self._clock.get(lead)
@@ -227,10 +299,24 @@ class InsideSales:
         else:
             self._fifo.append((ticket, lead, now))
         self.queue.add(now, 1)
-        self._dispatch()
-        if self._patience is not None and self._queued.get(lead) == ticket:
-            # only a lead left waiting can go cold: no timer for one taken at once
-            call_later(env, self._patience(), self._cold, (lead, ticket, now))
+        return ticket
+
+    def _wait(self, lead: int, ticket: int, ready: float, patience: float) -> None:
+        """A lead left waiting at ``ready`` goes cold after ``patience`` days unless served.
+
+        Its deadline waits in a heap; a wake-up is scheduled only if none comes before it.
+        """
+        deadline = ready + patience
+        heapq.heappush(self._deadlines, (deadline, ticket, lead, ready))
+        self._wake_by(deadline)
+
+    def _wake_by(self, t: float) -> None:
+        """Make sure a wake-up of :meth:`_cold` comes at ``t`` or before."""
+        wakeups = self._wakeups
+        if not wakeups or wakeups[0] > t:
+            heapq.heappush(wakeups, t)
+            env = self.ctx.env
+            call_later(env, t - env.now, self._cold, None)
 
     def _pop(self) -> tuple[int, float]:
         queued = self._queued
@@ -248,19 +334,39 @@ class InsideSales:
                 return lead, ready
 
     def _cold(self, event: simpy.Event) -> None:
-        lead, ticket, ready = event._value
-        if self._queued.get(lead) != ticket:
-            return
-        del self._queued[lead]
+        """A wake-up: every lead whose patience ran out now goes cold, at its deadline.
+
+        Deadlines of leads served (or gone) since are dropped; then a wake-up is scheduled
+        for the next live deadline unless an earlier one is already pending.
+        """
         ctx = self.ctx
         now = ctx.env.now
-        self.queue.add(now, -1)
-        ctx.flows[_COLD] += 1
-        ctx.flows[_COLD_WAIT] += now - ready
-        self._leave(lead)
-        self.to_recycle(lead, "unreached")
+        self.catch_up()
+        queued, deadlines = self._queued, self._deadlines
+        heapq.heappop(self._wakeups)
+        while deadlines:
+            deadline, ticket, lead, ready = deadlines[0]
+            live = queued.get(lead) == ticket
+            if live and deadline > now:
+                break
+            heapq.heappop(deadlines)
+            if live:
+                del queued[lead]
+                self.queue.add(now, -1)
+                ctx.flows[_COLD] += 1
+                ctx.flows[_COLD_WAIT] += deadline - ready  # its patience, to the last bit
+                self._leave(lead)
+                self.to_recycle(lead, "unreached")
+        early = self._early
+        while early and early[0] <= now:  # caught up above, and decided in the loop
+            heapq.heappop(early)
+        upcoming = min(deadlines[0][0] if deadlines else INF, early[0] if early else INF)
+        if upcoming < INF:
+            self._wake_by(upcoming)
 
     def _dispatch(self) -> None:
+        if self._deferred and self._deferred[0][0] <= self.ctx.env.now:
+            self.catch_up()
         idle = self._idle
         while self.open and idle and self.queue.value > 0:
             lead, ready = self._pop()
@@ -300,13 +406,13 @@ class InsideSales:
             waited = self.clock.hours_between(since, now)  # the desk's working hours
             still = self._floor + (1.0 - self._floor) * 0.5 ** (waited / self._half_life)
         if still < in_market:
-            if self._u_moved_on() * in_market >= still:
+            if self._u_moved_on(lead) * in_market >= still:
                 outcome = MOVED_ON
             self._clock[lead] = (window, since, still)
-        if outcome == NO_ANSWER and self._u_contact() < self.p_contact:
+        if outcome == NO_ANSWER and self._u_contact(lead) < self.p_contact:
             flows[_CONTACTS] += 1
             qualified, not_now = self._outcome[leads.intent(lead, now)]
-            u = self._u_outcome()
+            u = self._u_outcome(lead)
             outcome = (
                 QUALIFIED if u < qualified else NOT_NOW if u < qualified + not_now else DISQUALIFIED
             )
@@ -338,8 +444,7 @@ class InsideSales:
                 self.to_recycle(lead, "unreached")
             else:
                 self._attempts[lead] = attempts
-                self.waiting += 1
-                call_later(ctx.env, self._interval(), self._ready, lead)
+                self._later(lead, self._interval(lead))
         elif outcome == QUALIFIED:
             ctx.flows[_SQLS] += 1
             leads = ctx.leads

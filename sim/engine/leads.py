@@ -8,6 +8,7 @@ lead can be checked against the flows that led there.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 NURTURE, NON_TARGET, INSIDE_SALES, FS_QUEUE, FS_OPEN, CUSTOMER, RECYCLE, RETIRED = range(8)
 STATES = (
@@ -28,7 +29,12 @@ INF = math.inf
 class Leads:
     """Column store of leads: one list per attribute, indexed by lead id."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: Callable[[int, int], int] | None = None) -> None:
+        """``key(channel, rank)`` gives a lead its random-number key (default: its id)."""
+        self._key = key
+        self._ranks: dict[int, int] = {}
+        self.key: list[int] = []
+        """Per lead: where its own random substream starts (channel and rank in it)."""
         self.channel: list[int] = []
         self.segment: list[int] = []
         self.intent_class: list[int] = []
@@ -77,6 +83,12 @@ class Leads:
         ``active_at`` and ``window_end`` bound its buying window (``inf`` where it never
         opens or never closes); ``behaviour`` is its behaviour score at creation.
         """
+        if self._key is None:
+            self.key.append(len(self.state))
+        else:
+            rank = self._ranks.get(channel, 0)
+            self._ranks[channel] = rank + 1
+            self.key.append(self._key(channel, rank))
         self.channel.append(channel)
         self.segment.append(segment)
         self.intent_class.append(intent_class)

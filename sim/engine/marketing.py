@@ -7,6 +7,7 @@ the run (DESIGN.md section 5); only the scoring decisions happen in the event lo
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -20,6 +21,7 @@ from sim.engine.leads import (
     DORMANT,
     FS_OPEN,
     INF,
+    INSIDE_SALES,
     NEVER,
     NON_TARGET,
     NURTURE,
@@ -57,6 +59,8 @@ class Marketing:
 
     to_inside_sales: Callable[[int, float], None]
     to_field_sales: Callable[[int], None]
+    catch_up_inside_sales: Callable[[], None]
+    """Bring the inside-sales queue up to now: its leads' windows matter to it."""
 
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         self.ctx = ctx
@@ -92,8 +96,11 @@ class Marketing:
         self.paid = [cost > 0 for cost in self._cost]
         """Per channel index: are its leads bought (paid CAC counts their customers)?"""
         streams = ctx.streams
+        # draws about a lead come from its own substream (common random numbers that hold
+        # whatever order sales works the leads in): follow-ups, looks, windows, engagement
+        keys = ctx.leads.key
         self._follow_up = [
-            streams.sampler(f"mk.follow_up.{i}", src[4]) for i, src in enumerate(sources)
+            streams.lead_sampler(keys, f"mk.follow_up.{i}", src[4]) for i, src in enumerate(sources)
         ]
         sc = mk.scoring
         self._fit = [(sig.points, scenario.per_segment(sig.probability)) for sig in sc.fit]
@@ -105,21 +112,24 @@ class Marketing:
         self._inactivity_days = sc.inactivity_days
         self._mql = sc.mql_threshold
         self._fast = INF if sc.fast_pass_threshold is None else sc.fast_pass_threshold
-        self._u_behaviour = streams.uniforms("mk.behaviour")
+        self._looks = [_points_table(signals) for signals in self._behaviour]
+        self._u_behaviour = streams.lead_uniforms(keys, "mk.behaviour")
         self._attributes = [streams.generator(f"mk.attributes.{c}") for c in range(len(sources))]
         self._volume = [streams.generator(f"mk.volume.{c}") for c in range(len(self.channels))]
         self._later_delay = scenario.later_active_after_days
         self._horizon = ctx.month_starts[-1]
         bw = scenario.buying_window
         self._window = None if bw is None else bw.open_days
-        self._u_window = streams.uniforms("mk.window")
+        self._u_window = streams.lead_uniforms(keys, "mk.window")
         self._elsewhere = 1.0 if bw is None else bw.bought_elsewhere_share
         self._next_window = (
             None
             if bw is None or bw.next_window_after_days is None
-            else streams.sampler("mk.window.next", bw.next_window_after_days)
+            else streams.lead_sampler(keys, "mk.window.next", bw.next_window_after_days)
         )
-        self._window_days = None if bw is None else streams.sampler("mk.window.days", bw.open_days)
+        self._window_days = (
+            None if bw is None else streams.lead_sampler(keys, "mk.window.days", bw.open_days)
+        )
         eng = sc.engagement
         self._engage_rate = (
             [0.0, 0.0, 0.0]
@@ -127,7 +137,7 @@ class Marketing:
             else [eng.events_per_month[s] / DAYS_PER_MONTH for s in ("active", "dormant", "never")]
         )
         self._fade = 0.0 if eng is None else math.log(2.0) / eng.half_life_days
-        self._engage_gap = streams.sampler("mk.engagement", Exponential(mean=1.0))
+        self._engage_gap = streams.lead_sampler(keys, "mk.engagement", Exponential(mean=1.0))
 
     # -- bulk draws -----------------------------------------------------------------------
     def draw_batch(self, channel: int, times: np.ndarray[Any, Any]) -> list[Row]:
@@ -214,7 +224,7 @@ class Marketing:
         score = fit + behaviour
         if self._hand_raiser[channel] and score < self._fast:
             flows[_HAND_RAISED] += 1
-            self.to_inside_sales(lead, self._follow_up[channel]())
+            self.to_inside_sales(lead, self._follow_up[channel](lead))
         else:
             self._route(lead, score)
         return lead
@@ -254,7 +264,7 @@ class Marketing:
         if active_at == INF or self._window_days is None:
             leads.window_end[lead] = INF
             return token
-        end = active_at + self._window_days()
+        end = active_at + self._window_days(lead)
         leads.window_end[lead] = end
         if end < self._horizon:
             call_later(self.ctx.env, end - now, self._window_closes, (lead, token))
@@ -266,7 +276,9 @@ class Marketing:
         if leads.window[lead] != token:
             return
         state = leads.state[lead]
-        if state == CUSTOMER:
+        if state == INSIDE_SALES:
+            self.catch_up_inside_sales()
+        elif state == CUSTOMER:
             leads.window_end[lead] = INF  # it bought: churn decides what comes next
             return
         if state == FS_OPEN:
@@ -286,12 +298,12 @@ class Marketing:
         """
         ctx = self.ctx
         now = ctx.env.now
-        if self._next_window is None or self._u_window() < self._elsewhere:
+        if self._next_window is None or self._u_window(lead) < self._elsewhere:
             ctx.flows[_ELSEWHERE] += 1
             self.open_window(lead, INF)
         else:
             ctx.flows[_POSTPONED] += 1
-            self.open_window(lead, now + self._next_window())
+            self.open_window(lead, now + self._next_window(lead))
         if ctx.leads.state[lead] == NURTURE:
             self.nurture(lead)
 
@@ -304,21 +316,24 @@ class Marketing:
         leads = self.ctx.leads
         now = self.ctx.env.now
         state = leads.intent(lead, now)
-        behaviour = self.look(state)
+        behaviour = self.look(state, lead)
         if state != ACTIVE and idle_days >= self._inactivity_days:
             behaviour += self._penalty
         leads.behaviour[lead] = behaviour
         leads.engaged_at[lead] = now
         self._route(lead, leads.fit[lead] + behaviour)
 
-    def look(self, state: int) -> float:
-        """Behaviour points of one look at a lead: each signal shows with its odds."""
-        points = 0.0
-        u = self._u_behaviour
-        for pts, p in self._behaviour[state]:
-            if u() < p:
-                points += pts
-        return points
+    def look(self, state: int, lead: int) -> float:
+        """Behaviour points of one look at ``lead``: each signal shows with its odds.
+
+        One draw of the lead's own, through the exact distribution of the signals' total.
+        """
+        return self.points(state, self._u_behaviour(lead))
+
+    def points(self, state: int, u: float) -> float:
+        """Behaviour points of a look in intent ``state`` whose uniform draw is ``u``."""
+        cdf, values = self._looks[state]
+        return values[min(bisect_right(cdf, u), len(values) - 1)]
 
     def _route(self, lead: int, score: float) -> None:
         ctx = self.ctx
@@ -327,7 +342,7 @@ class Marketing:
             ctx.flows[_FAST] += 1
             self.to_field_sales(lead)
         elif score >= self._mql:
-            self.to_inside_sales(lead, self._follow_up[leads.channel[lead]]())
+            self.to_inside_sales(lead, self._follow_up[leads.channel[lead]](lead))
         else:
             ctx.flows[_NURTURED] += 1
             self.nurture(lead)
@@ -372,10 +387,10 @@ class Marketing:
         bar = self._mql - leads.fit[lead]
         gap, look, fade = self._engage_gap, self.look, self._fade
         while True:
-            t += gap() / rate
+            t += gap(lead) / rate
             if t >= until:
                 return
-            behaviour = max(0.0, behaviour * math.exp(-fade * (t - last))) + look(state)
+            behaviour = max(0.0, behaviour * math.exp(-fade * (t - last))) + look(state, lead)
             last = t
             if behaviour >= bar:
                 call_later(self.ctx.env, t - now, self._engage, (lead, epoch, behaviour))
@@ -399,3 +414,20 @@ class Marketing:
         leads.engaged_at[lead] = ctx.env.now
         ctx.flows[_ENGAGED_MQLS] += 1
         self._route(lead, leads.fit[lead] + behaviour)
+
+
+def _points_table(signals: list[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """The distribution of a look's total points when each signal ``(points, probability)``
+    shows independently: (cumulative probabilities, totals), totals ascending."""
+    dist = {0.0: 1.0}
+    for points, p in signals:
+        step: dict[float, float] = {}
+        for total, q in dist.items():
+            step[total] = step.get(total, 0.0) + q * (1.0 - p)
+            shown = total + points
+            step[shown] = step.get(shown, 0.0) + q * p
+        dist = step
+    values = sorted(v for v, q in dist.items() if q > 0.0) or [0.0]
+    cdf = list(np.cumsum([dist[v] for v in values]))
+    cdf[-1] = 1.0
+    return [float(c) for c in cdf], values

@@ -15,7 +15,7 @@ import simpy
 from sim.engine.core import Context, call_later
 from sim.engine.leads import INF, NURTURE, RECYCLE, RETIRED
 from sim.engine.ledger import F
-from sim.engine.streams import Draws
+from sim.engine.streams import LeadSampler
 from sim.scenario.schema import RECYCLE_REASONS, RecycleRule, Scenario
 
 _RETIRED, _ALERTS, _TO_OWNER = F["retired"], F["alerts"], F["alerts_to_owner"]
@@ -28,16 +28,19 @@ class _Rule:
 
     def __init__(self, ctx: Context, reason: str, rule: RecycleRule) -> None:
         s = ctx.streams
+        keys = ctx.leads.key
         self.flow = F[f"recycled_{reason}"]
-        self.pause = s.sampler(f"recycle.{reason}.pause", rule.pause_days)
+        self.pause = s.lead_sampler(keys, f"recycle.{reason}.pause", rule.pause_days)
         self.reenter_is = rule.reenter == "inside_sales"
         self.max_cycles = rule.max_cycles
         self.alert = rule.alert_on_reengage
         self.reset_p = -1.0 if rule.reset_intent is None else rule.reset_intent.probability
-        self.reset_after: Draws | None = (
+        self.reset_after: LeadSampler | None = (
             None
             if rule.reset_intent is None
-            else s.sampler(f"recycle.{reason}.active_after", rule.reset_intent.active_after_days)
+            else s.lead_sampler(
+                keys, f"recycle.{reason}.active_after", rule.reset_intent.active_after_days
+            )
         )
 
 
@@ -55,7 +58,7 @@ class Recycler:
         self._rules = {r: _Rule(ctx, r, getattr(scenario.recycle, r)) for r in RECYCLE_REASONS}
         self._index = {r: i for i, r in enumerate(RECYCLE_REASONS)}
         self._cycles: dict[int, list[int]] = {}
-        self._u_reset = ctx.streams.uniforms("recycle.reset")
+        self._u_reset = ctx.streams.lead_uniforms(ctx.leads.key, "recycle.reset")
 
     def receive(self, lead: int, reason: str) -> None:
         """A lead fell out for ``reason``: retire it, or pause it and plan its return."""
@@ -75,11 +78,11 @@ class Recycler:
         leads.cycles[lead] += 1
         epoch = leads.move(lead, RECYCLE)
         ctx.flows[rule.flow] += 1
-        pause = rule.pause()
+        pause = rule.pause(lead)
         call_later(ctx.env, pause, self._pause_end, (lead, epoch, pause, rule.reenter_is))
         if rule.reset_after is not None:
-            new_window = self._u_reset() < rule.reset_p
-            active_at = now + rule.reset_after() if new_window else INF
+            new_window = self._u_reset(lead) < rule.reset_p
+            active_at = now + rule.reset_after(lead) if new_window else INF
             token = self.open_window(lead, active_at)
             if rule.alert and active_at < INF:
                 call_later(ctx.env, active_at - now, self._alert, (lead, token))

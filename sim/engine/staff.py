@@ -10,12 +10,14 @@ lifts a team's capacity. Month-end accounting integrates all this exactly per pe
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
 
 from sim.engine.core import Context, call_later
+from sim.engine.streams import mix64
 from sim.scenario.distributions import Exponential, Fixed
 from sim.scenario.schema import Staffing
 
@@ -26,10 +28,11 @@ NEVER = math.inf
 class Person:
     """One member of a team."""
 
-    __slots__ = ("busy", "hired_at", "index", "leaving", "left_at", "load")
+    __slots__ = ("busy", "hired_at", "index", "leaving", "left_at", "load", "seat")
 
-    def __init__(self, index: int, hired_at: float) -> None:
+    def __init__(self, index: int, hired_at: float, seat: int = 0) -> None:
         self.index = index
+        self.seat = seat  # the seat filled: backfills inherit it, and its random draws
         self.hired_at = hired_at
         self.left_at = NEVER
         self.load = 0  # team-specific: open opportunities, accounts
@@ -90,9 +93,16 @@ class Roster:
         self._coaching = list(cfg.coaching_load)
         self._hazard = cfg.attrition_per_year / 365.25
         s = ctx.streams
-        self._lead_time = s.sampler(f"staff.{team}.hiring_lead", cfg.hiring_lead_days)
+        # Tenures and hiring lead times come from each seat's own substream (day-one seats,
+        # then each planned hire's seat by its month and order; a backfill keeps its seat):
+        # two scenarios that differ in head count give the seats they share the same people.
+        self._team_salt = mix64(zlib.crc32(team.encode()))
+        self._seat_keys: list[int] = []
+        self._lead_time = s.lead_sampler(
+            self._seat_keys, f"staff.{team}.hiring_lead", cfg.hiring_lead_days
+        )
         tenure = Exponential(mean=1.0 / self._hazard) if self._hazard > 0 else Fixed(value=0.0)
-        self._tenure = s.sampler(f"staff.{team}.attrition", tenure)
+        self._tenure = s.lead_sampler(self._seat_keys, f"staff.{team}.attrition", tenure)
         self.open_requisitions = 0
         self.vacancies: list[float] = []  # start times of open backfill requisitions
         self._vacancy_closed: list[tuple[float, float]] = []
@@ -140,16 +150,23 @@ class Roster:
     # -- changes --------------------------------------------------------------------------
     def seed(self) -> None:
         """The team on day one: fully ramped (hired long ago)."""
-        for _ in range(self.cfg.headcount):
-            self._join(-1e9)
+        for i in range(self.cfg.headcount):
+            self._join(self._seat(0, i), -1e9)
 
-    def _join(self, hired_at: float | None = None) -> Person:
+    def _seat(self, month: int, order: int) -> int:
+        """A new seat: the ``order``-th opened in month ``month`` (0: day one)."""
+        self._seat_keys.append(
+            self.ctx.streams.lead_key(self._team_salt & 0xFFFF, month * 4096 + order)
+        )
+        return len(self._seat_keys) - 1
+
+    def _join(self, seat: int, hired_at: float | None = None) -> Person:
         now = self.ctx.env.now
-        person = Person(len(self.people), now if hired_at is None else hired_at)
+        person = Person(len(self.people), now if hired_at is None else hired_at, seat)
         self.people.append(person)
         self.active.append(person)
         if self._hazard > 0:
-            call_later(self.ctx.env, self._tenure(), self._attrition, person)
+            call_later(self.ctx.env, self._tenure(seat), self._attrition, person)
         self.refresh()
         self.on_join(person)
         return person
@@ -168,22 +185,22 @@ class Roster:
             return
         self._leave(person, attrition=True)
         if self.cfg.backfill:
-            self._requisition(backfill=True)
+            self._requisition(person.seat, backfill=True)
 
-    def _requisition(self, backfill: bool) -> None:
+    def _requisition(self, seat: int, backfill: bool) -> None:
         self.open_requisitions += 1
         opened = self.ctx.env.now
         if backfill:
             self.vacancies.append(opened)
-        call_later(self.ctx.env, self._lead_time(), self._filled, (opened, backfill))
+        call_later(self.ctx.env, self._lead_time(seat), self._filled, (opened, backfill, seat))
 
     def _filled(self, event: simpy.Event) -> None:
-        opened, backfill = event._value
+        opened, backfill, seat = event._value
         self.open_requisitions -= 1
         if backfill:
             self.vacancies.remove(opened)
             self._vacancy_closed.append((opened, self.ctx.env.now))
-        self._join()
+        self._join(seat)
 
     def _planned_departures(self, count: int) -> None:
         for _ in range(min(count, len(self.active))):
@@ -202,14 +219,14 @@ class Roster:
                 yield env.timeout(starts[m] - env.now)
             change = changes.get(m + 1)
             if change is not None:
-                for _ in range(change.hire):
-                    self._join()
+                for i in range(change.hire):
+                    self._join(self._seat(m + 1, i))
                 self._planned_departures(change.leave)
             goal = targets.get(m + 1, goal)
             if goal is not None:
                 gap = goal - len(self.active) - self.open_requisitions
-                for _ in range(max(gap, 0)):
-                    self._requisition(backfill=False)
+                for i in range(max(gap, 0)):
+                    self._requisition(self._seat(m + 1, i), backfill=False)
                 if gap < 0 and self.open_requisitions == 0:
                     self._planned_departures(-gap)
             self.refresh()

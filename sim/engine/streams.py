@@ -5,12 +5,20 @@ Every source of randomness in a replication has a name (``"arrivals"``, ``"is.ou
 :class:`numpy.random.SeedSequence` with a key derived from the name alone, so two scenarios
 that differ in one lever draw the same numbers for everything that lever does not touch, and
 adding a stream never shifts the others.
+
+Draws that decide a lead's fate come from the lead's **own** substream instead
+(:class:`LeadDraws`): the ``k``-th draw of a purpose by a lead is a function of the
+replication, the lead's key (its channel and its rank among that channel's leads), the
+purpose and ``k`` alone. Two scenarios that differ in one lever then give the same lead the
+same luck whatever order the leads are served in, which keeps their difference paired.
 """
 
 from __future__ import annotations
 
+import itertools
 import zlib
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -40,23 +48,72 @@ def replication_seed(seed: int, replication: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(seed, spawn_key=(replication,))
 
 
-class Draws:
-    """Scalar draws served from blocks filled by a vectorised sampler (fast in the hot loop)."""
+Draws = Callable[[], float]
+"""A source of scalar draws: call it for the next one."""
 
-    __slots__ = ("_buf", "_fill", "_i")
 
-    def __init__(self, fill: Callable[[int], np.ndarray[Any, Any]]) -> None:
-        self._fill = fill
-        self._buf: list[float] = []
-        self._i = 0
+def draws(fill: Callable[[int], np.ndarray[Any, Any]]) -> Draws:
+    """Scalar draws served from blocks filled by a vectorised sampler.
 
-    def __call__(self) -> float:
-        i = self._i
-        if i == len(self._buf):
-            self._buf = self._fill(_BLOCK).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+    The result is the C-level ``__next__`` of an iterator over the blocks, so a draw in the
+    hot loop costs no Python frame; ``fill`` runs once a block.
+    """
+
+    def blocks() -> Iterator[list[float]]:
+        while True:
+            yield fill(_BLOCK).tolist()
+
+    return itertools.chain.from_iterable(blocks()).__next__
+
+
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_U53 = 2.0**-53
+
+
+def mix64(x: int) -> int:
+    """SplitMix64's finaliser: a bijective 64-bit mix (Steele, Lea & Flood, 2014)."""
+    x &= _M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+    return x ^ (x >> 31)
+
+
+def _salt(name: str) -> int:
+    return mix64(zlib.crc32(name.encode()) * _GOLDEN + len(name))
+
+
+class LeadDraws:
+    """U(0, 1) draws of one purpose from each lead's own substream.
+
+    ``draws(lead)`` returns the lead's next draw for this purpose: SplitMix64 of the lead's
+    key, the purpose and the draw's index ``k`` (how many this lead has drawn before), mapped
+    to the open interval (0, 1). No state is shared between leads, so the order leads are
+    served in does not change any lead's numbers. ``k`` is counted per lead in an array
+    (4 bytes a lead), grown in blocks as leads are created.
+    """
+
+    __slots__ = ("_keys", "_n", "_salt")
+
+    def __init__(self, keys: list[int], name: str) -> None:
+        self._keys = keys
+        self._salt = _salt(name)
+        self._n = array("I")
+
+    def __call__(self, lead: int) -> float:
+        n = self._n
+        if lead >= len(n):
+            n.frombytes(bytes(n.itemsize * (lead + _BLOCK - len(n))))
+        k = n[lead]
+        n[lead] = k + 1
+        x = (self._keys[lead] + self._salt + k * _GOLDEN) & _M64
+        x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+        return (((x ^ (x >> 31)) >> 11) + 0.5) * _U53
+
+
+LeadSampler = Callable[[int], float]
+"""A source of a lead's own draws from a distribution: call it with the lead's id."""
 
 
 class Streams:
@@ -64,6 +121,8 @@ class Streams:
 
     def __init__(self, seed: SeedLike) -> None:
         self.seed = seed_sequence(seed)
+        state = self.generator("leads.key").integers(0, 2**63, 2).tolist()
+        self._root = (state[0] << 1 ^ state[1]) & _M64
 
     def generator(self, name: str) -> np.random.Generator:
         """A generator private to ``name``."""
@@ -74,9 +133,23 @@ class Streams:
     def uniforms(self, name: str) -> Draws:
         """Buffered U(0, 1) draws."""
         gen = self.generator(name)
-        return Draws(gen.random)
+        return draws(gen.random)
 
     def sampler(self, name: str, dist: AnyDistribution) -> Draws:
         """Buffered draws from ``dist``."""
         gen = self.generator(name)
-        return Draws(lambda n: dist.sample(gen, n))
+        return draws(lambda n: dist.sample(gen, n))
+
+    def lead_key(self, channel: int, rank: int) -> int:
+        """The key of a channel's ``rank``-th lead: where its own substream starts."""
+        return mix64(self._root + mix64((channel + 1) * _GOLDEN) + rank * 0xD1B54A32D192ED03)
+
+    def lead_uniforms(self, keys: list[int], name: str) -> LeadDraws:
+        """U(0, 1) draws of purpose ``name`` from each lead's own substream."""
+        return LeadDraws(keys, name)
+
+    def lead_sampler(self, keys: list[int], name: str, dist: AnyDistribution) -> LeadSampler:
+        """Draws from ``dist`` of purpose ``name``, each from the lead's own substream."""
+        u = LeadDraws(keys, name)
+        q = dist.quantile_function()
+        return lambda lead: q(u(lead))

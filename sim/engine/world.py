@@ -55,7 +55,7 @@ class World:
         self.flows = [[0.0] * scenario.horizon_months for _ in FLOWS]
         self.ctx = Context(
             env=self.env,
-            leads=Leads(),
+            leads=Leads(self.streams.lead_key),
             flows=[0.0] * len(FLOWS),
             streams=self.streams,
             month_starts=starts,
@@ -109,6 +109,7 @@ class World:
         rc.to_owner = fs.alert_owner
         rc.open_window = mk.open_window
         is_.buyer_moved_on = mk.close_window
+        mk.catch_up_inside_sales = is_.catch_up
         if self.outbound is not None:
             self.outbound.to_field_sales = fs.receive
 
@@ -216,7 +217,8 @@ class World:
             inside = later & (gen.random(n) < mean_open / (mean_wait + mean_open))
             # a buyer inside its window is still in the database only if its look at the
             # window's opening left it under the bar; the others wait for a window instead
-            crossed = np.array([self.marketing.look(ACTIVE) for _ in range(n)]) + fit
+            points = self.marketing.points
+            crossed = np.array([points(ACTIVE, u) for u in gen.random(n).tolist()]) + fit
             inside &= crossed < sc.marketing.scoring.mql_threshold
             left = _residual(gen, window.open_days, n)
             active_at = np.where(inside, 0.0, active_at)
@@ -240,6 +242,7 @@ class World:
 
     def _close_month(self, m: int) -> None:
         t = self.env.now
+        self.inside_sales.catch_up()  # leads due while the desk was closed are in its queue
         current = self.ctx.flows
         current[F["marketing_programs"]] += self.scenario.finance.marketing_programs_per_month
         for i, value in enumerate(current):

@@ -1,20 +1,27 @@
 """Speed benchmark: the full model against a bare SimPy event loop, in one process.
 
-Machines are shared and noisy, so the figure that matters is the *ratio* of the model's time
-per event to the bare loop's, both measured in the same run.
+Machines are shared and noisy, so the figures that matter are *ratios* to a bare loop timed in
+the same run: the model's time per event over the bare loop's, and the time of one replication
+over a bare loop of :data:`REFERENCE_EVENTS` events (the speed goal: at most 1.5x).
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import simpy
 from simpy.events import Timeout
 
 from sim.engine.world import World
+from sim.experiment.runner import Progress, run
 from sim.scenario.schema import Scenario
+
+REFERENCE_EVENTS = 500_000
+"""Size of the bare loop one replication is compared with as a whole."""
 
 
 @dataclass(frozen=True)
@@ -25,11 +32,18 @@ class BenchResult:
     events: int
     model_seconds: float
     bare_seconds: float
+    reference_seconds: float
+    """Bare-loop seconds for :data:`REFERENCE_EVENTS` events."""
 
     @property
     def leads_per_second(self) -> float:
         """Leads simulated per second of wall time."""
         return self.leads / self.model_seconds
+
+    @property
+    def events_per_lead(self) -> float:
+        """Events processed per lead created (the starting book's included)."""
+        return self.events / self.leads
 
     @property
     def events_per_second(self) -> float:
@@ -45,6 +59,11 @@ class BenchResult:
     def ratio(self) -> float:
         """Model time per event over bare-loop time per event (1 = no overhead at all)."""
         return self.model_seconds / self.bare_seconds
+
+    @property
+    def replication_ratio(self) -> float:
+        """One replication's time over a bare loop of :data:`REFERENCE_EVENTS` events."""
+        return self.model_seconds / self.reference_seconds
 
 
 def bare_loop(events: int, pending: int = 10_000) -> float:
@@ -68,8 +87,9 @@ def bare_loop(events: int, pending: int = 10_000) -> float:
 
 
 def bench(scenario: Scenario, seed: int = 0, repeats: int = 3) -> BenchResult:
-    """Time ``repeats`` replications of ``scenario`` and as many bare loops of equal size."""
-    model, bare = [], []
+    """Time ``repeats`` replications of ``scenario``, as many bare loops of equal size and as
+    many of :data:`REFERENCE_EVENTS` events, interleaved."""
+    model, bare, reference = [], [], []
     leads = events = 0
     for r in range(repeats):
         world = World(scenario, seed + r)
@@ -79,9 +99,148 @@ def bench(scenario: Scenario, seed: int = 0, repeats: int = 3) -> BenchResult:
         events = int(ledger.totals["events"])
         leads = len(ledger.leads["state"])
         bare.append(bare_loop(events))
+        reference.append(bare_loop(REFERENCE_EVENTS))
     return BenchResult(
         leads=leads,
         events=events,
         model_seconds=statistics.median(model),
         bare_seconds=statistics.median(bare),
+        reference_seconds=statistics.median(reference),
+    )
+
+
+PAIRING_KPIS = ("ending_arr", "wins", "mqls", "sqls")
+"""KPIs whose paired-difference variance :func:`pairing` reports."""
+
+
+@dataclass(frozen=True)
+class PairingResult:
+    """How much common random numbers cut the variance of a difference, per KPI.
+
+    ``ratio`` is var(A) + var(B) (the variance of the difference with independent seeds)
+    over var(B - A) on paired replications; ``low`` and ``high`` bound it (95% percentile
+    bootstrap over the pairs).
+    """
+
+    kpi: str
+    pairs: int
+    ratio: float
+    low: float
+    high: float
+    mean_difference: float
+
+
+def pairing(
+    base: Scenario,
+    variant: Scenario,
+    pairs: int = 30,
+    seed: int = 0,
+    kpis: Sequence[str] = PAIRING_KPIS,
+    workers: int | None = None,
+    resamples: int = 2000,
+    progress: Progress | None = None,
+) -> list[PairingResult]:
+    """Run ``pairs`` paired replications of ``base`` and ``variant`` (replication ``r`` of
+    both seeded ``(seed, r)``) and measure the variance ratio of each KPI's difference."""
+    a = run(base, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
+    b = run(variant, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, pairs, (resamples, pairs))
+    out = []
+    for kpi in kpis:
+        x, y = a[kpi].to_numpy(float), b[kpi].to_numpy(float)
+        ratio = _variance_ratio(x, y)
+        boot = _variance_ratio(x[index], y[index])
+        boot = boot[np.isfinite(boot)]
+        low, high = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
+        out.append(
+            PairingResult(kpi, pairs, float(ratio), float(low), float(high), float(np.mean(y - x)))
+        )
+    return out
+
+
+def _variance_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(var x + var y) / var(y - x) along the last axis (inf where the difference is constant)."""
+    independent = x.var(axis=-1, ddof=1) + y.var(axis=-1, ddof=1)
+    paired = (y - x).var(axis=-1, ddof=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(paired > 0, independent / paired, np.inf)
+
+
+SCALES = (0.1, 1.0, 10.0)
+"""Default sizes of :func:`scales`, relative to the scenario (the base: ~10k, ~100k, ~1M leads)."""
+
+
+def scaled(scenario: Scenario, factor: float) -> Scenario:
+    """``scenario`` with every lead flow, team and starting book times ``factor``.
+
+    Channel volumes, head counts, hiring plans and targets, and the starting book are scaled
+    (head counts rounded, at least one where there was one); rates, odds and delays are
+    not, so a scaled company is the same company, bigger or smaller.
+    """
+
+    def times(n: float) -> int:
+        return max(1, round(n * factor)) if n > 0 else 0
+
+    data = scenario.model_dump(by_alias=True)
+    for ch in data["marketing"]["channels"].values():
+        ch["monthly_leads"] *= factor
+    for team in ("inside_sales", "field_sales", "customer_success", "outbound"):
+        cfg = data.get(team)
+        if cfg is None:
+            continue
+        cfg["headcount"] = times(cfg["headcount"])
+        for move in cfg.get("plan") or []:
+            move["hire"], move["leave"] = times(move["hire"]), times(move["leave"])
+        for target in cfg.get("targets") or []:
+            target["headcount"] = times(target["headcount"])
+    book = data["starting_book"]
+    book["customers"] = {k: times(v) for k, v in book["customers"].items()}
+    book["arr"] *= factor
+    for key in ("open_opportunities", "booked_meetings", "inside_sales_leads", "nurture_leads"):
+        book[key] = times(book[key])
+    return Scenario.model_validate(data)
+
+
+@dataclass(frozen=True)
+class ScaleResult:
+    """One replication at one size: its cost per lead and its peak memory."""
+
+    factor: float
+    leads: int
+    events: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def us_per_lead(self) -> float:
+        """Microseconds of wall time per lead."""
+        return 1e6 * self.seconds / self.leads
+
+
+def scales(
+    scenario: Scenario, factors: Sequence[float] = SCALES, seed: int = 0
+) -> list[ScaleResult]:
+    """One replication of ``scenario`` scaled by each factor, each in a fresh process (so its
+    peak resident memory is its own)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    out = []
+    for factor in factors:
+        with ctx.Pool(1) as pool:
+            out.append(pool.apply(_one_scale, (scenario, factor, seed)))
+    return out
+
+
+def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
+    import resource
+
+    world = World(scaled(scenario, factor), seed)
+    start = time.perf_counter()
+    ledger = world.run()
+    seconds = time.perf_counter() - start
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    return ScaleResult(
+        factor, len(ledger.leads["state"]), int(ledger.totals["events"]), seconds, rss
     )

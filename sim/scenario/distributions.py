@@ -3,16 +3,21 @@
 Each distribution is a frozen pydantic model tagged by its ``dist`` field
 (``{dist: lognormal, mean: 60, sd: 30}``); a bare number means ``fixed``. Every one knows its
 theoretical mean and variance, which the validation suite compares with simulated values, and
-prints as ``LogNormal(mean=60, sd=30)``. Sampling is vectorised: the engine draws blocks.
+prints as ``LogNormal(mean=60, sd=30)``. Sampling is vectorised: the engine draws blocks;
+:meth:`quantile_function` turns one given uniform into a value (a lead's own draw).
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from collections.abc import Callable
+from statistics import NormalDist
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from scipy.special import gammaincinv
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -59,6 +64,13 @@ class _Distribution(BaseModel):
         """Draw ``size`` independent values."""
         raise NotImplementedError
 
+    def quantile_function(self) -> Callable[[float], float]:
+        """The inverse CDF as a scalar function of ``u`` in (0, 1), parameters bound once.
+
+        Used where a value must come from one given uniform (a lead's own draw).
+        """
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         fields = ", ".join(
             f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v!r}"
@@ -91,6 +103,10 @@ class Fixed(_Distribution):
     def sample(self, rng: np.random.Generator, size: int) -> Array:
         return np.full(size, self.value)
 
+    def quantile_function(self) -> Callable[[float], float]:
+        value = float(self.value)
+        return lambda u: value
+
 
 class Exponential(_Distribution):
     """Exponential with the given mean (rate = 1 / mean)."""
@@ -112,6 +128,10 @@ class Exponential(_Distribution):
 
     def sample(self, rng: np.random.Generator, size: int) -> Array:
         return rng.exponential(self.mean_, size)
+
+    def quantile_function(self) -> Callable[[float], float]:
+        mean, log1p = float(self.mean_), math.log1p
+        return lambda u: -mean * log1p(-u)
 
     def __repr__(self) -> str:
         return f"Exponential(mean={self.mean_:g})"
@@ -143,6 +163,12 @@ class LogNormal(_Distribution):
         mu = math.log(self.mean_) - sigma2 / 2
         return rng.lognormal(mu, math.sqrt(sigma2), size)
 
+    def quantile_function(self) -> Callable[[float], float]:
+        sigma2 = math.log1p((self.sd / self.mean_) ** 2)
+        mu, sigma = math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
+        exp, z = math.exp, NormalDist().inv_cdf
+        return lambda u: exp(mu + sigma * z(u))
+
     def __repr__(self) -> str:
         return f"LogNormal(mean={self.mean_:g}, sd={self.sd:g})"
 
@@ -171,6 +197,10 @@ class Gamma(_Distribution):
     def sample(self, rng: np.random.Generator, size: int) -> Array:
         shape = (self.mean_ / self.sd) ** 2
         return rng.gamma(shape, self.sd**2 / self.mean_, size)
+
+    def quantile_function(self) -> Callable[[float], float]:
+        shape, scale = (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
+        return lambda u: float(gammaincinv(shape, u)) * scale
 
     def __repr__(self) -> str:
         return f"Gamma(mean={self.mean_:g}, sd={self.sd:g})"
@@ -211,6 +241,17 @@ class Triangular(_Distribution):
     def sample(self, rng: np.random.Generator, size: int) -> Array:
         return rng.triangular(self.low, self.mode, self.high, size)
 
+    def quantile_function(self) -> Callable[[float], float]:
+        a, c, b = float(self.low), float(self.mode), float(self.high)
+        split, sqrt = (c - a) / (b - a), math.sqrt
+
+        def q(u: float) -> float:
+            if u < split:
+                return a + sqrt(u * (b - a) * (c - a))
+            return b - sqrt((1.0 - u) * (b - a) * (b - c))
+
+        return q
+
 
 class Uniform(_Distribution):
     """Uniform on [low, high]."""
@@ -239,6 +280,10 @@ class Uniform(_Distribution):
 
     def sample(self, rng: np.random.Generator, size: int) -> Array:
         return rng.uniform(self.low, self.high, size)
+
+    def quantile_function(self) -> Callable[[float], float]:
+        low, width = float(self.low), float(self.high - self.low)
+        return lambda u: low + width * u
 
 
 class Empirical(_Distribution):
@@ -279,6 +324,13 @@ class Empirical(_Distribution):
 
     def sample(self, rng: np.random.Generator, size: int) -> Array:
         return np.asarray(rng.choice(np.asarray(self.values, float), size, p=self._p()))
+
+    def quantile_function(self) -> Callable[[float], float]:
+        values = [float(v) for v in self.values]
+        cdf = np.cumsum(self._p()).tolist()
+        cdf[-1] = 1.0
+        last = len(values) - 1
+        return lambda u: values[min(bisect_right(cdf, u), last)]
 
     def __repr__(self) -> str:
         return f"Empirical(n={len(self.values)}, mean={self.mean:g})"

@@ -1,0 +1,74 @@
+"""Random streams: named streams, and each lead's own substream (common random numbers)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from sim.engine.streams import LeadDraws, Streams, mix64
+
+
+def test_a_leads_draws_do_not_depend_on_the_order_leads_draw_in() -> None:
+    s = Streams(5)
+    keys = [s.lead_key(0, r) for r in range(500)]
+    forward, backward = LeadDraws(keys, "x"), LeadDraws(keys, "x")
+    a = {(lead, k): forward(lead) for k in range(3) for lead in range(500)}
+    b = {(lead, k): backward(lead) for k in range(3) for lead in reversed(range(500))}
+    assert a == b
+    # purposes are separate: another name, other numbers
+    other = LeadDraws(keys, "y")
+    assert other(0) != a[(0, 0)]
+
+
+def test_lead_keys_depend_on_channel_rank_and_replication_only() -> None:
+    s, same, other = Streams(5), Streams(5), Streams(6)
+    assert s.lead_key(2, 17) == same.lead_key(2, 17)
+    assert s.lead_key(2, 17) != other.lead_key(2, 17)
+    assert len({s.lead_key(c, r) for c in range(5) for r in range(2000)}) == 10_000
+
+
+def test_lead_draws_are_uniform_and_independent() -> None:
+    s = Streams(11)
+    keys = [s.lead_key(c, r) for c in range(4) for r in range(5000)]
+    u = LeadDraws(keys, "is.contact")
+    draws = np.array([[u(lead) for lead in range(len(keys))] for _ in range(4)])  # k = 0..3
+    assert draws.min() > 0
+    assert draws.max() < 1
+    # uniform on (0, 1): Kolmogorov-Smirnov at 0.1% for each draw index, and overall
+    for row in draws:
+        assert stats.kstest(row, "uniform").pvalue > 0.001
+    # independent across a lead's successive draws and across neighbouring leads: every
+    # correlation within 4 standard errors of 0 (se = 1 / sqrt(n))
+    n = draws.shape[1]
+    for k in range(3):
+        assert abs(np.corrcoef(draws[k], draws[k + 1])[0, 1]) < 4 / np.sqrt(n)
+    assert abs(np.corrcoef(draws[0][:-1], draws[0][1:])[0, 1]) < 4 / np.sqrt(n)
+    # and from another purpose's draws for the same leads
+    v = LeadDraws(keys, "is.outcome")
+    other = np.array([v(lead) for lead in range(len(keys))])
+    assert abs(np.corrcoef(draws[0], other)[0, 1]) < 4 / np.sqrt(n)
+    # pairs of successive draws fill the unit square evenly (chi-square on a 10 x 10 grid)
+    cells = np.histogram2d(draws[0], draws[1], bins=10, range=[[0, 1], [0, 1]])[0]
+    assert stats.chisquare(cells.ravel()).pvalue > 0.001
+
+
+def test_mix64_is_a_bijection_on_a_sample() -> None:
+    xs = np.random.default_rng(0).integers(0, 2**63, 10_000).tolist()
+    assert len({mix64(x) for x in xs}) == len(set(xs))
+
+
+def test_a_looks_points_follow_the_signals_exact_distribution() -> None:
+    from itertools import product
+
+    from sim.engine.marketing import _points_table
+
+    signals = [(10.0, 0.3), (5.0, 0.5), (10.0, 0.2), (20.0, 0.05)]
+    cdf, values = _points_table(signals)
+    brute: dict[float, float] = {}
+    for shown in product((0, 1), repeat=len(signals)):
+        p = np.prod([q if s else 1 - q for s, (_, q) in zip(shown, signals, strict=True)])
+        total = sum(pts for s, (pts, _) in zip(shown, signals, strict=True) if s)
+        brute[total] = brute.get(total, 0.0) + p
+    assert values == sorted(brute)
+    probs = np.diff([0.0, *cdf])
+    assert np.allclose(probs, [brute[v] for v in values])
