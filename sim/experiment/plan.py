@@ -10,16 +10,20 @@ and selection procedure built so that its claims hold:
 
 1. **Common random numbers.** Replication ``r`` of every plan uses the seed ``(seed, r)``, so
    plans are compared on the same arrivals and draws wherever they do not differ.
-2. **Cheapest first, screen with few replications.** Plans are taken in order of cost. Each
-   starts with ``first_reps`` replications; after every round a plan's probability gets an
-   exact (Clopper-Pearson) confidence interval. A plan whose upper bound is below the
-   confidence *fails* and leaves the race; one whose lower bound reaches it *meets*; the rest
-   are *undecided* and their replications double (``first_reps``, 2x, 4x ... ``max_reps``):
-   replications go to the close contenders, not to the plans that are plainly short.
+2. **The plans that settle the most first, few replications to screen.** Each plan starts
+   with ``first_reps`` replications; after every round it gets an exact (Clopper-Pearson)
+   interval. A plan whose upper bound is below the confidence *fails*; one whose lower
+   bound reaches it *meets*; the rest are *undecided* and their replications double
+   (``first_reps``, 2x, 4x ... ``max_reps``). Each of a plan's looks uses the level
+   ``1 - (1 - level) / looks`` (Bonferroni), so its decision holds at ``level`` whatever
+   look it is taken at. Which plans run next is chosen to settle the most open plans per
+   simulation (:func:`_probes`): the most generous plan first, then a greedy bisection over
+   cost on the antichains of the dominance order.
 3. **Dominance.** More people hired earlier never lowers the odds (an assumption, checked by
    the tests on the bundled scenarios; ``prune=False`` turns it off): a plan that fails rules
-   out every plan with no more people, none earlier; one that meets makes every plan with
-   more people, none later, pointless (they cost more).
+   out every plan with no more people, none earlier; one that meets makes every plan that
+   costs more pointless. :func:`search_cost` says before the search how many simulations
+   it can need at most, and about how many it should.
 4. **Confirmation on fresh seeds.** The cheapest plan that *meets* was selected among many;
    its estimate is biased upwards by that selection. It is therefore run again on
    replications it has never seen (``confirm_reps`` of them, seeds ``(seed, 10**6 + r)``);
