@@ -23,6 +23,9 @@ from sim.experiment.plan import (
     PlanError,
     PlanSpace,
     RoleRange,
+    _candidates,
+    _dry_run,
+    _ladder,
     arr_at_confidence,
     estimate,
     month_of,
@@ -30,6 +33,7 @@ from sim.experiment.plan import (
     parse_months,
     plan_search,
     quantile_ci,
+    search_cost,
 )
 from tests.helpers import BASE, SCENARIOS, small
 
@@ -179,6 +183,99 @@ def test_a_plan_whose_ci_straddles_the_confidence_is_not_claimed() -> None:
     assert only.status == "undecided"
     assert result.best is None
     assert "No plan in the space was proven" in result.sentences()[0]
+    assert result.search_cost is not None
+    assert result.simulations <= result.search_cost.most
+
+
+def test_search_intervals_spend_the_level_over_the_looks() -> None:
+    # Bonferroni over the ladder's rungs: 4, 8, 16, 32, 64 is five looks, each at 99%, so a
+    # plan's decision, taken at whichever look, is wrong with probability at most 5%.
+    base = small(months=2)
+    cost = search_cost(base, 2, 0.8, PlanSpace((RoleRange("sdr", 0),), (1,)), 4, 64)
+    assert cost.looks == 5
+    assert cost.look_level == pytest.approx(0.99)
+    # 16 of 16 clears 80% at a single 95% look but not at 99%: it must wait for 32
+    assert estimate(16, 16, 0.95).low < 0.8
+    assert estimate(32, 32, cost.look_level).low >= 0.8
+
+
+_SPACE = PlanSpace((RoleRange("sdr", 2), RoleRange("ae", 2, step=2)), (1, 2))  # 15 plans
+
+
+def test_a_space_where_no_plan_reaches_the_target_is_settled_by_its_top_plan(
+    tmp_path: Path,
+) -> None:
+    # The most generous plan is run first: when it fails, every plan it dominates (all of
+    # them here) is ruled out, so the answer costs first_reps simulations, not 15 plans
+    # times first_reps as when plans are screened cheapest first.
+    base = small(months=2)
+    seen: list[tuple[int, int]] = []
+    store = tmp_path / "plan.duckdb"
+
+    def search(**kw):
+        return plan_search(
+            base, 1e12, 2, 0.8, _SPACE, max_reps=16, executor="serial", store=store, **kw
+        )
+
+    result = search(progress=lambda done, planned: seen.append((done, planned)))
+    assert len(result.candidates) == 15
+    assert result.best is None
+    assert result.simulations == 4
+    top = max(result.candidates, key=lambda c: c.cost)
+    assert top.plan.key == "sdr:2@1,ae:2@1"
+    assert top.status == "fails"
+    assert all(c.status == "ruled out" for c in result.candidates if c is not top)
+    assert result.search_cost is not None
+    assert seen
+    assert all(done <= planned <= result.search_cost.most for done, planned in seen)
+    # the same search again reuses every simulation
+    again = search()
+    assert (again.simulations, again.stored) == (0, 4)
+
+
+@pytest.mark.slow
+def test_without_dominance_every_plan_of_an_unreachable_space_is_run(tmp_path: Path) -> None:
+    # The same space without dominance: the same answer, every plan run to its first rung.
+    base = small(months=2)
+    result = plan_search(base, 1e12, 2, 0.8, _SPACE, max_reps=16, executor="serial", prune=False)
+    assert result.best is None
+    assert result.simulations == 15 * 4
+    assert all(c.status == "fails" for c in result.candidates)
+
+
+_REACH = st.lists(st.integers(0, 14), max_size=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_REACH, st.booleans())
+def test_the_dominance_search_gives_the_exhaustive_answer(generators: list, prune: bool) -> None:
+    # Clear-cut worlds (every replication of a plan reaches the target or none does), the
+    # plans that reach it an up-set of the dominance order: the plans dominating a few
+    # random ones. The search must find the cheapest of them, having failed or ruled out
+    # every cheaper plan, within the bound it gave up front; with and without dominance.
+    base = small(months=2)
+    cands = _candidates(base, 2, _SPACE)
+    reach = {
+        c.plan.key for c in cands if any(cands[g].plan.dominated_by(c.plan) for g in generators)
+    }
+    ladder = _ladder(4, 64)
+    cost = search_cost(base, 2, 0.8, _SPACE, prune=prune)
+    dry = _dry_run(cands, reach, 0.8, ladder, 30, 0.95, prune)
+    assert dry.simulations <= cost.most
+    if not reach:
+        assert dry.best is None
+        assert all(c.status in ("fails", "ruled out") for c in dry.candidates)
+        return
+    assert dry.best is not None
+    assert dry.best.cost == min(c.cost for c in dry.candidates if c.plan.key in reach)
+    assert dry.best.plan.key in reach
+    for c in dry.candidates:
+        if c.cost < dry.best.cost:
+            assert c.status in ("fails", "ruled out"), c
+    if prune:
+        exhaustive = _dry_run(cands, reach, 0.8, ladder, 30, 0.95, prune=False)
+        assert exhaustive.best is not None
+        assert exhaustive.best.plan == dry.best.plan
 
 
 @pytest.mark.slow

@@ -522,10 +522,12 @@ def plan_command(
     """Find the cheapest hiring plan that reaches --target-arr by --by with --confidence odds.
 
     Plans (how many SDRs, AEs, CSMs, hired in which quarter, within --hire bounds and
-    --budget) are screened cheapest first with few replications on common random numbers;
-    replications double for the plans whose odds are close to --confidence; the winner is
-    confirmed on fresh replications. A plan whose 95% CI straddles the confidence is
-    reported as undecided, never as meeting the target.
+    --budget) are run with few replications on common random numbers, those that settle
+    the most others first (the most generous plan: if it fails, every plan it dominates
+    fails); replications double for the plans whose odds are close to --confidence; the
+    winner is confirmed on fresh replications. A plan whose CI straddles the confidence is
+    reported as undecided, never as meeting the target. The most simulations the search
+    may need, and about how many it should, are printed before it starts.
 
     With --plan (or without --target-arr), answer the inverse question: the ARR that plan
     reaches by --by in --confidence of futures.
@@ -577,19 +579,24 @@ def plan_command(
     plan_space = guard(space)
     # the scenario's name is text from a file: never a path of its own (see docs/guarantees.md)
     folder = Path(out) if out is not None else Path("results", "plan", safe_name(scenario.name))
+    procedure: dict[str, Any] = {
+        "confidence": confidence,
+        "space": plan_space,
+        "first_reps": first_reps,
+        "max_reps": max_reps,
+        "confirm_reps": confirm_reps,
+        "prune": not no_prune,
+    }
+    cost = guard(lambda: planner.search_cost(scenario, by, **procedure))
+    err.print(cost.sentence(), markup=False, highlight=False, soft_wrap=True)
     with _progress("plan", "simulations") as progress:
         result = guard(
             lambda: planner.plan_search(
                 scenario,
                 target,
                 by,
-                confidence=confidence,
-                space=plan_space,
+                **procedure,
                 seed=seed,
-                first_reps=first_reps,
-                max_reps=max_reps,
-                confirm_reps=confirm_reps,
-                prune=not no_prune,
                 max_simulations=max_sims,
                 executor=where,
                 workers=workers,
@@ -614,9 +621,11 @@ def _print_plans(result: PlanSearch, runners_up: int) -> None:
     if shown:
         table = Table(
             title=f"Plans for {fmt('ending_arr', result.target_arr)} ARR by {result.month_label} "
-            f"at {result.confidence:.0%} odds (95% Clopper-Pearson CIs)"
+            f"at {result.confidence:.0%} odds (Clopper-Pearson CIs: {result.level:.0%} for the "
+            f"recommended plan's fresh replications, {result.look_level:.1%} for the search's "
+            f"{result.looks} looks)"
         )
-        for name in ("plan", "cost", "status", "reps", "P(reach)", "95% CI"):
+        for name in ("plan", "cost", "status", "reps", "P(reach)", "CI"):
             table.add_column(name, justify="left" if name in ("plan", "status") else "right")
         for c in shown:
             est = c.confirm if c is result.best and c.confirm is not None else c.search
@@ -645,6 +654,10 @@ def _save_plans(result: PlanSearch, folder: Path) -> None:
         "plans": len(result.candidates),
         "simulations": result.simulations,
         "reused_from_store": result.stored,
+        "simulations_at_most": None if result.search_cost is None else result.search_cost.most,
+        "simulations_expected": None if result.search_cost is None else result.search_cost.expected,
+        "confirmations": result.confirmations,
+        "search_ci_level": result.look_level,
         "complete": result.complete,
         "stopped": result.stopped,
         "answer": result.sentences(),
