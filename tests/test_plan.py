@@ -352,12 +352,17 @@ def test_search_on_the_base_scenario_finds_the_cheapest_proven_plan(tmp_path: Pa
             if c.status == "undecided":
                 assert c.search.low < 0.8 <= c.search.high
                 assert c in result.runners_up()
-    # a second search of the same scenario, month and seed reuses every simulation
+    # a second search of the same scenario, month and seed runs nothing new. Stored
+    # simulations are free, so it may take them in another order and settle some plans
+    # without reading all of them (measured: the first search ran today's team to 16
+    # replications before 2 AEs failed and ruled it out; the second reads the 2 AEs
+    # first), never needing more than the first search ran.
     again = plan_search(
         base, target, 24, 0.8, space, max_reps=32, confirm_reps=60, workers=2, store=store
     )
     assert again.simulations == 0
-    assert again.stored == result.simulations
+    assert 0 < again.stored <= result.simulations
+    assert [c.status for c in again.candidates] == [c.status for c in result.candidates]
     assert again.best is not None
     assert again.best.plan == best.plan
 
