@@ -161,6 +161,18 @@ def _print_summary(results: Results) -> None:
     "each factor (e.g. 0.1,1,10: about 10k, 100k and 1M leads on the base), each in its own "
     "process: microseconds per lead and peak memory.",
 )
+@click.option(
+    "--planner",
+    is_flag=True,
+    help="Also run the README's planning search (revloop plan ... --target-arr 27M) from an "
+    "empty store: simulations foreseen and run, wall time.",
+)
+@click.option(
+    "--planner-target",
+    default=None,
+    metavar="ARR",
+    help="--planner: another target ARR for the same search, e.g. 24.5M.",
+)
 @workers_option
 @set_option
 def bench(
@@ -169,6 +181,8 @@ def bench(
     pair_with: tuple[str, ...],
     pairs: int,
     scales: str | None,
+    planner: bool,
+    planner_target: str | None,
     workers: int | None,
     sets: tuple[str, ...],
 ) -> None:
@@ -176,7 +190,8 @@ def bench(
 
     With --pair-with, also run --pairs paired replications of the scenario and of the
     variant and report, per KPI, how much common random numbers cut the variance of their
-    difference (var A + var B over var(B - A), with a 95% bootstrap CI).
+    difference (var A + var B over var(B - A), with a 95% bootstrap CI). With --planner, also
+    time the README's planning search.
     """
     from sim.experiment.bench import REFERENCE_EVENTS, pairing
     from sim.experiment.bench import bench as run_bench
@@ -228,6 +243,8 @@ def bench(
                 f"{size.peak_rss_mb:,.0f}",
             )
         stdout().print(table)
+    if planner:
+        _bench_planner(sc, planner_target, workers)
     if not pair_with:
         return
     variant = _load(path, (*sets, *pair_with))
@@ -251,6 +268,30 @@ def bench(
             r.kpi, f"{r.mean_difference:,.1f}", f"{r.ratio:.1f}x", f"{r.low:.1f}-{r.high:.1f}x"
         )
     stdout().print(table)
+
+
+def _bench_planner(sc: Scenario, target: str | None, workers: int | None) -> None:
+    from sim.experiment.bench import PLANNER_EXAMPLE as example
+    from sim.experiment.bench import planner as run_planner
+
+    with progress_bar("planning search", 1) as bar:
+        result = guard(lambda: run_planner(sc, target=target, workers=workers, progress=bar))
+    hires = " ".join(f"--hire {h}" for h in example["hires"])
+    table = Table(
+        title=f"planning search: {sc.name}, --target-arr {result.target} --by {example['by']} "
+        f"--confidence {example['confidence']} {hires} --quarters {example['quarters']}"
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("plans", f"{result.plans:,}")
+    table.add_row("simulations foreseen: at most", f"{result.foreseen_most:,}")
+    table.add_row("simulations foreseen: about", f"{result.foreseen_expected:,}")
+    table.add_row("simulations run", f"{result.simulations:,}")
+    table.add_row("wall seconds", f"{result.seconds:,.1f}")
+    table.add_row("seconds per simulation", f"{result.seconds_per_simulation:.2f}")
+    stdout().print(table)
+    for line in result.answer:
+        stdout().print(line, highlight=False, markup=False)
 
 
 def _bundled(name: str) -> Path:

@@ -138,7 +138,7 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda done, _total: bar.update(task, completed=done)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _os_message(err: OSError) -> str:

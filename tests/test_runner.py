@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim import run
+from sim import load_scenario, run
 from sim.analysis.metrics import KPIS
 from sim.cli import main
-from sim.experiment.bench import bench
+from sim.experiment.bench import PLANNER_EXAMPLE, bench, planner, scaled
 from tests.helpers import BASE, small
 
 
@@ -134,3 +134,26 @@ def test_bench_reports_a_ratio_to_the_bare_loop() -> None:
         result.model_seconds / result.reference_seconds
     )
     assert result.events_per_lead == pytest.approx(result.events / result.leads)
+
+
+def test_the_planner_benchmark_runs_the_readme_search_from_an_empty_store() -> None:
+    # a tenth of the base, and a target no plan can reach: the most generous plan fails
+    # on its first 4 replications and rules out the whole space
+    result = planner(scaled(load_scenario(BASE), 0.1), target="900M", workers=1)
+    assert result.plans == 75  # the README's space
+    assert result.foreseen_most == 75 * 64 + 100
+    assert result.simulations == 4
+    assert result.seconds > 0
+    assert result.answer[0].startswith("No plan in the space was proven to reach $900.00M")
+
+
+def test_the_readme_shows_the_planner_benchmark_s_search() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    ex = PLANNER_EXAMPLE
+    command = (
+        f"revloop plan scenarios/base.yaml --target-arr {ex['target']} --by {ex['by']} "
+        f"--confidence {ex['confidence']} "
+        + " ".join(f"--hire {h}" for h in ex["hires"])
+        + f" --quarters {ex['quarters']}"
+    )
+    assert command in " ".join(readme.replace("\\\n", " ").split())

@@ -11,6 +11,7 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import simpy
@@ -243,4 +244,82 @@ def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
     return ScaleResult(
         factor, len(ledger.leads["state"]), int(ledger.totals["events"]), seconds, rss
+    )
+
+
+PLANNER_EXAMPLE: dict[str, Any] = {
+    "target": "27M",
+    "by": "2028-12",
+    "confidence": 0.8,
+    "hires": ("sdr=0..2", "ae=0..4:2", "csm=0..2:2"),
+    "quarters": "2027Q1,2027Q3",
+}
+"""The README's planning question, as ``revloop plan`` takes it (``README.md`` shows the
+same command; a test keeps the two in step)."""
+
+
+@dataclass(frozen=True)
+class PlannerResult:
+    """What one planning search cost: simulations foreseen and run, and its wall time."""
+
+    target: str
+    plans: int
+    foreseen_most: int
+    foreseen_expected: int
+    simulations: int
+    seconds: float
+    answer: tuple[str, ...]
+
+    @property
+    def seconds_per_simulation(self) -> float:
+        """Wall seconds per simulation (all workers together)."""
+        return self.seconds / max(self.simulations, 1)
+
+
+def planner(
+    scenario: Scenario,
+    target: str | None = None,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> PlannerResult:
+    """Run the README's planning search (:data:`PLANNER_EXAMPLE`, ``target`` replacing its
+    target ARR) on ``scenario`` from an empty store and time it."""
+    import tempfile
+    from pathlib import Path
+
+    from sim.experiment import plan as planner_module
+
+    example = PLANNER_EXAMPLE
+    space = planner_module.PlanSpace(
+        tuple(planner_module.RoleRange.parse(h) for h in example["hires"]),
+        planner_module.parse_months(scenario, example["quarters"]),
+    )
+    money = target or example["target"]
+    arr = planner_module.parse_money(money)
+    cost = planner_module.search_cost(
+        scenario, example["by"], confidence=example["confidence"], space=space
+    )
+    with tempfile.TemporaryDirectory(prefix="revloop-bench-") as folder:
+        start = time.perf_counter()
+        result = planner_module.plan_search(
+            scenario,
+            arr,
+            example["by"],
+            confidence=example["confidence"],
+            space=space,
+            seed=seed,
+            workers=workers,
+            store=Path(folder) / "plan.duckdb",
+            progress=progress,
+        )
+        seconds = time.perf_counter() - start
+    return PlannerResult(
+        target=money,
+        plans=len(result.candidates),
+        foreseen_most=cost.most,
+        foreseen_expected=cost.expected,
+        simulations=result.simulations,
+        seconds=seconds,
+        answer=tuple(result.sentences()),
     )
