@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -95,7 +95,7 @@ class LeadDraws:
 
     __slots__ = ("_keys", "_n", "_salt")
 
-    def __init__(self, keys: list[int], name: str) -> None:
+    def __init__(self, keys: Sequence[int], name: str) -> None:
         self._keys = keys
         self._salt = _salt(name)
         self._n = array("I")
@@ -144,11 +144,11 @@ class Streams:
         """The key of a channel's ``rank``-th lead: where its own substream starts."""
         return mix64(self._root + mix64((channel + 1) * _GOLDEN) + rank * 0xD1B54A32D192ED03)
 
-    def lead_uniforms(self, keys: list[int], name: str) -> LeadDraws:
+    def lead_uniforms(self, keys: Sequence[int], name: str) -> LeadDraws:
         """U(0, 1) draws of purpose ``name`` from each lead's own substream."""
         return LeadDraws(keys, name)
 
-    def lead_sampler(self, keys: list[int], name: str, dist: AnyDistribution) -> LeadSampler:
+    def lead_sampler(self, keys: Sequence[int], name: str, dist: AnyDistribution) -> LeadSampler:
         """Draws from ``dist`` of purpose ``name``, each from the lead's own substream."""
         u = LeadDraws(keys, name)
         q = dist.quantile_function()

@@ -7,6 +7,7 @@ every lead is in exactly one state and that the ARR ledger balances, and raises
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Generator
 from typing import Any
@@ -313,7 +314,17 @@ class World:
         if self.outbound is not None:
             env.process(self.outbound.prospecting())
         env.process(self._nrr_snapshot())
-        env.run(until=self.horizon)
+        # The event loop makes no reference cycles (tests/test_engine.py checks that a run
+        # leaves no cyclic garbage), so the cyclic collector has nothing to find; left on, it
+        # scans every pending event and lead column again and again, a cost that grows with
+        # the number of leads alive (measured: 14% of a 300,000-lead replication).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            env.run(until=self.horizon)
+        finally:
+            if collecting:
+                gc.enable()
         self._close_month(self.scenario.horizon_months - 1)
         self.check()
         return self._ledger()
