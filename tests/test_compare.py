@@ -12,6 +12,7 @@ from scipy import stats
 
 from sim import run, simulate
 from sim.analysis.metrics import KPIS
+from sim.engine.calendar import month_starts
 from sim.experiment.commands import compare_command
 from sim.experiment.compare import BETTER, ci_half_width, compare, paired_difference
 from tests.helpers import BASE, SCENARIOS, small
@@ -201,3 +202,34 @@ def test_the_same_lead_has_the_same_luck_when_a_lever_changes_the_serving_order(
         shared = (x & y).sum() / (x | y).sum()
         assert shared > 0.9, f"{column}: only {shared:.0%} shared"
         assert (y & ~x).sum() > (x & ~y).sum()  # and the lever's own effect shows: more in B
+
+
+def test_more_leads_keep_the_other_leads_as_they_were() -> None:
+    # A channel's month is a unit-rate Poisson process stretched over the month and each
+    # lead's attributes come from its own key (channel, month, place in the month): 30% more
+    # leads add leads at the end of each month's order, and the k-th lead of a channel's
+    # month is the same buyer in both runs (segment, intent, fit), arriving a little earlier.
+    sc = small(months=4)
+    more = [
+        f"marketing.channels.{name}.monthly_leads={ch.monthly_leads * 1.3}"
+        for name, ch in sc.marketing.channels.items()
+    ]
+
+    def leads(sets: list[str]) -> pd.DataFrame:
+        ledger = simulate(small(months=4, sets=sets), seed=3)
+        n = len(ledger.leads["state"])
+        d = pd.DataFrame({k: np.asarray(v) for k, v in ledger.leads.items() if len(v) == n})
+        # the channels the lever moves, not the starting book's leads (made on day 0)
+        d = d[(d["channel"] < len(sc.marketing.channels)) & (d["created_at"] > 0)]
+        starts = month_starts(sc.start_date, sc.horizon_months)
+        d["month"] = np.searchsorted(starts, d["created_at"], side="right") - 1
+        d["rank"] = d.groupby(["channel", "month"]).cumcount()
+        return d.set_index(["channel", "month", "rank"])
+
+    a, b = leads([]), leads(more)
+    assert 1.2 < len(b) / len(a) < 1.4
+    both = a.join(b, how="inner", suffixes=("_a", "_b"))
+    assert len(both) == len(a)  # every lead of A has its counterpart in B
+    for column in ("segment", "intent_class", "fit"):
+        assert (both[f"{column}_a"] == both[f"{column}_b"]).all(), column
+    assert (both["created_at_b"] <= both["created_at_a"] + 1e-9).mean() > 0.99

@@ -310,3 +310,22 @@ def test_the_quantile_function_is_the_inverse_cdf(raw: dict[str, Any], law: Any)
     q = DISTRIBUTION.validate_python(raw).quantile_function()
     for u in (1e-9, 0.01, 0.3, 0.5, 0.77, 0.999, 1 - 1e-12):
         assert q(u) == pytest.approx(float(law().ppf(u)), rel=1e-7)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"dist": "fixed", "value": 3.0},
+        {"dist": "exponential", "mean": 2.5},
+        {"dist": "gamma", "mean": 2, "sd": 4},
+        {"dist": "lognormal", "mean": 60, "sd": 30},
+        {"dist": "triangular", "low": 2, "mode": 3, "high": 10},
+        {"dist": "uniform", "low": 1, "high": 4},
+        {"dist": "empirical", "values": [1, 5, 9], "weights": [1, 2, 1]},
+    ],
+)
+def test_vectorised_quantiles_are_the_quantile_function(raw: dict[str, Any]) -> None:
+    d = DISTRIBUTION.validate_python(raw)
+    u = np.array([1e-9, 0.01, 0.25, 0.3, 0.5, 0.75, 0.77, 0.999, 1 - 1e-12])
+    q = d.quantile_function()
+    np.testing.assert_allclose(d.quantiles(u), [q(x) for x in u], rtol=1e-9)

@@ -72,3 +72,43 @@ def test_a_looks_points_follow_the_signals_exact_distribution() -> None:
     assert values == sorted(brute)
     probs = np.diff([0.0, *cdf])
     assert np.allclose(probs, [brute[v] for v in values])
+
+
+def test_batch_keys_and_first_draws_are_the_scalar_ones() -> None:
+    s = Streams(5)
+    ranks = np.array([0, 1, 7, 2**40 + 3, 2**41 + 12_345], dtype=np.uint64)
+    keys = s.lead_keys(3, ranks)
+    assert keys.tolist() == [s.lead_key(3, int(r)) for r in ranks]
+    one_by_one = LeadDraws(keys.tolist(), "mk.attr.x")
+    assert s.first_uniforms(keys, "mk.attr.x").tolist() == [one_by_one(i) for i in range(5)]
+
+
+def test_arrivals_are_a_poisson_process_and_more_volume_keeps_the_first_ones() -> None:
+    from sim.engine.marketing import arrival_times
+
+    root = np.random.SeedSequence(11)
+    counts, shares = [], []
+    for child in root.spawn(2000):
+        times = arrival_times(np.random.Generator(np.random.PCG64(child)), 40.0, 10.0, 40.0)
+        assert np.all(np.diff(times) >= 0)
+        assert np.all((times >= 10.0) & (times < 40.0))
+        counts.append(len(times))
+        shares.extend(((times - 10.0) / 30.0).tolist())
+    # counts are Poisson(40): mean and variance 40 (dispersion test), times uniform (KS)
+    n = np.asarray(counts)
+    dispersion = ((n - 40.0) ** 2).sum() / 40.0
+    assert 0.001 < stats.chi2(len(n)).cdf(dispersion) < 0.999
+    assert abs(n.mean() - 40.0) < 4 * np.sqrt(40.0 / len(n))
+    assert stats.kstest(shares, "uniform").pvalue > 0.001
+    # the same stream with 30% more volume: the first arrivals are the same points, scaled
+    gen = lambda: np.random.Generator(np.random.PCG64(np.random.SeedSequence(3)))  # noqa: E731
+    a, b = arrival_times(gen(), 40.0, 0.0, 30.0), arrival_times(gen(), 52.0, 0.0, 30.0)
+    assert len(b) > len(a)
+    np.testing.assert_allclose(b[: len(a)] * 52.0, a * 40.0, rtol=1e-12)
+    # exactly k: sorted uniform order statistics
+    exact = [
+        arrival_times(np.random.Generator(np.random.PCG64(c)), 7.3, 0.0, 1.0, exact=7)
+        for c in root.spawn(500)
+    ]
+    assert {len(e) for e in exact} == {7}
+    assert stats.kstest(np.concatenate(exact), "uniform").pvalue > 0.001

@@ -12,13 +12,12 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
-import numpy as np
 import simpy
 
 from sim.engine.core import Context, call_later
 from sim.engine.leads import CUSTOMER
 from sim.engine.ledger import F, Level
-from sim.engine.marketing import Marketing
+from sim.engine.marketing import Marketing, arrival_times
 from sim.engine.staff import DAYS_PER_MONTH, Person, Roster
 from sim.scenario.schema import Scenario
 
@@ -250,15 +249,15 @@ class CustomerSuccess:
         """SimPy process: each month, customers bring referral leads (Poisson)."""
         ctx = self.ctx
         env = ctx.env
-        gen = ctx.streams.generator("cs.referrals")
         starts = ctx.month_starts
         mk = self.marketing
         for m in range(len(starts) - 1):
             if starts[m] > env.now:
                 yield env.timeout(starts[m] - env.now)
             days = starts[m + 1] - starts[m]
-            n = gen.poisson(self.customers * self._referral_rate * days)
-            if n == 0:
-                continue
-            times = np.sort(gen.uniform(starts[m], starts[m + 1], n))
-            mk.schedule(mk.draw_batch(mk.referral, times))
+            mean = self.customers * self._referral_rate * days
+            # a month's own stream: more customers add referrals, the first ones stay paired
+            gen = ctx.streams.generator(f"cs.referrals.{m}")
+            times = arrival_times(gen, mean, starts[m], starts[m + 1])
+            if len(times):
+                mk.schedule(mk.draw_batch(mk.referral, times, m))

@@ -82,13 +82,18 @@ class Leads:
         fit: float,
         window_end: float = INF,
         behaviour: float = 0.0,
+        key: int | None = None,
     ) -> int:
         """Add a lead in ``state`` at time ``t``; returns its id.
 
         ``active_at`` and ``window_end`` bound its buying window (``inf`` where it never
-        opens or never closes); ``behaviour`` is its behaviour score at creation.
+        opens or never closes); ``behaviour`` is its behaviour score at creation. ``key``
+        is its random-number key if it has one already; otherwise it is the key of the
+        lead's rank among the channel's leads made without one.
         """
-        if self._key is None:
+        if key is not None:
+            self.key.append(key)
+        elif self._key is None:
             self.key.append(len(self.state))
         else:
             rank = self._ranks.get(channel, 0)

@@ -45,9 +45,14 @@ _UNWORKED = F["windows_closed_in_nurture"]
 _DEAL_HOLD_DAYS = 7.0
 """How often a window held open by a deal in progress is looked at again."""
 
-Row = tuple[float, int, int, int, float, float, float, bool, float]
+Row = tuple[float, int, int, int, float, float, float, bool, float, int]
 """A lead ready to create: (time, channel, segment, intent class, active_at, fit score,
-behaviour score at creation, non_target, window_end)."""
+behaviour score at creation, non_target, window_end, random-number key)."""
+
+_BATCH_RANKS = 1 << 40
+"""Leads made in monthly batches are ranked ``_BATCH_RANKS + month * _PER_MONTH + k`` (the
+``k``-th of its channel that month), apart from leads ranked one by one (below 2**40)."""
+_PER_MONTH = 1 << 22
 
 
 class Marketing:
@@ -90,6 +95,8 @@ class Marketing:
         seg_names = list(scenario.segments)
         self._segment_p = [np.array([sh.get(s, 0.0) for s in seg_names]) for sh, *_ in sources]
         self._intent_p = [np.array([m.now, m.later, m.never]) for _, m, *_ in sources]
+        self._segment_cdf = [_cdf(p) for p in self._segment_p]
+        self._intent_cdf = [_cdf(p) for p in self._intent_p]
         self._non_target = [src[2] for src in sources]
         self._cost = [src[3] for src in sources]
         self._hand_raiser = [ch.hand_raiser for ch in self.channels] + [False] * 3
@@ -114,8 +121,6 @@ class Marketing:
         self._fast = INF if sc.fast_pass_threshold is None else sc.fast_pass_threshold
         self._looks = [_points_table(signals) for signals in self._behaviour]
         self._u_behaviour = streams.lead_uniforms(keys, "mk.behaviour")
-        self._attributes = [streams.generator(f"mk.attributes.{c}") for c in range(len(sources))]
-        self._volume = [streams.generator(f"mk.volume.{c}") for c in range(len(self.channels))]
         self._later_delay = scenario.later_active_after_days
         self._horizon = ctx.month_starts[-1]
         bw = scenario.buying_window
@@ -140,29 +145,42 @@ class Marketing:
         self._engage_gap = streams.lead_sampler(keys, "mk.engagement", Exponential(mean=1.0))
 
     # -- bulk draws -----------------------------------------------------------------------
-    def draw_batch(self, channel: int, times: np.ndarray[Any, Any]) -> list[Row]:
-        """Draw the attributes of leads arriving from ``channel`` at ``times``."""
+    def draw_batch(self, channel: int, times: np.ndarray[Any, Any], month: int) -> list[Row]:
+        """Draw the attributes of leads arriving from ``channel`` at ``times`` in ``month``.
+
+        The ``k``-th lead of a channel in a month has the same key in every scenario, and
+        each attribute is the first draw of its own purpose from that key's substream, so a
+        lever that changes how many leads come leaves the others' attributes as they were.
+        """
         n = len(times)
-        gen = self._attributes[channel]
-        seg_p = self._segment_p[channel]
-        segment = gen.choice(len(seg_p), size=n, p=seg_p)
-        intent = gen.choice(3, size=n, p=self._intent_p[channel])
-        delay = self._later_delay.sample(gen, n)
+        if n >= _PER_MONTH:
+            raise ValueError(f"{n:,} leads in one month from one channel: at most {_PER_MONTH:,}")
+        streams = self.ctx.streams
+        ranks = np.arange(n, dtype=np.uint64) + np.uint64(_BATCH_RANKS + month * _PER_MONTH)
+        keys = streams.lead_keys(channel, ranks)
+
+        def u(name: str) -> np.ndarray[Any, Any]:
+            return streams.first_uniforms(keys, name)
+
+        segment = _inverse(self._segment_cdf[channel], u("mk.attr.segment"))
+        intent = _inverse(self._intent_cdf[channel], u("mk.attr.intent"))
+        delay = self._later_delay.quantiles(u("mk.attr.later_delay"))
         active_at = np.where(intent == 0, times, np.where(intent == 1, times + delay, np.inf))
-        fit = self.draw_fit(gen, segment)
+        fit = np.zeros(n)
+        for k, (points, probs) in enumerate(self._fit):
+            fit += points * (u(f"mk.attr.fit.{k}") < np.asarray(probs)[segment])
         if self._window is None:
             window_end = np.full(n, np.inf)
         else:
-            window_end = np.where(
-                np.isfinite(active_at), active_at + self._window.sample(gen, n), np.inf
-            )
+            length = self._window.quantiles(u("mk.attr.window"))
+            window_end = np.where(np.isfinite(active_at), active_at + length, np.inf)
         state = np.where(active_at <= times, ACTIVE, np.where(intent == 1, DORMANT, NEVER))
         behaviour = np.zeros(n)
         for k in range(len(self._behaviour[0])):
             points = self._behaviour[0][k][0]
             p = np.array([self._behaviour[s][k][1] for s in range(3)])
-            behaviour += points * (gen.random(n) < p[state])
-        non_target = gen.random(n) < self._non_target[channel]
+            behaviour += points * (u(f"mk.attr.behaviour.{k}") < p[state])
+        non_target = u("mk.attr.non_target") < self._non_target[channel]
         return list(
             zip(
                 times.tolist(),
@@ -174,6 +192,7 @@ class Marketing:
                 behaviour.tolist(),
                 non_target.tolist(),
                 window_end.tolist(),
+                keys.tolist(),
                 strict=True,
             )
         )
@@ -187,19 +206,26 @@ class Marketing:
 
     # -- arrivals -------------------------------------------------------------------------
     def arrivals(self) -> Generator[Any, Any, None]:
-        """SimPy process: each month, draw every channel's new leads and schedule them."""
+        """SimPy process: each month, draw every channel's new leads and schedule them.
+
+        A channel's month has a stream of its own: its leads are the points of a unit-rate
+        Poisson process stretched over the month (:func:`arrival_times`), so a scenario
+        with more leads adds leads at the end of the order instead of redrawing them all.
+        """
         env = self.ctx.env
         starts = self.ctx.month_starts
         first_month = self.scenario.start_date.month - 1
+        streams = self.ctx.streams
         for m in range(len(starts) - 1):
             if starts[m] > env.now:
                 yield env.timeout(starts[m] - env.now)
             rows: list[Row] = []
             for c, ch in enumerate(self.channels):
-                gen = self._volume[c]
                 mean = ch.volume(m, (first_month + m) % 12)
-                k = round(mean) if ch.exact_volume else gen.poisson(mean)
-                rows += self.draw_batch(c, np.sort(gen.uniform(starts[m], starts[m + 1], k)))
+                gen = streams.generator(f"mk.volume.{c}.{m}")
+                exact = round(mean) if ch.exact_volume else None
+                times = arrival_times(gen, mean, starts[m], starts[m + 1], exact)
+                rows += self.draw_batch(c, times, m)
             self.schedule(rows)
 
     def schedule(self, rows: list[Row]) -> None:
@@ -210,7 +236,7 @@ class Marketing:
     def create(self, row: Row) -> int:
         """Create one lead now from pre-drawn attributes and route it."""
         ctx = self.ctx
-        _, channel, segment, intent, active_at, fit, behaviour, non_target, window_end = row
+        _, channel, segment, intent, active_at, fit, behaviour, non_target, window_end, key = row
         t = ctx.env.now  # the clock, not the drawn time: they can differ in the last bit
         flows = ctx.flows
         flows[_CREATED] += 1
@@ -219,8 +245,12 @@ class Marketing:
             flows[_REFERRAL] += 1
         if non_target:
             flows[_NON_TARGET] += 1
-            return ctx.leads.create(t, NON_TARGET, channel, segment, intent, active_at, fit)
-        lead = self.add(t, NURTURE, channel, segment, intent, active_at, fit, window_end, behaviour)
+            return ctx.leads.create(
+                t, NON_TARGET, channel, segment, intent, active_at, fit, key=key
+            )
+        lead = self.add(
+            t, NURTURE, channel, segment, intent, active_at, fit, window_end, behaviour, key
+        )
         score = fit + behaviour
         if self._hand_raiser[channel] and score < self._fast:
             flows[_HAND_RAISED] += 1
@@ -240,11 +270,15 @@ class Marketing:
         fit: float,
         window_end: float = INF,
         behaviour: float = 0.0,
+        key: int | None = None,
     ) -> int:
-        """Create a lead record and schedule the end of its buying window, if it has one."""
+        """Create a lead record and schedule the end of its buying window, if it has one.
+
+        ``key`` is the lead's random-number key when it was drawn with its batch.
+        """
         leads = self.ctx.leads
         lead = leads.create(
-            t, state, channel, segment, intent, active_at, fit, window_end, behaviour
+            t, state, channel, segment, intent, active_at, fit, window_end, behaviour, key
         )
         if window_end < self._horizon:
             call_later(self.ctx.env, window_end - t, self._window_closes, (lead, 0))
@@ -414,6 +448,42 @@ class Marketing:
         leads.engaged_at[lead] = ctx.env.now
         ctx.flows[_ENGAGED_MQLS] += 1
         self._route(lead, leads.fit[lead] + behaviour)
+
+
+def arrival_times(
+    gen: np.random.Generator, mean: float, start: float, end: float, exact: int | None = None
+) -> np.ndarray[Any, Any]:
+    """Arrival times in ``[start, end)`` of a Poisson count of mean ``mean`` (or of exactly
+    ``exact`` leads, spread as uniform order statistics), ascending.
+
+    The points of a unit-rate Poisson process on ``[0, mean]``, mapped linearly onto the
+    month; ``exact`` leads are the first ``exact`` points over the next one (which are
+    distributed as sorted uniforms). Either way, the ``k``-th arrival comes from the same
+    draws whatever the mean, so scenarios with different volumes stay paired.
+    """
+    want = exact if exact is not None else mean
+    if want <= 0:
+        return np.zeros(0)
+    size = int(want + 6.0 * math.sqrt(want) + 16)
+    points = np.cumsum(gen.standard_exponential(size))
+    while points[-1] < want or (exact is not None and len(points) <= exact):
+        points = np.concatenate([points, points[-1] + np.cumsum(gen.standard_exponential(size))])
+    if exact is not None:
+        return np.asarray(start + (end - start) * (points[:exact] / points[exact]))
+    return np.asarray(start + (end - start) * (points[points < mean] / mean))
+
+
+def _inverse(cdf: np.ndarray[Any, Any], u: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The categories (indices of ``cdf``) that the uniforms ``u`` fall in."""
+    return np.asarray(np.searchsorted(cdf, u, side="right"))
+
+
+def _cdf(p: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Cumulative probabilities of categories ``p``, exactly 1 from the last possible one
+    on (so no uniform lands on a category that cannot happen)."""
+    cdf = np.cumsum(p) / np.sum(p)
+    cdf[np.flatnonzero(p)[-1] :] = 1.0
+    return np.asarray(cdf)
 
 
 def _points_table(signals: list[tuple[float, float]]) -> tuple[list[float], list[float]]:

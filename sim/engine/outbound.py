@@ -81,16 +81,17 @@ class Outbound:
             engaged = gen.random(n) < self.cfg.engage_probability
             for t in times[~engaged].tolist():
                 heapq.heappush(self._returning, t + self._cooldown())
-            call_each(env, self.marketing.draw_batch(self.channel, times[engaged]), self._engage)
+            rows = self.marketing.draw_batch(self.channel, times[engaged], m)
+            call_each(env, rows, self._engage)
 
     def _engage(self, row: Row) -> None:
         ctx = self.ctx
         now = ctx.env.now
-        _, channel, segment, intent, active_at, fit, behaviour, _, window_end = row
+        _, channel, segment, intent, active_at, fit, behaviour, _, window_end, key = row
         ctx.flows[_ENGAGED] += 1
         ctx.flows[_CREATED] += 1
         lead = self.marketing.add(
-            now, NURTURE, channel, segment, intent, active_at, fit, window_end, behaviour
+            now, NURTURE, channel, segment, intent, active_at, fit, window_end, behaviour, key
         )
         if (
             ctx.leads.intent(lead, now) == ACTIVE

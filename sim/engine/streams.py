@@ -79,6 +79,16 @@ def mix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
+_RANK = 0xD1B54A32D192ED03
+
+
+def _mix64_array(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """:func:`mix64` of every element of a ``uint64`` array (arithmetic wraps, as in C)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return np.asarray(x ^ (x >> np.uint64(31)))
+
+
 def _salt(name: str) -> int:
     return mix64(zlib.crc32(name.encode()) * _GOLDEN + len(name))
 
@@ -142,7 +152,21 @@ class Streams:
 
     def lead_key(self, channel: int, rank: int) -> int:
         """The key of a channel's ``rank``-th lead: where its own substream starts."""
-        return mix64(self._root + mix64((channel + 1) * _GOLDEN) + rank * 0xD1B54A32D192ED03)
+        return mix64(self._root + mix64((channel + 1) * _GOLDEN) + rank * _RANK)
+
+    def lead_keys(self, channel: int, ranks: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """:meth:`lead_key` of many ranks of one channel at once (``uint64``)."""
+        base = np.uint64((self._root + mix64((channel + 1) * _GOLDEN)) & _M64)
+        return _mix64_array(base + ranks.astype(np.uint64) * np.uint64(_RANK))
+
+    def first_uniforms(self, keys: np.ndarray[Any, Any], name: str) -> np.ndarray[Any, Any]:
+        """The first draw of purpose ``name`` from each of these leads' own substreams.
+
+        The same numbers as the first call of ``lead_uniforms(keys, name)`` for each lead,
+        computed at once: for attributes drawn when a batch of leads is made.
+        """
+        u = _mix64_array(keys.astype(np.uint64) + np.uint64(_salt(name))) >> np.uint64(11)
+        return (u.astype(np.float64) + 0.5) * _U53
 
     def lead_uniforms(self, keys: Sequence[int], name: str) -> LeadDraws:
         """U(0, 1) draws of purpose ``name`` from each lead's own substream."""

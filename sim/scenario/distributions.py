@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
-from scipy.special import gammaincinv
+from scipy.special import gammaincinv, ndtri
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -71,6 +71,11 @@ class _Distribution(BaseModel):
         """
         raise NotImplementedError
 
+    def quantiles(self, u: Array) -> Array:
+        """The inverse CDF of every element of ``u``: :meth:`quantile_function`, vectorised."""
+        q = self.quantile_function()
+        return np.fromiter((q(x) for x in u.tolist()), np.float64, len(u))
+
     def __repr__(self) -> str:
         fields = ", ".join(
             f"{k}={v:g}" if isinstance(v, float | int) else f"{k}={v!r}"
@@ -107,6 +112,9 @@ class Fixed(_Distribution):
         value = float(self.value)
         return lambda u: value
 
+    def quantiles(self, u: Array) -> Array:
+        return np.full(len(u), float(self.value))
+
 
 class Exponential(_Distribution):
     """Exponential with the given mean (rate = 1 / mean)."""
@@ -132,6 +140,9 @@ class Exponential(_Distribution):
     def quantile_function(self) -> Callable[[float], float]:
         mean, log1p = float(self.mean_), math.log1p
         return lambda u: -mean * log1p(-u)
+
+    def quantiles(self, u: Array) -> Array:
+        return np.asarray(-float(self.mean_) * np.log1p(-u))
 
     def __repr__(self) -> str:
         return f"Exponential(mean={self.mean_:g})"
@@ -169,6 +180,11 @@ class LogNormal(_Distribution):
         exp, z = math.exp, NormalDist().inv_cdf
         return lambda u: exp(mu + sigma * z(u))
 
+    def quantiles(self, u: Array) -> Array:
+        sigma2 = math.log1p((self.sd / self.mean_) ** 2)
+        mu, sigma = math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
+        return np.asarray(np.exp(mu + sigma * ndtri(u)))
+
     def __repr__(self) -> str:
         return f"LogNormal(mean={self.mean_:g}, sd={self.sd:g})"
 
@@ -201,6 +217,10 @@ class Gamma(_Distribution):
     def quantile_function(self) -> Callable[[float], float]:
         shape, scale = (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
         return lambda u: float(gammaincinv(shape, u)) * scale
+
+    def quantiles(self, u: Array) -> Array:
+        shape, scale = (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
+        return np.asarray(gammaincinv(shape, u) * scale)
 
     def __repr__(self) -> str:
         return f"Gamma(mean={self.mean_:g}, sd={self.sd:g})"
@@ -284,6 +304,9 @@ class Uniform(_Distribution):
     def quantile_function(self) -> Callable[[float], float]:
         low, width = float(self.low), float(self.high - self.low)
         return lambda u: low + width * u
+
+    def quantiles(self, u: Array) -> Array:
+        return np.asarray(float(self.low) + float(self.high - self.low) * u)
 
 
 class Empirical(_Distribution):
