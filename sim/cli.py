@@ -271,16 +271,12 @@ def bench(
 
 
 def _bench_planner(sc: Scenario, target: str | None, workers: int | None) -> None:
-    from sim.experiment.bench import PLANNER_EXAMPLE as example
     from sim.experiment.bench import planner as run_planner
+    from sim.experiment.bench import planner_command
 
     with progress_bar("planning search", 1) as bar:
         result = guard(lambda: run_planner(sc, target=target, workers=workers, progress=bar))
-    hires = " ".join(f"--hire {h}" for h in example["hires"])
-    table = Table(
-        title=f"planning search: {sc.name}, --target-arr {result.target} --by {example['by']} "
-        f"--confidence {example['confidence']} {hires} --quarters {example['quarters']}"
-    )
+    table = Table(title=f"planning search ({sc.name}): {planner_command(result.target)}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("plans", f"{result.plans:,}")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from sim import load_scenario, run
 from sim.analysis.metrics import KPIS
 from sim.cli import main
-from sim.experiment.bench import PLANNER_EXAMPLE, bench, planner, scaled
+from sim.experiment.bench import bench, planner, planner_command, scaled
 from tests.helpers import BASE, small
 
 
@@ -149,11 +149,4 @@ def test_the_planner_benchmark_runs_the_readme_search_from_an_empty_store() -> N
 
 def test_the_readme_shows_the_planner_benchmark_s_search() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
-    ex = PLANNER_EXAMPLE
-    command = (
-        f"revloop plan scenarios/base.yaml --target-arr {ex['target']} --by {ex['by']} "
-        f"--confidence {ex['confidence']} "
-        + " ".join(f"--hire {h}" for h in ex["hires"])
-        + f" --quarters {ex['quarters']}"
-    )
-    assert command in " ".join(readme.replace("\\\n", " ").split())
+    assert planner_command() in " ".join(readme.replace("\\\n", " ").split())

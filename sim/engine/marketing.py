@@ -466,7 +466,8 @@ def arrival_times(
         return np.zeros(0)
     size = int(want + 6.0 * math.sqrt(want) + 16)
     points = np.cumsum(gen.standard_exponential(size))
-    while points[-1] < want or (exact is not None and len(points) <= exact):
+    # one point past the last wanted: the (exact + 1)-th, or the first beyond the mean
+    while len(points) <= exact if exact is not None else points[-1] < mean:
         points = np.concatenate([points, points[-1] + np.cumsum(gen.standard_exponential(size))])
     if exact is not None:
         return np.asarray(start + (end - start) * (points[:exact] / points[exact]))

@@ -254,8 +254,18 @@ PLANNER_EXAMPLE: dict[str, Any] = {
     "hires": ("sdr=0..2", "ae=0..4:2", "csm=0..2:2"),
     "quarters": "2027Q1,2027Q3",
 }
-"""The README's planning question, as ``revloop plan`` takes it (``README.md`` shows the
-same command; a test keeps the two in step)."""
+"""The README's planning question, as ``revloop plan`` takes it (``README.md`` shows
+:func:`planner_command`; a test keeps the two in step)."""
+
+
+def planner_command(target: str | None = None) -> str:
+    """The ``revloop plan`` command of :data:`PLANNER_EXAMPLE` (``target`` replacing its ARR)."""
+    ex = PLANNER_EXAMPLE
+    hires = " ".join(f"--hire {h}" for h in ex["hires"])
+    return (
+        f"revloop plan scenarios/base.yaml --target-arr {target or ex['target']} "
+        f"--by {ex['by']} --confidence {ex['confidence']} {hires} --quarters {ex['quarters']}"
+    )
 
 
 @dataclass(frozen=True)
@@ -291,9 +301,8 @@ def planner(
     from sim.experiment import plan as planner_module
 
     example = PLANNER_EXAMPLE
-    space = planner_module.PlanSpace(
-        tuple(planner_module.RoleRange.parse(h) for h in example["hires"]),
-        planner_module.parse_months(scenario, example["quarters"]),
+    space = planner_module.PlanSpace.parse(
+        scenario, example["by"], example["hires"], example["quarters"]
     )
     money = target or example["target"]
     arr = planner_module.parse_money(money)

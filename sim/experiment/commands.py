@@ -32,7 +32,6 @@ from rich.text import Text
 
 from sim.analysis.metrics import KPIS
 from sim.commandline import EXIT_INTERRUPTED, fmt, guard, stderr, stdout, workers_option
-from sim.errors import Problem
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
 from sim.io import csv_writer, safe_name, write_folder, write_json
 from sim.scenario import load_scenario
@@ -565,18 +564,7 @@ def plan_command(
             guard(lambda: _save_inverse(answer, Path(out)))
         return
 
-    def space() -> planner.PlanSpace:
-        through = planner.month_of(scenario, by, "--by")
-        default = planner.PlanSpace.default(scenario, through)
-        roles = tuple(planner.RoleRange.parse(h) for h in hires) or default.roles
-        months = default.months if quarters is None else planner.parse_months(scenario, quarters)
-        money = None if budget is None else planner.parse_money(budget, "--budget")
-        try:
-            return planner.PlanSpace(roles, months, money)
-        except ValueError as error:
-            raise planner.PlanError([Problem(str(error), "--hire")]) from None
-
-    plan_space = guard(space)
+    plan_space = guard(lambda: planner.PlanSpace.parse(scenario, by, hires, quarters, budget))
     # the scenario's name is text from a file: never a path of its own (see docs/guarantees.md)
     folder = Path(out) if out is not None else Path("results", "plan", safe_name(scenario.name))
     procedure: dict[str, Any] = {

@@ -414,6 +414,27 @@ class PlanSpace:
         roles.append(RoleRange("csm", 2, step=2))
         return cls(tuple(roles), months, budget)
 
+    @classmethod
+    def parse(
+        cls,
+        scenario: Scenario,
+        by: str,
+        hires: Sequence[str] = (),
+        quarters: str | None = None,
+        budget: str | None = None,
+    ) -> PlanSpace:
+        """The space ``revloop plan`` reads from ``--hire``, ``--quarters`` and ``--budget``
+        (each left out: :meth:`default`'s); raises :class:`PlanError` for bad text."""
+        through = month_of(scenario, by, "--by")
+        default = cls.default(scenario, through)
+        roles = tuple(RoleRange.parse(h) for h in hires) or default.roles
+        months = default.months if quarters is None else parse_months(scenario, quarters)
+        money = None if budget is None else parse_money(budget, "--budget")
+        try:
+            return cls(roles, months, money)
+        except ValueError as error:
+            raise PlanError([Problem(str(error), "--hire")]) from None
+
 
 def _quarter_starts(scenario: Scenario) -> list[int]:
     first = (3 - (scenario.start_date.month - 1) % 3) % 3 + 1

@@ -169,20 +169,22 @@ class LogNormal(_Distribution):
     def lower(self) -> float:
         return 0.0
 
-    def sample(self, rng: np.random.Generator, size: int) -> Array:
+    def _log_params(self) -> tuple[float, float]:
+        """Mean and standard deviation of the logarithm."""
         sigma2 = math.log1p((self.sd / self.mean_) ** 2)
-        mu = math.log(self.mean_) - sigma2 / 2
-        return rng.lognormal(mu, math.sqrt(sigma2), size)
+        return math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
+
+    def sample(self, rng: np.random.Generator, size: int) -> Array:
+        mu, sigma = self._log_params()
+        return rng.lognormal(mu, sigma, size)
 
     def quantile_function(self) -> Callable[[float], float]:
-        sigma2 = math.log1p((self.sd / self.mean_) ** 2)
-        mu, sigma = math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
+        mu, sigma = self._log_params()
         exp, z = math.exp, NormalDist().inv_cdf
         return lambda u: exp(mu + sigma * z(u))
 
     def quantiles(self, u: Array) -> Array:
-        sigma2 = math.log1p((self.sd / self.mean_) ** 2)
-        mu, sigma = math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
+        mu, sigma = self._log_params()
         return np.asarray(np.exp(mu + sigma * ndtri(u)))
 
     def __repr__(self) -> str:
@@ -210,16 +212,19 @@ class Gamma(_Distribution):
     def lower(self) -> float:
         return 0.0
 
+    def _shape_scale(self) -> tuple[float, float]:
+        return (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
+
     def sample(self, rng: np.random.Generator, size: int) -> Array:
-        shape = (self.mean_ / self.sd) ** 2
-        return rng.gamma(shape, self.sd**2 / self.mean_, size)
+        shape, scale = self._shape_scale()
+        return rng.gamma(shape, scale, size)
 
     def quantile_function(self) -> Callable[[float], float]:
-        shape, scale = (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
+        shape, scale = self._shape_scale()
         return lambda u: float(gammaincinv(shape, u)) * scale
 
     def quantiles(self, u: Array) -> Array:
-        shape, scale = (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
+        shape, scale = self._shape_scale()
         return np.asarray(gammaincinv(shape, u) * scale)
 
     def __repr__(self) -> str:
