@@ -6,9 +6,9 @@ fall out are recycled. The public API:
 - :func:`load_scenario` reads and validates a scenario YAML file;
 - :func:`simulate` runs one replication and returns its :class:`Ledger`;
 - :func:`run` runs many replications (in parallel) and returns :class:`Results`;
-- :func:`waterfall`, :func:`channel_table`, :func:`segment_table`, :func:`phase_table`
-  turn one replication's ledger into stage reports (``Results.waterfall()`` and its
-  siblings give them across replications);
+- :func:`waterfall`, :func:`channel_table`, :func:`segment_table`, :func:`phase_table`,
+  :func:`attainment_table` turn one replication's ledger into stage reports
+  (``Results.waterfall()`` and its siblings give them across replications);
 - :func:`realism_check` runs a scenario and sets its operating figures beside the
   published ranges of healthy organisations (:class:`RealismReport`).
 """
@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from sim.analysis.motion import channel_table, phase_table, segment_table, waterfall
+from sim.analysis.motion import (
+    attainment_table,
+    channel_table,
+    phase_table,
+    segment_table,
+    waterfall,
+)
 from sim.engine.ledger import Ledger
 from sim.engine.world import simulate
 from sim.errors import InvariantError, Problem, RevloopError, ScenarioError
@@ -43,6 +49,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "__version__",
+    "attainment_table",
     "channel_table",
     "load_scenario",
     "phase_table",

@@ -181,6 +181,8 @@ _MONEY = frozenset(
         "bookings_per_ae",
         "pipeline_per_sdr",
         "revenue_per_employee",
+        "quota_capacity",
+        "variable_pay",
     }
 )
 _SHARE = frozenset(
@@ -192,6 +194,7 @@ _SHARE = frozenset(
         "fs_utilisation",
         "cs_utilisation",
         "attrition_rate",
+        "ae_at_quota_share",
     }
 )
 

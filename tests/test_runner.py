@@ -81,6 +81,7 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
             "channels.csv",
             "segments.csv",
             "phases.csv",
+            "attainment.csv",
             "checksums.sha256",
         ]
     )

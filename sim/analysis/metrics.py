@@ -71,6 +71,14 @@ KPIS: dict[str, str] = {
     "field_sales_fte_lost": "field sales: FTE lost to ramp, coaching and vacancies (average)",
     "customer_success_fte_lost": "customer success: FTE lost to ramp, coaching and vacancies",
     "attrition_rate": "leavers by attrition per head-year, all teams",
+    "ae_at_quota_share": "field sales: share of AE-years at or above quota (AEs on the team "
+    "the whole year; each 12 months from the start, or the horizon if shorter; needs "
+    "quota_per_ae_per_year)",
+    "ae_attainment_median": "field sales: median of bookings / ramped quota over those AE-years",
+    "quota_capacity": "field sales: ramped quota of every AE over the horizon (what the quotas "
+    "add up to, ramp and vacancies included)",
+    "bookings_to_quota": "field sales: new ARR the AEs booked / quota capacity",
+    "variable_pay": "commission paid on bookings over the horizon (part of the costs)",
 }
 """Headline KPIs of a replication, with their meaning."""
 
@@ -86,10 +94,11 @@ KPI_GROUPS: dict[str, tuple[str, ...]] = {
               "sqls_per_sdr_month",
               "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
               "inside_sales_fte_lost", "field_sales_fte_lost", "customer_success_fte_lost",
-              "attrition_rate"),
+              "attrition_rate", "ae_at_quota_share", "ae_attainment_median", "quota_capacity",
+              "bookings_to_quota"),
     "money": ("marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid",
               "cac_payback_months", "ltv", "ltv_to_cac", "magic_number", "bookings_per_ae",
-              "pipeline_per_sdr", "revenue_per_employee"),
+              "pipeline_per_sdr", "revenue_per_employee", "variable_pay"),
 }  # fmt: skip
 """The KPIs in the order and groups the command line shows them."""
 
@@ -157,7 +166,62 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "marketing_cost": f["marketing_cost"],
     }
     out.update(_money(ledger, f))
+    out.update(_quota(ledger))
     return out
+
+
+def ae_years(ledger: Ledger) -> dict[str, Series]:
+    """Each AE's year against quota: one row per AE on the team a whole year.
+
+    Years are the horizon's consecutive 12-month blocks from its first month (a last
+    block shorter than 12 months is left out; a horizon under a year is one block, its
+    quota ramped over those months). Returns columns ``year`` (0 = the first),
+    ``ae``, ``talent``, ``quota`` (the year's ramped quota), ``booked`` and ``attainment``
+    (``booked / quota``); empty arrays without a quota.
+    """
+    q = ledger.quota
+    names = ("year", "ae", "talent", "quota", "booked", "attainment")
+    if not q or len(q["month"]) == 0:
+        return {n: np.zeros(0) for n in names}
+    block = min(12, len(ledger.months))
+    years = len(ledger.months) // block
+    rows = []
+    year = q["month"] // block
+    for y in range(years):
+        here = year == y
+        for ae in np.unique(q["ae"][here]):
+            mine = here & (q["ae"] == ae)
+            if mine.sum() < block or not q["whole"][mine].all():
+                continue
+            quota, booked = float(q["quota"][mine].sum()), float(q["booked"][mine].sum())
+            talent = float(q["talent"][mine][0])
+            rows.append((y, ae, talent, quota, booked, _ratio(booked, quota)))
+    table = np.array(rows, dtype=float).reshape(-1, len(names))
+    return {n: table[:, k] for k, n in enumerate(names)}
+
+
+def _quota(ledger: Ledger) -> dict[str, float]:
+    """Quota attainment and variable pay over the horizon (NaN without a quota)."""
+    variable = float(ledger.staff["field_sales"]["variable_pay"].sum())
+    if not ledger.quota:
+        nan = math.nan
+        return {
+            "ae_at_quota_share": nan,
+            "ae_attainment_median": nan,
+            "quota_capacity": nan,
+            "bookings_to_quota": nan,
+            "variable_pay": variable,
+        }
+    years = ae_years(ledger)
+    attainment = years["attainment"][np.isfinite(years["attainment"])]
+    capacity = float(ledger.quota["quota"].sum())
+    return {
+        "ae_at_quota_share": float((attainment >= 1.0).mean()) if len(attainment) else math.nan,
+        "ae_attainment_median": float(np.median(attainment)) if len(attainment) else math.nan,
+        "quota_capacity": capacity,
+        "bookings_to_quota": _ratio(float(ledger.quota["booked"].sum()), capacity),
+        "variable_pay": variable,
+    }
 
 
 SALES_TEAMS = ("inside_sales", "field_sales", "outbound")
@@ -250,6 +314,18 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
     derived["total_cost"] = sm + staff["customer_success"]["cost"]
     with np.errstate(invalid="ignore", divide="ignore"):
         derived["cac_blended"] = np.where(f["new_customers"] > 0, sm / f["new_customers"], np.nan)
+    derived["field_sales_variable_pay"] = staff["field_sales"]["variable_pay"]
+    q = ledger.quota
+    if q:  # ramped quota next to bookings, and the share of AEs at their month's quota
+        months = len(ledger.months)
+        index = q["month"].astype(int)
+        derived["quota_capacity"] = np.bincount(index, weights=q["quota"], minlength=months)
+        whole = q["whole"] == 1
+        at = whole & (q["booked"] >= q["quota"]) & (q["quota"] > 0)
+        counted = np.bincount(index[whole], minlength=months).astype(float)
+        made = np.bincount(index[at], minlength=months).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            derived["ae_at_quota_share"] = np.where(counted > 0, made / counted, np.nan)
     out: dict[str, Series] = {}
     out.update({n: f[n].astype(float) for n in FLOWS})
     out.update({n: ledger.stocks[n].astype(float) for n in STOCKS})

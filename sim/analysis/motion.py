@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.metrics import ae_years
 from sim.engine.leads import NON_TARGET
 from sim.engine.ledger import Ledger
 
@@ -38,6 +39,7 @@ __all__ = [
     "STARTING_BOOK",
     "TABLES",
     "across_replications",
+    "attainment_table",
     "channel_table",
     "motion_tables",
     "phase_table",
@@ -52,7 +54,7 @@ STARTING_BOOK = "starting_book"
 MATURE_MONTHS = 9
 """Months a lead needs to have been watched to count in the waterfall's ``mature`` row."""
 
-TABLES = ("waterfall", "channels", "segments", "phases")
+TABLES = ("waterfall", "channels", "segments", "phases", "attainment")
 """The tables of :func:`motion_tables`, in the order they are written and shown."""
 
 FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -60,6 +62,7 @@ FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "channels": ("cost_per_lead",),
     "segments": (),
     "phases": (),
+    "attainment": (),
 }
 """Per table, the columns that describe a row rather than measure it (equal in every
 replication): shown once, without a band, by :func:`across_replications`."""
@@ -280,7 +283,8 @@ def phase_table(ledger: Ledger) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Index ``phase`` (in the order opportunities go through them). Columns:
+        Index ``phase`` (in the order opportunities go through them; a segment with a
+        deal motion of its own has its phases apart, named ``segment: phase``). Columns:
         ``entered``, ``advanced``, ``failed`` (lost or no decision), ``undecided``
         (entered but neither: still open at the horizon, or dropped when the AE left),
         ``close_rate`` (advanced / (advanced + failed): decided opportunities only) and
@@ -292,6 +296,8 @@ def phase_table(ledger: Ledger) -> pd.DataFrame:
     reach = 1.0
     for name, c in ledger.phases.items():
         entered, advanced, failed = c["entered"], c["advanced"], c["failed"]
+        if c.get("step", 1.0) == 0.0:  # the first phase of a motion
+            reach = 1.0
         close = _ratio(advanced, advanced + failed)
         reach *= close
         rows[name] = {
@@ -305,6 +311,57 @@ def phase_table(ledger: Ledger) -> pd.DataFrame:
     return _frame(rows, "phase")
 
 
+def attainment_table(ledger: Ledger) -> pd.DataFrame:
+    """Per year of the horizon: how the AEs on the team the whole year did against quota.
+
+    Parameters
+    ----------
+    ledger
+        One replication's ledger (with ``field_sales.quota_per_ae_per_year``; without a
+        quota the table has no rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``year`` (``YYYY-MM`` of its first month; consecutive 12-month blocks from
+        the start, a shorter last block left out). Columns: ``aes`` (AEs on the team the
+        whole year), ``quota`` and ``booked`` (their ramped quotas and bookings, summed),
+        ``attainment_p10``, ``attainment_median``, ``attainment_p90`` (of booked / quota
+        across those AEs) and ``at_quota_share`` (share at 100% or more).
+    """
+    years = ae_years(ledger)
+    rows: dict[str, dict[str, float]] = {}
+    for y in np.unique(years["year"]).astype(int).tolist():
+        mine = years["year"] == y
+        att = years["attainment"][mine]
+        p10, p50, p90 = (float(v) for v in np.percentile(att, [10, 50, 90]))
+        rows[ledger.months[min(12, len(ledger.months)) * y]] = {
+            "aes": float(mine.sum()),
+            "quota": float(years["quota"][mine].sum()),
+            "booked": float(years["booked"][mine].sum()),
+            "attainment_p10": p10,
+            "attainment_median": p50,
+            "attainment_p90": p90,
+            "at_quota_share": float((att >= 1.0).mean()),
+        }
+    if not rows:
+        empty = pd.DataFrame(columns=list(_ATTAINMENT_COLUMNS), dtype=float)
+        empty.index.name = "year"
+        return empty
+    return _frame(rows, "year")
+
+
+_ATTAINMENT_COLUMNS = (
+    "aes",
+    "quota",
+    "booked",
+    "attainment_p10",
+    "attainment_median",
+    "attainment_p90",
+    "at_quota_share",
+)
+
+
 def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
     """Every table of this module for one replication, keyed as in :data:`TABLES`."""
     return {
@@ -312,6 +369,7 @@ def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
         "channels": channel_table(ledger),
         "segments": segment_table(ledger),
         "phases": phase_table(ledger),
+        "attainment": attainment_table(ledger),
     }
 
 

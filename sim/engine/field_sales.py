@@ -18,7 +18,7 @@ from sim.engine.core import Context, call_later
 from sim.engine.leads import FS_OPEN, FS_QUEUE, INF
 from sim.engine.ledger import F, Level
 from sim.engine.staff import Person, Roster
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import DealMotion, Scenario
 
 _APPTS, _OPPS, _REJECTED = F["appointments"], F["opportunities"], F["rejected_by_ae"]
 _WINS, _LOSSES, _NO_DECISION = F["wins"], F["losses"], F["no_decisions"]
@@ -27,8 +27,51 @@ _RECYCLED_WINS, _PIPELINE = F["recycled_wins"], F["pipeline_arr"]
 _LEAVER_LOSSES = F["leaver_losses"]
 
 
+class _Motion:
+    """One deal motion as the hot loop reads it: odds, samplers and phase counters.
+
+    Segments without a motion of their own share the team's (one object), so their phases
+    are counted together, as one motion.
+    """
+
+    __slots__ = (
+        "accept",
+        "advance",
+        "advanced",
+        "appointment_delay",
+        "duration",
+        "entered",
+        "failed",
+        "names",
+        "no_decision",
+    )
+
+    def __init__(self, ctx: Context, motion: DealMotion, label: str | None) -> None:
+        s, keys = ctx.streams, ctx.leads.key
+        self.accept = [motion.acceptance_probability[st] for st in ("active", "dormant", "never")]
+        self.advance = [ph.advance_probability for ph in motion.phases]
+        self.no_decision = motion.no_decision_share
+        # the same purposes whatever the motion: a lead belongs to one segment, and a lever
+        # that changes its segment's motion keeps its luck (the same uniforms, other laws)
+        self.appointment_delay = s.lead_sampler(
+            keys, "fs.appointment_delay", motion.appointment_delay_days
+        )
+        self.duration = [
+            s.lead_sampler(keys, f"fs.phase.{k}.duration", ph.duration_days)
+            for k, ph in enumerate(motion.phases)
+        ]
+        self.names = [ph.name if label is None else f"{label}: {ph.name}" for ph in motion.phases]
+        self.entered = [0] * len(motion.phases)
+        self.advanced = [0] * len(motion.phases)
+        self.failed = [0] * len(motion.phases)
+
+
 class FieldSales:
-    """The field-sales team: appointment queue, AEs with open-opportunity caps, outcomes."""
+    """The field-sales team: appointment queue, AEs with open-opportunity caps, outcomes.
+
+    Each segment's opportunities follow its deal motion (``field_sales.segments``, else the
+    team's): phases, acceptance, meeting delay and no-decision share.
+    """
 
     to_customer_success: Callable[[int, float], None]
     to_recycle: Callable[[int, str], None]
@@ -45,24 +88,27 @@ class FieldSales:
         self._acv: dict[int, float] = {}
         self.account_owner: dict[int, Person] = {}
         """The AE who last owned each lead's deal (won or lost): re-engagement alerts go there."""
-        self.phase_entered = [0] * len(cfg.phases)
-        self.phase_advanced = [0] * len(cfg.phases)
-        self.phase_failed = [0] * len(cfg.phases)
-        self._accept = [cfg.acceptance_probability[s] for s in ("active", "dormant", "never")]
-        self._advance = [ph.advance_probability for ph in cfg.phases]
-        self._no_decision = cfg.no_decision_share
-        self._leaver_lost = cfg.leaver_lost_share
-        s = ctx.streams
         # every draw about a deal comes from its lead's own substream: a lever that changes
         # the order deals are worked in does not change any deal's luck (common random numbers)
+        team: _Motion | None = None
+        self._motion: list[_Motion] = []
+        """Each segment's motion, by segment index."""
+        for name in scenario.segments:
+            motion = cfg.for_segment(name)
+            if motion.own:
+                self._motion.append(_Motion(ctx, motion, name))
+            else:
+                if team is None:
+                    team = _Motion(ctx, motion, None)
+                self._motion.append(team)
+        self.motions = list(dict.fromkeys(self._motion))
+        """The motions in use, in segment order (the team's where a segment first uses it)."""
+        self._leaver_lost = cfg.leaver_lost_share
+        self._commission = cfg.commission_rate
+        self.credits: list[tuple[int, float, float]] = []
+        """Every win of the horizon: (the owning AE's index, when, ACV); -1: nobody owned it."""
+        s = ctx.streams
         keys = ctx.leads.key
-        self._appointment_delay = s.lead_sampler(
-            keys, "fs.appointment_delay", cfg.appointment_delay_days
-        )
-        self._duration = [
-            s.lead_sampler(keys, f"fs.phase.{k}.duration", ph.duration_days)
-            for k, ph in enumerate(cfg.phases)
-        ]
         self._deal_size = [
             s.lead_sampler(keys, f"fs.acv.{name}", seg.acv)
             for name, seg in scenario.segments.items()
@@ -146,9 +192,10 @@ class FieldSales:
             self._owner[lead] = owner
         self.open.add(ctx.env.now, 1)
         self._opened_at[lead] = ctx.env.now
-        self._acv[lead] = self._deal_size[ctx.leads.segment[lead]](lead)
+        segment = ctx.leads.segment[lead]
+        self._acv[lead] = self._deal_size[segment](lead)
         ctx.leads.last_opp_at[lead] = ctx.env.now
-        self.phase_entered[phase] += 1
+        self._motion[segment].entered[phase] += 1
         epoch = ctx.leads.epoch[lead]
         call_later(ctx.env, remaining_days, self._phase_end, (lead, phase, epoch))
 
@@ -194,7 +241,10 @@ class FieldSales:
         ctx.flows[_APPTS] += 1
         ctx.flows[_WAIT_SUM] += now - since
         ctx.flows[_WAITS] += 1
-        wait = self._appointment_delay(lead) if delay is None else delay
+        if delay is None:
+            wait = self._motion[ctx.leads.segment[lead]].appointment_delay(lead)
+        else:
+            wait = delay
         call_later(ctx.env, wait, self._appointment, (lead, epoch))
 
     def _appointment(self, event: simpy.Event) -> None:
@@ -204,17 +254,19 @@ class FieldSales:
         if leads.epoch[lead] != epoch:
             return  # lost when its AE left
         now = ctx.env.now
-        if self._u_accept(lead) < self._accept[leads.intent(lead, now)]:
+        segment = leads.segment[lead]
+        motion = self._motion[segment]
+        if self._u_accept(lead) < motion.accept[leads.intent(lead, now)]:
             ctx.flows[_OPPS] += 1
             if leads.first_opp_at[lead] == INF:
                 leads.first_opp_at[lead] = now
             leads.last_opp_at[lead] = now
-            self.phase_entered[0] += 1
+            motion.entered[0] += 1
             self._opened_at[lead] = now
-            acv = self._deal_size[leads.segment[lead]](lead)
+            acv = self._deal_size[segment](lead)
             self._acv[lead] = acv
             ctx.flows[_PIPELINE] += acv
-            call_later(ctx.env, self._duration[0](lead), self._phase_end, (lead, 0, epoch))
+            call_later(ctx.env, motion.duration[0](lead), self._phase_end, (lead, 0, epoch))
         else:
             ctx.flows[_REJECTED] += 1
             self._close(lead)
@@ -229,13 +281,15 @@ class FieldSales:
         now = ctx.env.now
         flows = ctx.flows
         u_phase = self._u_phase
-        if u_phase(lead) < self._advance[phase]:
-            self.phase_advanced[phase] += 1
+        motion = self._motion[leads.segment[lead]]
+        advance = motion.advance
+        if u_phase(lead) < advance[phase]:
+            motion.advanced[phase] += 1
             phase += 1
-            if phase < len(self._advance):
-                self.phase_entered[phase] += 1
+            if phase < len(advance):
+                motion.entered[phase] += 1
                 call_later(
-                    ctx.env, self._duration[phase](lead), self._phase_end, (lead, phase, epoch)
+                    ctx.env, motion.duration[phase](lead), self._phase_end, (lead, phase, epoch)
                 )
                 return
             flows[_WINS] += 1
@@ -244,11 +298,16 @@ class FieldSales:
             if leads.cycles[lead] > 0:
                 flows[_RECYCLED_WINS] += 1
             acv = self._acv[lead]
+            owner = self._owner.get(lead)
+            # the booking is credited to the AE who owns the deal when it is won
+            self.credits.append((-1 if owner is None else owner.index, now, acv))
+            if self._commission > 0:
+                self.roster.pay(self._commission * acv)
             self._close(lead)
             self.to_customer_success(lead, acv)
             return
-        self.phase_failed[phase] += 1
-        no_decision = u_phase(lead) < self._no_decision
+        motion.failed[phase] += 1
+        no_decision = u_phase(lead) < motion.no_decision
         flows[_NO_DECISION if no_decision else _LOSSES] += 1
         self._close(lead)
         self.to_recycle(lead, "lost")

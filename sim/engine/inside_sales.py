@@ -21,7 +21,7 @@ from sim.engine.core import Context, call_later
 from sim.engine.leads import INF, INSIDE_SALES
 from sim.engine.ledger import F, Level
 from sim.engine.staff import DAYS_PER_MONTH, Person, Roster
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import INTENT_STATES, Scenario
 
 _MQLS, _TOUCHES, _CONTACTS = F["mqls"], F["is_touches"], F["is_contacts"]
 _SQLS, _NOT_NOW, _DISQ, _UNREACHED = (
@@ -108,13 +108,15 @@ class InsideSales:
         # share still in the market at the last attempt)
         self._clock: dict[int, tuple[int, float, float]] = {}
         self.max_attempts = cfg.max_attempts
-        self.p_contact = cfg.contact_probability
         stl = cfg.speed_to_lead
         self._half_life = INF if stl is None else stl.half_life_hours
         self._floor = 1.0 if stl is None else stl.floor
+        # per segment (index), per intent state: contact odds and (qualified, not now)
+        motions = [cfg.for_segment(name) for name in scenario.segments]
+        self._contact = [m.contact_probability for m in motions]
         self._outcome = [
-            (o.qualified, o.not_now)
-            for o in (cfg.outcome["active"], cfg.outcome["dormant"], cfg.outcome["never"])
+            [(m.outcome[st].qualified, m.outcome[st].not_now) for st in INTENT_STATES]
+            for m in motions
         ]
         s = ctx.streams
         self._touch_minutes = s.sampler("is.touch_minutes", cfg.minutes_per_touch)
@@ -409,9 +411,10 @@ class InsideSales:
             if self._u_moved_on(lead) * in_market >= still:
                 outcome = MOVED_ON
             self._clock[lead] = (window, since, still)
-        if outcome == NO_ANSWER and self._u_contact(lead) < self.p_contact:
+        segment = leads.segment[lead]
+        if outcome == NO_ANSWER and self._u_contact(lead) < self._contact[segment]:
             flows[_CONTACTS] += 1
-            qualified, not_now = self._outcome[leads.intent(lead, now)]
+            qualified, not_now = self._outcome[segment][leads.intent(lead, now)]
             u = self._u_outcome(lead)
             outcome = (
                 QUALIFIED if u < qualified else NOT_NOW if u < qualified + not_now else DISQUALIFIED

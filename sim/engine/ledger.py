@@ -165,9 +165,17 @@ class Ledger:
         outbound) and what one lead of each costs.
     phases
         Per opportunity phase, over the horizon: opportunities that entered it, advanced past
-        it, and failed in it (lost or no decision).
+        it, and failed in it (lost or no decision), and its ``step`` (0 for the first phase
+        of a motion). A segment with a deal motion of its own has its phases apart, named
+        ``segment: phase``.
     totals
         Scalars: opening and closing ARR, NRR and GRR over the last 12 months, event count.
+    quota
+        With ``field_sales.quota_per_ae_per_year``, one row per AE and month on the team:
+        ``month`` (index), ``ae`` (the AE's index), ``talent`` (their productivity factor),
+        ``quota`` (their ramped quota for the days they were there), ``booked`` (new ARR of
+        the wins they owned) and ``whole`` (1 if on the team the whole month). Empty
+        without a quota.
     """
 
     scenario: str
@@ -186,3 +194,4 @@ class Ledger:
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     totals: dict[str, float] = field(default_factory=dict)
     state_counts: dict[str, int] = field(default_factory=dict)
+    quota: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)

@@ -18,7 +18,7 @@ import simpy
 
 from sim.engine.core import Context, call_later
 from sim.engine.streams import mix64
-from sim.scenario.distributions import Exponential, Fixed
+from sim.scenario.distributions import Exponential, Fixed, LogNormal
 from sim.scenario.schema import Staffing
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -28,12 +28,13 @@ NEVER = math.inf
 class Person:
     """One member of a team."""
 
-    __slots__ = ("busy", "hired_at", "index", "leaving", "left_at", "load", "seat")
+    __slots__ = ("busy", "hired_at", "index", "leaving", "left_at", "load", "seat", "talent")
 
-    def __init__(self, index: int, hired_at: float, seat: int = 0) -> None:
+    def __init__(self, index: int, hired_at: float, seat: int = 0, talent: float = 1.0) -> None:
         self.index = index
         self.seat = seat  # the seat filled: backfills inherit it, and its random draws
         self.hired_at = hired_at
+        self.talent = talent  # productivity once ramped, relative to the team's average
         self.left_at = NEVER
         self.load = 0  # team-specific: open opportunities, accounts
         self.busy = False  # inside sales: in the middle of a touch
@@ -49,11 +50,12 @@ STAFF_FLOWS = (
     "ramp_loss_days",
     "coaching_loss_days",
     "vacancy_days",
+    "variable_pay",
     "cost",
 )
 """Per team and month: people in and out, days on payroll, productive days, what was lost to
-ramp, coaching and vacancies (open requisitions after attrition), and cost (loaded payroll
-plus tools)."""
+ramp, coaching and vacancies (open requisitions after attrition), variable pay (commission on
+bookings) and cost (loaded payroll plus tools plus variable pay)."""
 
 
 class Roster:
@@ -103,16 +105,35 @@ class Roster:
         )
         tenure = Exponential(mean=1.0 / self._hazard) if self._hazard > 0 else Fixed(value=0.0)
         self._tenure = s.lead_sampler(self._seat_keys, f"staff.{team}.attrition", tenure)
+        spread = cfg.productivity_spread
+        self._talent = (
+            None
+            if spread == 0
+            else s.lead_sampler(
+                self._seat_keys, f"staff.{team}.talent", LogNormal(mean=1.0, sd=spread)
+            )
+        )
         self.open_requisitions = 0
         self.vacancies: list[float] = []  # start times of open backfill requisitions
         self._vacancy_closed: list[tuple[float, float]] = []
         self._departures: list[tuple[float, bool]] = []  # (time, attrition?)
-        self.ramps = any(r < 1.0 for r in self._ramp) or any(c > 0 for c in self._coaching)
+        self._pay: list[tuple[float, float]] = []  # (time, variable pay)
+        self.ramps = (
+            any(r < 1.0 for r in self._ramp)
+            or any(c > 0 for c in self._coaching)
+            or self._talent is not None
+        )
+        """Does anyone's productivity differ from 1 (ramp, coaching or talent)?"""
         self.factor = 1.0  # team-wide speed after coaching load, refreshed on changes
 
     # -- productivity ---------------------------------------------------------------------
     def productivity(self, person: Person, t: float) -> float:
-        """The ramp value of ``person`` at time ``t``."""
+        """What ``person`` does at time ``t`` relative to an average, fully ramped colleague:
+        their ramp value times their talent."""
+        return self.ramp(person, t) * person.talent
+
+    def ramp(self, person: Person, t: float) -> float:
+        """The ramp value of ``person`` at time ``t`` (by month of tenure)."""
         month = int((t - person.hired_at) / DAYS_PER_MONTH)
         ramp = self._ramp
         return ramp[month] if month < len(ramp) else ramp[-1]
@@ -139,8 +160,12 @@ class Roster:
         return per_head * self.productivity(person, self.ctx.env.now) * self.factor - person.load
 
     def with_room(self, per_head: float) -> Person | None:
-        """The person with the most room, if anyone has room for one more."""
-        best = max(self.active, key=lambda p: self.room(p, per_head), default=None)
+        """The person with the most room for their talent, if anyone has room for one more.
+
+        Room is weighed per unit of talent, so work is shared in proportion to what each
+        person can do (people alike: the most room).
+        """
+        best = max(self.active, key=lambda p: self.room(p, per_head) / p.talent, default=None)
         return best if best is not None and self.room(best, per_head) >= 1.0 - 1e-9 else None
 
     def capacity(self, t: float) -> float:
@@ -162,7 +187,8 @@ class Roster:
 
     def _join(self, seat: int, hired_at: float | None = None) -> Person:
         now = self.ctx.env.now
-        person = Person(len(self.people), now if hired_at is None else hired_at, seat)
+        talent = 1.0 if self._talent is None else self._talent(seat)
+        person = Person(len(self.people), now if hired_at is None else hired_at, seat, talent)
         self.people.append(person)
         self.active.append(person)
         if self._hazard > 0:
@@ -232,6 +258,10 @@ class Roster:
             self.refresh()
 
     # -- accounting -----------------------------------------------------------------------
+    def pay(self, amount: float) -> None:
+        """Pay ``amount`` of variable pay now (commission on a booking)."""
+        self._pay.append((self.ctx.env.now, amount))
+
     def month_figures(self, start: float, end: float) -> dict[str, float]:
         """Exact integrals over [start, end) of the staff quantities in :data:`STAFF_FLOWS`."""
         person_days = effective = ramp_loss = coaching = 0.0
@@ -241,7 +271,7 @@ class Roster:
                 continue
             person_days += hi - lo
             for t0, t1, value in self._pieces(person, lo, hi, self._ramp):
-                effective += value * (t1 - t0)
+                effective += value * person.talent * (t1 - t0)
                 ramp_loss += (1.0 - value) * (t1 - t0)
             if self._coaching:
                 for t0, t1, value in self._pieces(person, lo, hi, [*self._coaching, 0.0]):
@@ -253,6 +283,7 @@ class Roster:
             max(0.0, end - max(start, a)) for a in self.vacancies if a < end
         )
         in_window = [a for t, a in self._departures if start <= t < end]
+        variable = sum((amount for t, amount in self._pay if start <= t < end), 0.0)
         return {
             "hires": float(sum(1 for p in self.people if start <= p.hired_at < end)),
             "planned_departures": float(sum(1 for a in in_window if not a)),
@@ -262,8 +293,13 @@ class Roster:
             "ramp_loss_days": ramp_loss,
             "coaching_loss_days": coaching,
             "vacancy_days": vacancy,
-            "cost": person_days * self._cost_per_day,
+            "variable_pay": variable,
+            "cost": person_days * self._cost_per_day + variable,
         }
+
+    def pieces(self, person: Person, lo: float, hi: float) -> list[tuple[float, float, float]]:
+        """Split [lo, hi) where ``person``'s ramp value changes: (start, end, value)."""
+        return self._pieces(person, lo, hi, self._ramp)
 
     @staticmethod
     def _pieces(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Generator
+from bisect import bisect_right
+from collections.abc import Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,7 @@ from sim.engine.staff import STAFF_FLOWS
 from sim.engine.streams import SeedLike, Streams
 from sim.errors import InvariantError
 from sim.scenario.distributions import AnyDistribution
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import Phase, Scenario
 
 _NRR_WINDOW_MONTHS = 12
 
@@ -133,14 +134,36 @@ class World:
                 lead = leads.create(0.0, CUSTOMER, channel, seg, 0, 0.0, 0.0)
                 cs.seed_customer(lead, acv, renewal)
         shares = np.array([sc.segments[s].share for s in seg_names])
-        segs = gen.choice(len(seg_names), size=book.open_opportunities, p=shares)
-        phase_of, remaining = self._steady_pipeline(gen, book.open_opportunities)
-        for seg, phase, left in zip(segs.tolist(), phase_of, remaining, strict=True):
+        fs = sc.field_sales
+        if not fs.segments:  # one motion for all
+            segs = gen.choice(len(seg_names), size=book.open_opportunities, p=shares)
+            phase_of, remaining = self._steady_pipeline(gen, fs.phases, len(segs))
+        else:
+            # a going concern's pipeline holds each segment's opportunities in proportion
+            # to how long they stay open (a short motion's deals are fewer at any moment,
+            # or month 1 books a burst), and each spread over its own phases
+            open_days = np.array([_open_days(fs.for_segment(s).phases) for s in seg_names])
+            held = shares * open_days if open_days.sum() > 0 else shares
+            segs = gen.choice(len(seg_names), size=book.open_opportunities, p=held / held.sum())
+            phase_of, remaining = [0] * len(segs), [0.0] * len(segs)
+            for k, name in enumerate(seg_names):
+                mine = np.flatnonzero(segs == k).tolist()
+                steps, left = self._steady_pipeline(gen, fs.for_segment(name).phases, len(mine))
+                for i, step, days in zip(mine, steps, left, strict=True):
+                    phase_of[i], remaining[i] = step, days
+        for seg, phase, days_left in zip(segs.tolist(), phase_of, remaining, strict=True):
             lead = leads.create(0.0, FS_OPEN, channel, seg, 0, 0.0, 0.0)
             leads.first_opp_at[lead] = 0.0
-            self.field_sales.open_existing(lead, phase, left)
+            self.field_sales.open_existing(lead, phase, days_left)
         meetings = gen.choice(len(seg_names), size=book.booked_meetings, p=shares)
-        delays = _residual(gen, sc.field_sales.appointment_delay_days, book.booked_meetings)
+        if not fs.segments:
+            delays = _residual(gen, fs.appointment_delay_days, book.booked_meetings)
+        else:
+            delays = np.zeros(book.booked_meetings)
+            for k, name in enumerate(seg_names):
+                booked = np.flatnonzero(meetings == k)
+                law = fs.for_segment(name).appointment_delay_days
+                delays[booked] = _residual(gen, law, len(booked))
         for seg, delay in zip(meetings.tolist(), delays.tolist(), strict=True):
             # qualified leads, in their buying window, waiting for the first meeting
             lead = leads.create(0.0, NURTURE, channel, seg, 0, 0.0, 0.0)
@@ -171,8 +194,11 @@ class World:
             lead = mk.add(0.0, NURTURE, channel, seg, 0, 0.0, points, end)
             self.inside_sales.receive(lead, delay, handed=False)
 
-    def _steady_pipeline(self, gen: np.random.Generator, n: int) -> tuple[list[int], list[float]]:
-        """Phases and time left of ``n`` open opportunities as a going concern has them.
+    def _steady_pipeline(
+        self, gen: np.random.Generator, phases: Sequence[Phase], n: int
+    ) -> tuple[list[int], list[float]]:
+        """Phases and time left of ``n`` open opportunities of a motion with these
+        ``phases``, as a going concern has them.
 
         With opportunities opening at a steady rate, the share in phase j is proportional to
         the odds of reaching it times its mean duration, and the time already spent in it
@@ -180,7 +206,6 @@ class World:
         times a uniform share (docs/model.md section 3: a pipeline spread evenly over the
         phases over-fills the late ones and books a burst of wins in month 1).
         """
-        phases = self.scenario.field_sales.phases
         reach = np.cumprod([1.0, *(ph.advance_probability for ph in phases[:-1])])
         weight = reach * np.array([ph.duration_days.mean for ph in phases])
         if n == 0 or weight.sum() <= 0:
@@ -437,12 +462,14 @@ class World:
                 0.0,
             ],
             phases={
-                ph.name: {
-                    "entered": float(self.field_sales.phase_entered[k]),
-                    "advanced": float(self.field_sales.phase_advanced[k]),
-                    "failed": float(self.field_sales.phase_failed[k]),
+                name: {
+                    "step": float(k),
+                    "entered": float(motion.entered[k]),
+                    "advanced": float(motion.advanced[k]),
+                    "failed": float(motion.failed[k]),
                 }
-                for k, ph in enumerate(sc.field_sales.phases)
+                for motion in self.field_sales.motions
+                for k, name in enumerate(motion.names)
             },
             segments=list(sc.segments),
             totals={
@@ -460,7 +487,43 @@ class World:
             state_counts=dict(
                 zip(STATES, np.bincount(leads.state, minlength=len(STATES)).tolist(), strict=True)
             ),
+            quota=self._quota_months(),
         )
+
+    def _quota_months(self) -> dict[str, np.ndarray[Any, Any]]:
+        """Each AE's ramped quota and bookings, month by month (see :class:`Ledger`)."""
+        quota = self.scenario.field_sales.quota_per_ae_per_year
+        if quota is None:
+            return {}
+        starts = self.ctx.month_starts
+        months = len(starts) - 1
+        fs = self.field_sales
+        roster = fs.roster
+        booked: dict[tuple[int, int], float] = {}
+        for ae, t, acv in fs.credits:
+            if ae >= 0:
+                key = (ae, min(bisect_right(starts, t) - 1, months - 1))
+                booked[key] = booked.get(key, 0.0) + acv
+        per_day = quota / 365.25
+        rows: list[tuple[int, int, float, float, float, float]] = []
+        for person in roster.people:
+            for m in range(months):
+                lo, hi = max(starts[m], person.hired_at), min(starts[m + 1], person.left_at)
+                if hi <= lo:
+                    continue
+                ramped = sum(v * (t1 - t0) for t0, t1, v in roster.pieces(person, lo, hi))
+                whole = float(lo == starts[m] and hi == starts[m + 1])
+                got = booked.get((person.index, m), 0.0)
+                rows.append((m, person.index, person.talent, per_day * ramped, got, whole))
+        names = ("month", "ae", "talent", "quota", "booked", "whole")
+        table = np.array(rows, dtype=float).reshape(-1, len(names))
+        return {name: table[:, k] for k, name in enumerate(names)}
+
+
+def _open_days(phases: Sequence[Phase]) -> float:
+    """Mean days an opportunity stays open in these phases (won, lost or no decision)."""
+    reach = np.cumprod([1.0, *(ph.advance_probability for ph in phases[:-1])])
+    return float(np.dot(reach, [ph.duration_days.mean for ph in phases]))
 
 
 def _residual(gen: np.random.Generator, dist: AnyDistribution, n: int) -> np.ndarray[Any, Any]:

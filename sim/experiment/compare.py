@@ -85,6 +85,11 @@ BETTER: dict[str, int] = {
     "field_sales_fte_lost": -1,
     "customer_success_fte_lost": -1,
     "attrition_rate": -1,
+    "ae_at_quota_share": 1,
+    "ae_attainment_median": 1,
+    "quota_capacity": 0,
+    "bookings_to_quota": 1,
+    "variable_pay": 0,
 }
 """Which way is better for each KPI: +1 higher, -1 lower, 0 neither (volumes, utilisation).
 

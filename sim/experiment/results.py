@@ -164,13 +164,19 @@ class Results:
         """Per phase (:func:`sim.analysis.motion.phase_table`), mean with P10/P90."""
         return self._motion("phases")
 
+    def attainment(self) -> pd.DataFrame:
+        """Per year, AEs against quota (:func:`sim.analysis.motion.attainment_table`), mean
+        with P10/P90 across replications; no rows without a quota."""
+        return self._motion("attainment")
+
     def stage_reports(self) -> dict[str, pd.DataFrame]:
-        """The four tables above, keyed as in :data:`~sim.analysis.motion.TABLES`."""
+        """The tables above, keyed as in :data:`~sim.analysis.motion.TABLES`."""
         return {
             "waterfall": self.waterfall(),
             "channels": self.channels(),
             "segments": self.segments(),
             "phases": self.phases(),
+            "attainment": self.attainment(),
         }
 
     def _motion(self, name: str) -> pd.DataFrame:

@@ -12,7 +12,8 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
@@ -48,7 +49,8 @@ Month = Annotated[Integer, Field(ge=1, le=1200, description="simulated month, 1 
 MonthlyLeads = Annotated[Number, Field(ge=0.0, le=MAX_MONTHLY_LEADS)]
 
 SEGMENT_KEYED = "a number for every segment, or a mapping segment -> number"
-INTENT_STATES = ("active", "dormant", "never")
+IntentState = Literal["active", "dormant", "never"]
+INTENT_STATES: tuple[IntentState, ...] = ("active", "dormant", "never")
 RECYCLE_REASONS = ("not_now", "unreached", "rejected", "lost", "churned")
 
 
@@ -66,6 +68,14 @@ def _every_state(mapping: Mapping[Any, Any], what: str) -> None:
     missing = [s for s in INTENT_STATES if s not in mapping]
     if missing:
         raise ValueError(f"{what} needs every intent state; missing {missing}")
+
+
+_T = TypeVar("_T")
+
+
+def _given(value: _T | None, default: _T) -> _T:
+    """``value`` where the scenario gives one, else ``default``."""
+    return default if value is None else value
 
 
 def _check_shares(shares: dict[str, float], what: str) -> None:
@@ -312,6 +322,12 @@ class Staffing(_Model):
     )
     backfill: StrictBool = Field(True, description="open a requisition when someone leaves")
     cost_per_head_per_year: Money = Field(0.0, description="fully loaded cost")
+    productivity_spread: Annotated[Number, Field(ge=0.0, le=2.0)] = Field(
+        0.0,
+        description="how much people differ: each person's productivity is their ramp times "
+        "a factor drawn at hire, lognormal with mean 1 and this coefficient of variation "
+        "(0: everyone alike)",
+    )
 
     @model_validator(mode="after")
     def _plans(self) -> Staffing:
@@ -366,6 +382,31 @@ class Holidays(_Model):
         return self
 
 
+class SegmentContacts(_Model):
+    """How inside sales' contacts go for one segment; anything left out is the team's."""
+
+    contact_probability: Probability | None = Field(
+        None, description="odds an attempt reaches a fresh lead of this segment"
+    )
+    outcome: dict[Literal["active", "dormant", "never"], ContactOutcome] | None = Field(
+        None, description="outcome of a contact by the lead's intent state, for this segment"
+    )
+
+    @model_validator(mode="after")
+    def _all_states(self) -> SegmentContacts:
+        if self.outcome is not None:
+            _every_state(self.outcome, "outcome")
+        return self
+
+
+@dataclass(frozen=True)
+class ContactMotion:
+    """Inside sales' contact odds for one segment, the team's values filled in."""
+
+    contact_probability: float
+    outcome: Mapping[IntentState, ContactOutcome]
+
+
 class InsideSales(Staffing):
     """SDRs working a queue of MQLs in business hours."""
 
@@ -402,6 +443,18 @@ class InsideSales(Staffing):
     outcome: dict[Literal["active", "dormant", "never"], ContactOutcome] = Field(
         description="outcome of a contact by the lead's intent state"
     )
+    segments: dict[str, SegmentContacts] = Field(
+        default_factory=dict,
+        description="a segment's own contact odds and outcomes (the rest: the values above)",
+    )
+
+    def for_segment(self, segment: str | None) -> ContactMotion:
+        """The contact odds and outcomes of ``segment``'s leads (``None``: the team's)."""
+        own = (None if segment is None else self.segments.get(segment)) or SegmentContacts()
+        return ContactMotion(
+            contact_probability=_given(own.contact_probability, self.contact_probability),
+            outcome=_given(own.outcome, self.outcome),
+        )
 
     @model_validator(mode="after")
     def _checks(self) -> InsideSales:
@@ -422,6 +475,56 @@ class Phase(_Model):
     duration_days: Duration
 
 
+class SegmentDeals(_Model):
+    """How field sales works one segment's deals; anything left out is the team's.
+
+    Enterprise deals take longer and close less often than small ones: give that segment
+    its own phases (their number too), meeting acceptance and delay, and no-decision share.
+    """
+
+    appointment_delay_days: Duration | None = Field(
+        None, description="from hand-off to the first meeting"
+    )
+    acceptance_probability: dict[Literal["active", "dormant", "never"], Probability] | None = Field(
+        None, description="odds the AE accepts the lead as an opportunity, by intent state"
+    )
+    phases: list[Phase] | None = Field(None, min_length=1)
+    no_decision_share: Probability | None = Field(
+        None, description="share of failed opportunities that end in no decision"
+    )
+
+    @model_validator(mode="after")
+    def _all_states(self) -> SegmentDeals:
+        if self.acceptance_probability is not None:
+            _every_state(self.acceptance_probability, "acceptance_probability")
+        return self
+
+
+@dataclass(frozen=True)
+class DealMotion:
+    """Field sales' motion for one segment, the team's values filled in.
+
+    ``own`` says whether the segment has a motion of its own (its phases are counted apart)
+    or shares the team's.
+    """
+
+    appointment_delay_days: Duration
+    acceptance_probability: Mapping[IntentState, float]
+    phases: tuple[Phase, ...]
+    no_decision_share: float
+    own: bool
+
+    @property
+    def win_probability(self) -> float:
+        """Odds an opportunity is won: the product of the phases' advance odds."""
+        return math.prod(p.advance_probability for p in self.phases)
+
+    @property
+    def cycle_days(self) -> float:
+        """Mean days from opportunity to win: the sum of the phases' mean durations."""
+        return float(sum(p.duration_days.mean for p in self.phases))
+
+
 class FieldSales(Staffing):
     """Account executives running opportunities through phases."""
 
@@ -439,11 +542,40 @@ class FieldSales(Staffing):
         description="when an AE leaves, the share of their open opportunities that is lost; "
         "the rest go to the other AEs",
     )
+    quota_per_ae_per_year: Money | None = Field(
+        None,
+        description="new ARR each fully ramped AE is asked to book a year; a ramping AE's quota "
+        "follows the ramp (null: no quota)",
+    )
+    commission_rate: Probability = Field(
+        0.0,
+        description="variable pay as a share of the new ARR an AE books, paid in the month of "
+        "the win on top of cost_per_head_per_year (then give that without it)",
+    )
+
+    segments: dict[str, SegmentDeals] = Field(
+        default_factory=dict,
+        description="a segment's own deal motion: phases, acceptance, delay, no-decision share "
+        "(the rest: the values above)",
+    )
 
     @model_validator(mode="after")
     def _all_states(self) -> FieldSales:
         _every_state(self.acceptance_probability, "acceptance_probability")
         return self
+
+    def for_segment(self, segment: str | None) -> DealMotion:
+        """The deal motion of ``segment``'s opportunities (``None``: the team's own)."""
+        own = None if segment is None else self.segments.get(segment)
+        if own is None:
+            own = SegmentDeals()
+        return DealMotion(
+            appointment_delay_days=_given(own.appointment_delay_days, self.appointment_delay_days),
+            acceptance_probability=_given(own.acceptance_probability, self.acceptance_probability),
+            phases=tuple(_given(own.phases, self.phases)),
+            no_decision_share=_given(own.no_decision_share, self.no_decision_share),
+            own=segment is not None and segment in self.segments,
+        )
 
 
 class Referrals(_Model):
@@ -649,6 +781,8 @@ class Scenario(_Model):
                 partial.append((f"marketing.channels.{name}.segment_shares", ch.segment_shares))
         if self.outbound is not None and self.outbound.segment_shares is not None:
             partial.append(("outbound.segment_shares", self.outbound.segment_shares))
+        partial.append(("inside_sales.segments", self.inside_sales.segments))
+        partial.append(("field_sales.segments", self.field_sales.segments))
         complete: list[tuple[str, dict[str, Any]]] = []
         for i, sig in enumerate(self.marketing.scoring.fit):
             if isinstance(sig.probability, dict):
@@ -705,8 +839,27 @@ class Scenario(_Model):
 
     def digest(self) -> str:
         """SHA-256 of the canonical JSON of the validated scenario: same inputs, same hash."""
-        canonical = json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
+        data = self.model_dump(mode="json", by_alias=True)
+        # fields added since the first release are hashed only when set, so the scenarios
+        # that do not use them keep their hash (and their stored runs)
+        for (team, name), unset in _HASHED_WHEN_SET.items():
+            if data.get(team) is not None and data[team].get(name, unset) == unset:
+                data[team].pop(name, None)
+        canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_HASHED_WHEN_SET: dict[tuple[str, str], Any] = {
+    ("inside_sales", "segments"): {},
+    ("field_sales", "segments"): {},
+    ("field_sales", "quota_per_ae_per_year"): None,
+    ("field_sales", "commission_rate"): 0.0,
+    **{
+        (team, "productivity_spread"): 0.0
+        for team in ("inside_sales", "field_sales", "customer_success", "outbound")
+    },
+}
+"""Fields added since the first release, with the value that leaves them out of the hash."""
 
 
 def _peak_volume(channel: Channel, months: int) -> float:

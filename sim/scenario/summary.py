@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from sim.engine.staff import DAYS_PER_MONTH
 from sim.scenario.schema import Scenario
 
@@ -77,12 +75,18 @@ def summarize(sc: Scenario) -> list[str]:
         + (f", {talk.mean:g} min a conversation" if talk is not None else "")
         + f", {is_.calendar}), {is_.max_attempts} attempts, {is_.queue_policy} queue"
     )
-    win = math.prod(p.advance_probability for p in fs.phases)
-    cycle = sum(p.duration_days.mean for p in fs.phases)
+    motion = fs.for_segment(None)
     lines.append(
         f"field sales  {fs.headcount} AEs x {fs.max_open_opportunities_per_ae} open opportunities; "
-        f"{len(fs.phases)} phases, win rate {win:.0%}, ~{cycle:.0f} d to close"
+        f"{len(motion.phases)} phases, win rate {motion.win_probability:.0%}, "
+        f"~{motion.cycle_days:.0f} d to close"
     )
+    for name in fs.segments:
+        own = fs.for_segment(name)
+        lines.append(
+            f"  {name + ':':<11}{len(own.phases)} phases, win rate {own.win_probability:.0%}, "
+            f"~{own.cycle_days:.0f} d to close (its own motion)"
+        )
     lines.append(
         f"cust success {cs.headcount} CSMs x {cs.accounts_per_csm} accounts = "
         f"{cs.headcount * cs.accounts_per_csm:,} covered; {cs.term_months}-month terms "

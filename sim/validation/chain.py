@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,8 @@ class ChainFigures:
     p_win: float
     expected_cycles: float
     transient_states: int
+    p_win_by_segment: dict[str, float] = field(default_factory=dict)
+    """P(win) of a new target lead of each segment (non-targets left out)."""
 
 
 def _distribution(outcomes: list[tuple[float, float]]) -> dict[float, float]:
@@ -100,10 +102,12 @@ class _Builder:
     fresh scoring are built, so the chain stays small.
     """
 
-    def __init__(self, sc: Scenario, state: str, fit: float) -> None:
+    def __init__(self, sc: Scenario, state: str, fit: float, segment: str) -> None:
         self.sc = sc
         self.state = state
         self.fit = fit
+        self.contacts = sc.inside_sales.for_segment(segment)
+        self.deals = sc.field_sales.for_segment(segment)
         self.caps: dict[str, int] = {r: getattr(sc.recycle, r).max_cycles for r in RECYCLE_REASONS}
         self.reasons = tuple(r for r in RECYCLE_REASONS if self.caps[r] > 0)
         """The reasons that can recycle: one dimension of :data:`Counts` each."""
@@ -148,7 +152,7 @@ class _Builder:
     def _targets(self, node: tuple[Any, ...]) -> dict[Node, float]:
         """Where a transient ``node`` leads, with the odds."""
         sc = self.sc
-        is_, fs = sc.inside_sales, sc.field_sales
+        is_, contacts, deals = sc.inside_sales, self.contacts, self.deals
         kind, counts = node[0], node[-1]
         out: dict[Node, float] = defaultdict(float)
         if kind == "score":
@@ -160,8 +164,8 @@ class _Builder:
             out[STUCK] += 1.0 - p_fast - p_mql
         elif kind == "attempt":
             k = node[1]
-            p = is_.contact_probability
-            outcome = is_.outcome[self.state]  # type: ignore[index]
+            p = contacts.contact_probability
+            outcome = contacts.outcome[self.state]  # type: ignore[index]
             out[("appointment", counts)] += p * outcome.qualified
             out[("recycle", "not_now", counts)] += p * outcome.not_now
             out[("recycle", "rejected", counts)] += p * outcome.disqualified
@@ -172,13 +176,13 @@ class _Builder:
             )
             out[miss] += 1.0 - p
         elif kind == "appointment":
-            accept = fs.acceptance_probability[self.state]  # type: ignore[index]
+            accept = deals.acceptance_probability[self.state]  # type: ignore[index]
             out[("phase", 0, counts)] += accept
             out[("recycle", "rejected", counts)] += 1.0 - accept
         elif kind == "phase":
             j = node[1]
-            advance = fs.phases[j].advance_probability
-            out[("phase", j + 1, counts) if j + 1 < len(fs.phases) else WON] += advance
+            advance = deals.phases[j].advance_probability
+            out[("phase", j + 1, counts) if j + 1 < len(deals.phases) else WON] += advance
             out[("recycle", "lost", counts)] += 1.0 - advance
         else:
             # entering ("recycle", reason, counts) means the lead fell out with these counts
@@ -257,9 +261,12 @@ def funnel_chain(sc: Scenario) -> ChainFigures:
     segments = list(sc.segments)
     fit_probs = [sc.per_segment(sig.probability) for sig in sc.marketing.scoring.fit]
     fit_points = [sig.points for sig in sc.marketing.scoring.fit]
-    cache: dict[tuple[str, float], tuple[float, float, int]] = {}
+    own = set(sc.inside_sales.segments) | set(sc.field_sales.segments)
+    cache: dict[tuple[str, float, str | None], tuple[float, float, int]] = {}
     p_win = cycles = 0.0
     size = 0
+    seg_win = dict.fromkeys(segments, 0.0)
+    seg_weight = dict.fromkeys(segments, 0.0)
     for ch, weight in _channel_weights(sc):
         mix = ch.intent or sc.intent
         shares = ch.segment_shares or {s: seg.share for s, seg in sc.segments.items()}
@@ -276,11 +283,19 @@ def funnel_chain(sc: Scenario) -> ChainFigures:
                     p = target * p_intent * p_seg * p_fit
                     if p == 0:
                         continue
-                    key = (_STATE[intent], fit)
+                    # segments with no motion of their own share their chains
+                    key = (_STATE[intent], fit, segment if segment in own else None)
                     if key not in cache:
-                        cache[key] = _Builder(sc, *key).solve()
+                        cache[key] = _Builder(sc, key[0], fit, segment).solve()
                     win, cyc, n = cache[key]
                     p_win += p * win
                     cycles += p * cyc
                     size = max(size, n)
-    return ChainFigures(p_win=p_win, expected_cycles=cycles, transient_states=size)
+                    seg_win[segment] += p * win
+                    seg_weight[segment] += p
+    return ChainFigures(
+        p_win=p_win,
+        expected_cycles=cycles,
+        transient_states=size,
+        p_win_by_segment={s: seg_win[s] / seg_weight[s] for s in segments if seg_weight[s] > 0},
+    )

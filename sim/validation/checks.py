@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from sim.engine.calendar import month_starts
+from sim.engine.leads import NON_TARGET
 from sim.engine.ledger import Ledger
 from sim.engine.staff import DAYS_PER_MONTH
 from sim.experiment.runner import run
@@ -224,7 +225,10 @@ def _longest_path_days(sc: Scenario) -> float:
     one_pass += is_.max_attempts * (
         _upper(is_.minutes_per_touch) / 1440 + _upper(is_.attempt_interval_days)
     )
-    one_pass += _upper(fs.appointment_delay_days) + sum(_upper(p.duration_days) for p in fs.phases)
+    one_pass += max(
+        _upper(m.appointment_delay_days) + sum(_upper(p.duration_days) for p in m.phases)
+        for m in (fs.for_segment(name) for name in sc.segments)
+    )
     rules = [rc.not_now, rc.unreached, rc.rejected, rc.lost, rc.churned]
     # caps are per reason: a lead can recycle up to their sum (churned ones end the path
     # when nobody churns)
@@ -238,25 +242,41 @@ def _longest_path_days(sc: Scenario) -> float:
 
 
 def chain_check(path: Path, reps: int, seed: int, workers: int | None = None) -> list[Check]:
-    """Eventual win odds and recycle cycles per lead against the absorbing Markov chain."""
+    """Eventual win odds and recycle cycles per lead against the absorbing Markov chain.
+
+    When segments have motions of their own (``inside_sales.segments``,
+    ``field_sales.segments``), each segment's win odds per target lead is checked too.
+    """
     sc = load_scenario(path)
     theory = funnel_chain(sc)
     cutoff = float(month_starts(sc.start_date, sc.horizon_months)[-1]) - _longest_path_days(sc)
     if cutoff <= 0:
         raise ValueError("horizon too short for every lead to finish its path")
     ledgers = _ledgers(sc, reps, seed, workers)
+    own = bool(sc.inside_sales.segments or sc.field_sales.segments)
+    segments = list(theory.p_win_by_segment) if own else []
     won, cycles = [], []
+    won_by: dict[str, list[float]] = {s: [] for s in segments}
     n_channels = len(sc.marketing.channels)
     for x in ledgers:
         lead = x.leads
         eligible = (lead["channel"] < n_channels) & (lead["created_at"] <= cutoff)
-        won.append(float(np.isfinite(lead["won_at"][eligible]).mean()))
+        wins = np.isfinite(lead["won_at"])
+        won.append(float(wins[eligible].mean()))
         cycles.append(float(lead["cycles"][eligible].mean()))
+        target = eligible & (lead["state"] != NON_TARGET)
+        for s in segments:
+            mine = target & (lead["segment"] == list(sc.segments).index(s))
+            won_by[s].append(float(wins[mine].mean()))
     name = f"Markov chain, {sc.name} ({theory.transient_states} states)"
     note = f"leads created in the first {cutoff:.0f} days"
     return [
         _compare(name, "P(lead eventually wins)", theory.p_win, won, note),
         _compare(name, "recycle cycles per lead", theory.expected_cycles, cycles, note),
+        *(
+            _compare(name, f"P(win), {s} target lead", theory.p_win_by_segment[s], won_by[s], note)
+            for s in segments
+        ),
     ]
 
 
@@ -340,6 +360,7 @@ SUITE: list[tuple[CheckFunction, str]] = [
     (erlang_c_check, "erlang_c_10.yaml"),
     (erlang_a_check, "erlang_a.yaml"),
     (chain_check, "funnel.yaml"),
+    (chain_check, "segment_motions.yaml"),
     (arrivals_check, "arrivals.yaml"),
     (renewals_check, "renewals.yaml"),
 ]

@@ -77,6 +77,10 @@ RANGES: dict[str, PublishedRange] = {
         "sales cycle, median (days)", 30.0, 120.0, "Bridge Group 2017 [R]",
     ),
     "fs_utilisation": _R("FS utilisation", 0.60, 0.85, "sales practice", "share"),
+    "ae_at_quota_share": _R(
+        "AEs at quota", 0.50, 0.60, "sales practice [S]", "share",
+        "AEs at quota: AE-years on the team the whole year (only with a quota)",
+    ),
     "grr": _R("GRR", 0.90, 0.93, "SaaS Capital 2023 [R]", "share"),
     "nrr": _R("NRR", 1.00, 1.10, "SaaS Capital 2023 [R]", "share"),
     "month_1_wins": _R("month-1 wins", None, None, "steady state"),
@@ -388,6 +392,11 @@ def realism_figures(results: Results) -> list[RealismFigure]:
             figures.append(_figure(name, values, note=note))
         elif name.startswith("month_1_"):
             figures.append(_steady(name, results))
+        elif (
+            name == "ae_at_quota_share"
+            and results.scenario.field_sales.quota_per_ae_per_year is None
+        ):
+            continue  # nothing to attain without a quota
         else:
             figures.append(_figure(name, [r.kpis.get(name, math.nan) for r in reps]))
     return figures
