@@ -31,6 +31,14 @@ def test_the_bundled_base_is_inside_every_published_range() -> None:
     assert report.inside, "outside the published ranges: " + "; ".join(outside)
 
 
+@pytest.mark.regression
+def test_the_company_with_segment_motions_is_inside_every_published_range() -> None:
+    sc = load_scenario(SCENARIOS / "by_segment.yaml")
+    report = realism_check(sc, replications=REPS, seed=0, workers=2)
+    outside = [f"{f.label}: {f.words}" for f in report.outside]
+    assert report.inside, "outside the published ranges: " + "; ".join(outside)
+
+
 def _kpi(results: Results, name: str) -> np.ndarray:
     return results.kpis()[name].to_numpy(dtype=float)
 

@@ -69,7 +69,7 @@ def test_report_has_the_stage_reports_of_each_scenario(html: Path) -> None:
     text = html.read_text()
     # the saved folder's CSV files and the scenario file's run both give the four tables
     for heading in ("Waterfall (unique leads by arrival quarter)", "Channels", "Segments",
-                    "Opportunity phases"):  # fmt: skip
+                    "Opportunity phases", "Quota attainment"):  # fmt: skip
         assert text.count(f"<h3>{heading}</h3>") == 2, heading
     assert text.count('<tr class="total"><td>all</td>') == 2
     assert text.count("<td>2027-Q1</td>") == 2

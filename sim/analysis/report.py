@@ -235,6 +235,15 @@ _MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
         ("close_rate", "close rate", "share", True),
         ("reach", "reach", "share", True),
     ),
+    "attainment": (
+        ("aes", "AEs the whole year", "count", False),
+        ("quota", "ramped quota", "money", False),
+        ("booked", "booked", "money", True),
+        ("attainment_p10", "attainment P10", "share", False),
+        ("attainment_median", "median", "share", True),
+        ("attainment_p90", "P90", "share", False),
+        ("at_quota_share", "at quota", "share", True),
+    ),
 }
 
 
@@ -674,7 +683,14 @@ allocated to channels). Starting-book leads have no row.</p>{% endif %}
 {{ motion_table(m.phases) }}
 <p class="meta">Close rate = advanced / (advanced + failed), decided opportunities only;
 reach = share of the opportunities entering the first phase that get past this one. The
-starting pipeline's opportunities are counted from the phase they start in.</p>{% endif %}
+starting pipeline's opportunities are counted from the phase they start in. A segment with
+a deal motion of its own has its phases apart ("segment: phase").</p>{% endif %}
+{% if m.attainment %}<h3>Quota attainment</h3>
+{{ motion_table(m.attainment) }}
+<p class="meta">AEs on the team the whole year, by year from the start; quota ramped by
+tenure; bookings credited to the AE who owned each deal when it was won. Attainment is
+booked / quota across those AEs (P10, median, P90 within a replication, then averaged);
+"at quota": share at 100% or more.</p>{% endif %}
 {% endif %}
 {% for c in s.charts %}
 <figure><img alt="{{ c.title }}" src="data:image/png;base64,{{ c.png }}">

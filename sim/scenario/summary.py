@@ -81,10 +81,24 @@ def summarize(sc: Scenario) -> list[str]:
         f"{len(motion.phases)} phases, win rate {motion.win_probability:.0%}, "
         f"~{motion.cycle_days:.0f} d to close"
     )
+    if fs.quota_per_ae_per_year is not None or fs.commission_rate > 0:
+        quota = fs.quota_per_ae_per_year
+        lines.append(
+            "  quota:     "
+            + (f"${quota:,.0f} new ARR a year per ramped AE" if quota is not None else "none")
+            + (f"; commission {fs.commission_rate:.0%} of bookings" if fs.commission_rate else "")
+        )
+    spreads = [
+        f"{team} {getattr(sc, team).productivity_spread:g}"
+        for team in ("inside_sales", "field_sales", "customer_success", "outbound")
+        if getattr(sc, team) is not None and getattr(sc, team).productivity_spread > 0
+    ]
+    if spreads:
+        lines.append("  people differ (productivity CV): " + ", ".join(spreads))
     for name in fs.segments:
         own = fs.for_segment(name)
         lines.append(
-            f"  {name + ':':<11}{len(own.phases)} phases, win rate {own.win_probability:.0%}, "
+            f"  {name + ':':<12}{len(own.phases)} phases, win rate {own.win_probability:.0%}, "
             f"~{own.cycle_days:.0f} d to close (its own motion)"
         )
     lines.append(
