@@ -210,9 +210,11 @@ def channel_table(ledger: Ledger) -> pd.DataFrame:
         Columns: ``cost_per_lead``; ``leads`` (created in the horizon), ``non_target_share``,
         then ``mqls, sqls, opportunities, wins`` (unique leads, as in :func:`waterfall`);
         ``new_arr`` (ARR booked at the wins of the channel's leads); ``cost`` (leads x cost
-        per lead); ``cac`` (cost / wins: NaN without wins or without cost; only the price
-        of the leads, since program spend and team costs are not allocated to channels);
-        ``win_rate`` (wins / leads).
+        per lead, or the spend of a channel bought by budget); ``cac`` (cost / wins: NaN
+        without wins or without cost; only the price of the leads, since program spend and
+        team costs are not allocated to channels); ``roi`` ((new ARR - cost) / cost: the
+        first-year ARR each unit of spend returns, net; NaN without cost); ``win_rate``
+        (wins / leads).
     """
     st = _Stages(ledger)
     channel = ledger.leads["channel"]
@@ -225,12 +227,15 @@ def channel_table(ledger: Ledger) -> pd.DataFrame:
         row = {"cost_per_lead": price, **st.counts(sel)}
         row["non_target_share"] = _ratio(float((sel & ~st.target).sum()), row["leads"])
         row["new_arr"] = float(st.new_arr[sel].sum())
-        row["cost"] = row["leads"] * price
+        spend = float(ledger.channel_spend[k]) if ledger.channel_spend else 0.0
+        row["cost"] = row["leads"] * price + spend
         row["cac"] = _ratio(row["cost"], row["wins"]) if row["cost"] > 0 else math.nan
+        row["roi"] = (row["new_arr"] - row["cost"]) / row["cost"] if row["cost"] > 0 else math.nan
         row["win_rate"] = _ratio(row["wins"], row["leads"])
         rows[name] = row
     order = ["cost_per_lead", "leads", "non_target_share", "mqls", "sqls", "opportunities"]
-    return _frame(rows, "channel")[[*order, "wins", "new_arr", "cost", "cac", "win_rate"]]
+    columns = [*order, "wins", "new_arr", "cost", "cac", "roi", "win_rate"]
+    return _frame(rows, "channel")[columns]
 
 
 def segment_table(ledger: Ledger) -> pd.DataFrame:

@@ -213,8 +213,9 @@ _MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
         ("wins", "wins", "count", True),
         ("win_rate", "wins / lead", "share", True),
         ("new_arr", "new ARR", "money", True),
-        ("cost", "lead cost", "money", False),
+        ("cost", "lead cost / spend", "money", False),
         ("cac", "CAC (leads only)", "money", True),
+        ("roi", "ROI (1st-year ARR)", "share", True),
     ),
     "segments": (
         ("leads", "leads", "count", False),
@@ -259,7 +260,8 @@ def _cell(kind: str, value: float) -> str:
 
 def _motion_table(name: str, table: pd.DataFrame) -> dict[str, Any]:
     """Headers and formatted rows of one stage report (means, with P10-P90 where asked)."""
-    columns = _MOTION_COLUMNS[name]
+    # a folder saved by an earlier version may lack a later column: show what it has
+    columns = [c for c in _MOTION_COLUMNS[name] if c[0] in table]
     order = list(table.index)
     if name == "waterfall":  # the totals first, then the cohorts in time order
         order = ["all", "mature", *(c for c in order if c not in ("all", "mature"))]

@@ -160,9 +160,10 @@ class Ledger:
         first_opp_at, last_opp_at (when its latest opportunity opened), won_at (latest win),
         new_arr (ARR booked at its wins), arr (ARR now). Times are days from the start date,
         ``inf`` where the stage was never reached.
-    channels, channel_cost_per_lead
+    channels, channel_cost_per_lead, channel_spend
         Channel names by channel index (the scenario's, then referral, starting_book,
-        outbound) and what one lead of each costs.
+        outbound), what one lead of each costs, and what each channel bought by budget
+        spent over the horizon (0 for the others).
     phases
         Per opportunity phase, over the horizon: opportunities that entered it, advanced past
         it, and failed in it (lost or no decision), and its ``step`` (0 for the first phase
@@ -191,6 +192,7 @@ class Ledger:
     channels: list[str]
     segments: list[str]
     channel_cost_per_lead: list[float] = field(default_factory=list)
+    channel_spend: list[float] = field(default_factory=list)
     phases: dict[str, dict[str, float]] = field(default_factory=dict)
     totals: dict[str, float] = field(default_factory=dict)
     state_counts: dict[str, int] = field(default_factory=dict)

@@ -55,6 +55,12 @@ class World:
         starts = month_starts(scenario.start_date, scenario.horizon_months)
         self.horizon = starts[-1]
         self.flows = [[0.0] * scenario.horizon_months for _ in FLOWS]
+        self._spend = {
+            c: [ch.spend.spend_in(m) for m in range(scenario.horizon_months)]
+            for c, ch in enumerate(scenario.marketing.channels.values())
+            if ch.spend is not None
+        }
+        """Each channel bought by budget (by index): its spend, month by month."""
         self.ctx = Context(
             env=self.env,
             leads=Leads(self.streams.lead_key),
@@ -271,6 +277,8 @@ class World:
         self.inside_sales.catch_up()  # leads due while the desk was closed are in its queue
         current = self.ctx.flows
         current[F["marketing_programs"]] += self.scenario.finance.marketing_programs_per_month
+        if self._spend:  # channels bought by budget cost their month's spend
+            current[F["marketing_cost"]] += sum(spend[m] for spend in self._spend.values())
         for i, value in enumerate(current):
             self.flows[i][m] = value
             current[i] = 0.0
@@ -457,6 +465,12 @@ class World:
             channels=[*sc.marketing.channels, "referral", "starting_book", "outbound"],
             channel_cost_per_lead=[
                 *(ch.cost_per_lead for ch in sc.marketing.channels.values()),
+                0.0,
+                0.0,
+                0.0,
+            ],
+            channel_spend=[
+                *(sum(self._spend.get(c, [])) for c in range(len(sc.marketing.channels))),
                 0.0,
                 0.0,
                 0.0,

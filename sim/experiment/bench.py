@@ -185,7 +185,12 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
 
     data = scenario.model_dump(by_alias=True)
     for ch in data["marketing"]["channels"].values():
-        ch["monthly_leads"] *= factor
+        if ch.get("spend") is not None:  # the same spend brings `factor` times the leads
+            for key in ("reference_leads", "max_leads"):
+                if ch["spend"][key] is not None:
+                    ch["spend"][key] *= factor
+        else:
+            ch["monthly_leads"] *= factor
     for team in ("inside_sales", "field_sales", "customer_success", "outbound"):
         cfg = data.get(team)
         if cfg is None:

@@ -104,19 +104,99 @@ class IntentMix(_Model):
         return self
 
 
+class Spend(_Model):
+    """A channel bought by budget: what it spends a month and the leads that spend brings.
+
+    The response curve has diminishing returns and passes through a point the team knows
+    (``reference_spend`` brought ``reference_leads`` a month):
+
+    - ``power``: ``leads = reference_leads * (spend / reference_spend) ** elasticity``, with
+      ``0 < elasticity <= 1`` (1: constant cost per lead; 0.6: doubling spend brings
+      2 ** 0.6 = 1.52x the leads);
+    - ``saturating``: ``leads = max_leads * (1 - exp(-spend / scale))``, ``scale`` set so that
+      the curve passes through the reference point; the leads approach ``max_leads``
+      (the market the channel can reach) however much is spent.
+    """
+
+    monthly: Money | list[Money] = Field(
+        description="spend in each month (then the channel's growth and seasonality apply "
+        "to the leads it brings), or a list with the spend of every simulated month"
+    )
+    curve: Literal["power", "saturating"]
+    reference_spend: Annotated[Number, Field(gt=0.0, le=MAX_MONEY)]
+    reference_leads: Annotated[Number, Field(gt=0.0, le=MAX_MONTHLY_LEADS)]
+    elasticity: Annotated[Number, Field(gt=0.0, le=1.0)] | None = Field(
+        None, description="power curve: the exponent (0 < elasticity <= 1)"
+    )
+    max_leads: Annotated[Number, Field(gt=0.0, le=MAX_MONTHLY_LEADS)] | None = Field(
+        None, description="saturating curve: the most leads a month any spend can bring"
+    )
+
+    @model_validator(mode="after")
+    def _curve(self) -> Spend:
+        if self.curve == "power":
+            if self.elasticity is None:
+                raise ValueError("elasticity: the power curve needs it (0 < elasticity <= 1)")
+            if self.max_leads is not None:
+                raise ValueError("max_leads: only for the saturating curve")
+        else:
+            if self.max_leads is None:
+                raise ValueError("max_leads: the saturating curve needs it")
+            if self.max_leads <= self.reference_leads:
+                raise ValueError(
+                    f"max_leads: must be more than reference_leads ({self.max_leads:g} <= "
+                    f"{self.reference_leads:g}): the reference point lies below the ceiling"
+                )
+            if self.elasticity is not None:
+                raise ValueError("elasticity: only for the power curve")
+        return self
+
+    def leads(self, spend: float) -> float:
+        """Expected leads a month at ``spend`` (before growth and seasonality)."""
+        if spend <= 0:
+            return 0.0
+        if self.curve == "power":
+            assert self.elasticity is not None
+            return float(self.reference_leads * (spend / self.reference_spend) ** self.elasticity)
+        assert self.max_leads is not None
+        scale = -self.reference_spend / math.log1p(-self.reference_leads / self.max_leads)
+        return self.max_leads * -math.expm1(-spend / scale)
+
+    def spend_in(self, month: int) -> float:
+        """Spend in simulated month ``month`` (0 = the first)."""
+        return self.monthly[month] if isinstance(self.monthly, list) else self.monthly
+
+
 class Channel(_Model):
-    """A lead source with its volume, growth, seasonality and cost."""
+    """A lead source with its volume (or its budget), growth, seasonality and cost."""
 
     def volume(self, month: int, calendar_month: int) -> float:
         """Expected leads in simulated month ``month`` (calendar month 0 = January)."""
+        if self.spend is not None:
+            leads = self.spend.leads(self.spend.spend_in(month))
+            if isinstance(self.spend.monthly, list):
+                return leads
+            growth = (1.0 + self.growth_per_month) ** month
+            return leads * growth * self.seasonality[calendar_month]
+        assert self.monthly_leads is not None
         if isinstance(self.monthly_leads, list):
             return self.monthly_leads[month]
         growth = (1.0 + self.growth_per_month) ** month
         return self.monthly_leads * growth * self.seasonality[calendar_month]
 
-    monthly_leads: MonthlyLeads | list[MonthlyLeads] = Field(
+    def cost_in(self, month: int, leads: float) -> float:
+        """What the channel costs in simulated month ``month`` when it brings ``leads``."""
+        return self.spend.spend_in(month) if self.spend is not None else leads * self.cost_per_lead
+
+    monthly_leads: MonthlyLeads | list[MonthlyLeads] | None = Field(
+        None,
         description="expected new leads in the first month (then growth and seasonality "
-        "apply), or a list with the expected leads of every simulated month"
+        "apply), or a list with the expected leads of every simulated month (or give spend)",
+    )
+    spend: Spend | None = Field(
+        None,
+        description="buy the channel by budget instead: monthly spend and its response curve "
+        "(then no monthly_leads and no cost_per_lead)",
     )
     exact_volume: StrictBool = Field(
         False, description="take the monthly volume as an exact count instead of a Poisson mean"
@@ -153,6 +233,12 @@ class Channel(_Model):
     def _shares(self) -> Channel:
         if self.segment_shares is not None:
             _check_shares(self.segment_shares, "segment_shares")
+        if self.spend is None and self.monthly_leads is None:
+            raise ValueError("monthly_leads: give the channel's volume, or its spend")
+        if self.spend is not None and self.monthly_leads is not None:
+            raise ValueError("spend: give monthly_leads or spend, not both")
+        if self.spend is not None and self.cost_per_lead > 0:
+            raise ValueError("cost_per_lead: a channel bought by spend costs its spend")
         return self
 
 
@@ -793,6 +879,15 @@ class Scenario(_Model):
             if isinstance(value, dict):
                 complete.append((f"customer_success.{field}", value))
         for name, ch in self.marketing.channels.items():
+            if (
+                ch.spend is not None
+                and isinstance(ch.spend.monthly, list)
+                and len(ch.spend.monthly) < self.horizon_months
+            ):
+                raise ValueError(
+                    f"marketing.channels.{name}.spend.monthly: the list covers "
+                    f"{len(ch.spend.monthly)} months; the horizon is {self.horizon_months}"
+                )
             if isinstance(ch.monthly_leads, list) and len(ch.monthly_leads) < self.horizon_months:
                 raise ValueError(
                     f"marketing.channels.{name}.monthly_leads: the list covers "
@@ -845,6 +940,9 @@ class Scenario(_Model):
         for (team, name), unset in _HASHED_WHEN_SET.items():
             if data.get(team) is not None and data[team].get(name, unset) == unset:
                 data[team].pop(name, None)
+        for channel in data["marketing"]["channels"].values():
+            if channel.get("spend") is None:
+                channel.pop("spend", None)
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -865,10 +963,19 @@ _HASHED_WHEN_SET: dict[tuple[str, str], Any] = {
 def _peak_volume(channel: Channel, months: int) -> float:
     """The most leads ``channel`` expects in one month of the horizon (on a log scale first,
     so that runaway growth cannot overflow)."""
-    if isinstance(channel.monthly_leads, list) or channel.monthly_leads == 0:
+    if channel.spend is not None:
+        spend = channel.spend
+        monthly = spend.monthly if isinstance(spend.monthly, list) else [spend.monthly]
+        first = max(spend.leads(x) for x in monthly[:months])
+        if isinstance(spend.monthly, list) or first == 0:
+            return first
+        start = first
+    elif isinstance(channel.monthly_leads, list) or not channel.monthly_leads:
         return 0.0
+    else:
+        start = channel.monthly_leads
     growth = max(0.0, (months - 1) * math.log1p(channel.growth_per_month))
-    log_peak = math.log(channel.monthly_leads) + growth + math.log(max(channel.seasonality) or 1)
+    log_peak = math.log(start) + growth + math.log(max(channel.seasonality) or 1)
     return math.inf if log_peak > 700 else math.exp(log_peak)
 
 

@@ -30,9 +30,17 @@ def summarize(sc: Scenario) -> list[str]:
         growth = (
             "by month" if isinstance(ch.monthly_leads, list) else f"{ch.growth_per_month:+.1%}/mo"
         )
+        if ch.spend is not None:
+            sp = ch.spend
+            shape = (
+                f"power {sp.elasticity:g}" if sp.curve == "power" else f"up to {sp.max_leads:,.0f}"
+            )
+            price = f"{_money(sp.spend_in(0))}/mo spend ({shape})"
+        else:
+            price = f"{_money(ch.cost_per_lead)}/lead"
         lines.append(
             f"  {name:<18} {ch.volume(0, first):>7,.0f}/mo  growth {growth}  "
-            f"{_money(ch.cost_per_lead)}/lead  follow-up {ch.follow_up_delay_days.mean:g} d"
+            f"{price}  follow-up {ch.follow_up_delay_days.mean:g} d"
         )
     fast = mk.scoring.fast_pass_threshold
     lines.append(
