@@ -18,12 +18,16 @@ from sim.engine.streams import replication_seed
 from sim.experiment.commands import plan_command
 from sim.experiment.plan import (
     CONFIRM_OFFSET,
+    Budget,
+    Candidate,
     Hire,
     HiringPlan,
     PlanError,
     PlanSpace,
     RoleRange,
+    SpendRange,
     _candidates,
+    _dominance,
     _dry_run,
     _ladder,
     arr_at_confidence,
@@ -486,6 +490,9 @@ def test_cli_search_writes_every_plan(tmp_path: Path) -> None:
         (["--target-arr", "20M", "--quarters", "2029Q1"], "--quarters: hiring months"),
         (["--plan", "sdr=2@soon"], "--plan: not a month or quarter"),
         (["--target-arr", "20M", "--budget", "-5"], "--budget: not an amount"),
+        (["--target-arr", "20M", "--spend", "paid_search=1k..2k"], "--spend: this channel is"),
+        (["--target-arr", "20M", "--spend", "radio=1k"], "--spend: unknown channel"),
+        (["--plan", "spend:paid_search=10k"], "--plan: this channel is bought by the lead"),
     ],
 )
 def test_cli_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path: Path) -> None:
@@ -496,3 +503,84 @@ def test_cli_bad_input_is_one_clear_line(args: list[str], message: str, tmp_path
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------- budgets in the plan space
+
+BUDGET_SC = SCENARIOS / "budget.yaml"
+
+
+def test_a_spend_range_reads_money_levels() -> None:
+    assert SpendRange.parse("paid_search=40k..160k:40k").levels == [40e3, 80e3, 120e3, 160e3]
+    assert SpendRange.parse("paid_search=1.5m").levels == [1.5e6]
+    assert SpendRange.parse("paid_search=81k..162k").levels == [81e3, 162e3]
+    for bad, message in (
+        ("paid_search", "CHANNEL=LOW..HIGH"),
+        ("paid_search=lots", "not an amount"),
+        ("paid_search=160k..40k", "low <= high"),
+    ):
+        with pytest.raises(PlanError, match=message):
+            SpendRange.parse(bad)
+
+
+def test_a_budget_costs_its_spend_over_the_scenarios_own_and_sets_the_channel() -> None:
+    sc = small(BUDGET_SC, 12)
+    plan = HiringPlan.parse("sdr=1@2027Q2, spend:paid_search=121.5k", sc)
+    assert plan.key == "sdr:1@4,spend:paid_search=121500"
+    sdr = sc.inside_sales.cost_per_head_per_year / 12 + sc.finance.tools_per_head_per_month
+    assert plan.cost(sc, 12) == pytest.approx(9 * sdr + 12 * 40_500)
+    cut = HiringPlan.parse("spend:paid_search=40.5k", sc)
+    assert cut.cost(sc, 12) == pytest.approx(-12 * 40_500)  # a cut is a saving
+    applied = plan.apply(sc)
+    spend = applied.marketing.channels["paid_search"].spend
+    assert spend is not None
+    assert spend.monthly == 121_500
+    assert "paid_search at $122K/mo" in plan.describe(sc)
+    with pytest.raises(PlanError, match="bought by the lead, not by budget"):
+        HiringPlan.parse("spend:paid_search=100k", small(BASE, 12))
+    with pytest.raises(PlanError, match="unknown channel"):
+        PlanSpace.parse(sc, "2027-12", spends=["radio=10k"])
+
+
+_budgets = st.lists(st.sampled_from([0.0, 40e3, 81e3, 120e3]), min_size=2, max_size=2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_hires, _hires, _budgets, _budgets)
+def test_dominance_counts_budgets_as_more_is_more(a: list, b: list, sa: list, sb: list) -> None:
+    channels = ("paid_search", "seminar")
+    pa = HiringPlan(tuple(Hire(*h) for h in a), tuple(map(Budget, channels, sa)))
+    pb = HiringPlan(tuple(Hire(*h) for h in b), tuple(map(Budget, channels, sb)))
+    heads = bool(np.all(_profile(pa, 10) <= _profile(pb, 10)))
+    money = all(x <= y for x, y in zip(sa, sb, strict=True))
+    assert pa.dominated_by(pb) == (heads and money)
+    cands = [Candidate(p, 0.0, p.key) for p in (pa, pb)]
+    assert bool(_dominance(cands)[1, 0]) == (heads and money)
+
+
+_MIXED = PlanSpace(
+    (RoleRange("sdr", 2),), (1, 2), spends=(SpendRange("paid_search", 40_500, 121_500, 40_500),)
+)  # sdr: none, 1 or 2 in month 1 or 2 (5) x three budgets: 15 plans
+
+
+@settings(max_examples=40, deadline=None)
+@given(_REACH, st.booleans())
+def test_the_search_over_hires_and_budgets_gives_the_exhaustive_answer(
+    generators: list, prune: bool
+) -> None:
+    sc = small(BUDGET_SC, 2)
+    cands = _candidates(sc, 2, _MIXED)
+    assert len(cands) == 15
+    assert any(c.cost < 0 for c in cands)  # a budget cut is the cheapest move
+    reach = {
+        c.plan.key for c in cands if any(cands[g].plan.dominated_by(c.plan) for g in generators)
+    }
+    dry = _dry_run(cands, reach, 0.8, _ladder(4, 64), 30, 0.95, prune)
+    if not reach:
+        assert dry.best is None
+        return
+    assert dry.best is not None
+    assert dry.best.cost == min(c.cost for c in dry.candidates if c.plan.key in reach)
+    for c in dry.candidates:
+        if c.cost < dry.best.cost:
+            assert c.status in ("fails", "ruled out"), c

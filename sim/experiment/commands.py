@@ -439,7 +439,16 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     help="When a wave of hires may start, e.g. 2027Q1..2027Q4 or 2027Q1,2027Q3. "
     "Default: the first quarter and two quarters later.",
 )
-@click.option("--budget", default=None, help="Most the hires may cost up to --by, e.g. 2M.")
+@click.option("--budget", default=None, help="Most a plan may cost up to --by, e.g. 2M.")
+@click.option(
+    "--spend",
+    "spends",
+    multiple=True,
+    metavar="CHANNEL=LOW..HIGH[:STEP]",
+    help="Monthly budgets a plan may give a channel bought by budget (spend: in the "
+    "scenario), from the first month, e.g. paid_search=40k..160k:40k; repeat per channel. "
+    "Their cost is the spend over the scenario's own (a cut is a saving).",
+)
 @click.option(
     "--plan",
     "plan_text",
@@ -503,6 +512,7 @@ def plan_command(
     hires: tuple[str, ...],
     quarters: str | None,
     budget: str | None,
+    spends: tuple[str, ...],
     plan_text: str | None,
     reps: int,
     first_reps: int,
@@ -564,7 +574,9 @@ def plan_command(
             guard(lambda: _save_inverse(answer, Path(out)))
         return
 
-    plan_space = guard(lambda: planner.PlanSpace.parse(scenario, by, hires, quarters, budget))
+    plan_space = guard(
+        lambda: planner.PlanSpace.parse(scenario, by, hires, quarters, budget, spends)
+    )
     # the scenario's name is text from a file: never a path of its own (see docs/guarantees.md)
     folder = Path(out) if out is not None else Path("results", "plan", safe_name(scenario.name))
     procedure: dict[str, Any] = {

@@ -174,16 +174,33 @@ class Hire:
     month: int
 
 
+@dataclass(frozen=True, order=True)
+class Budget:
+    """Channel ``channel`` (bought by budget: ``spend:``) spends ``monthly`` a month from
+    the first month on, instead of the scenario's own spend."""
+
+    channel: str
+    monthly: float
+
+
 @dataclass(frozen=True)
 class HiringPlan:
-    """Hires on top of the scenario's own staffing (at most one wave per role)."""
+    """Hires on top of the scenario's own staffing (at most one wave per role), and the
+    monthly budget of channels bought by budget (at most one level per channel)."""
 
     hires: tuple[Hire, ...] = ()
+    budgets: tuple[Budget, ...] = ()
 
     def __post_init__(self) -> None:
         roles = [h.role for h in self.hires]
         if len(set(roles)) != len(roles):
             raise ValueError("a plan hires each role at most once")
+        channels = [b.channel for b in self.budgets]
+        if len(set(channels)) != len(channels):
+            raise ValueError("a plan sets each channel's budget at most once")
+        if any(b.monthly < 0 for b in self.budgets):
+            raise ValueError("a budget cannot be negative")
+        object.__setattr__(self, "budgets", tuple(sorted(self.budgets)))
         for hire in self.hires:
             if hire.role not in ROLES:
                 raise ValueError(f"unknown role {hire.role!r}; roles are {', '.join(ROLES)}")
@@ -193,8 +210,16 @@ class HiringPlan:
 
     @functools.cached_property
     def key(self) -> str:
-        """A stable text key: ``"sdr:4@1,ae:2@4"`` (``"none"`` for no hires)."""
-        return ",".join(f"{h.role}:{h.count}@{h.month}" for h in self.hires) or "none"
+        """A stable text key: ``"sdr:4@1,ae:2@4"``, then ``"spend:paid_search=120000"`` for
+        each budget (``"none"`` for no hires and no budget)."""
+        parts = [f"{h.role}:{h.count}@{h.month}" for h in self.hires]
+        parts += [f"spend:{b.channel}={b.monthly:.0f}" for b in self.budgets]
+        return ",".join(parts) or "none"
+
+    def budget(self, channel: str, scenario: Scenario) -> float:
+        """The monthly spend of ``channel`` under this plan (month 1's, if the scenario's)."""
+        mine = next((b for b in self.budgets if b.channel == channel), None)
+        return _channel_spend(scenario, channel)[0] if mine is None else mine.monthly
 
     @property
     def heads(self) -> int:
@@ -206,28 +231,37 @@ class HiringPlan:
         return next((h.count for h in self.hires if h.role == role), 0)
 
     def describe(self, scenario: Scenario) -> str:
-        """``"4 SDRs in 2027Q1 + 2 AEs in 2027Q2"``."""
-        if not self.hires:
-            return "no new hires"
+        """``"4 SDRs in 2027Q1 + 2 AEs in 2027Q2 + paid_search at $120K/mo"``."""
         parts = []
         for h in self.hires:
             name = ROLE_NAMES[h.role] + ("s" if h.count > 1 else "")
             parts.append(f"{h.count} {name} in {_label(scenario, h.month)}")
-        return " + ".join(parts)
+        for b in self.budgets:
+            current = _channel_spend(scenario, b.channel)
+            if set(current) == {b.monthly}:
+                continue  # the scenario's own budget: nothing to say
+            parts.append(f"{b.channel} at {_money_short(b.monthly)}/mo")
+        return " + ".join(parts) or "no new hires"
 
     def dominated_by(self, other: HiringPlan) -> bool:
-        """True if ``other`` has at least as many people of every role at every month."""
+        """True if ``other`` has at least as many people of every role at every month, and
+        at least this plan's budget for every channel whose budget this plan sets."""
         for hire in self.hires:
             mine = next((h for h in other.hires if h.role == hire.role), None)
             if mine is None or mine.count < hire.count or mine.month > hire.month:
                 return False
+        for budget in self.budgets:
+            theirs = next((b for b in other.budgets if b.channel == budget.channel), None)
+            if theirs is None or theirs.monthly < budget.monthly:
+                return False
         return True
 
     def cost(self, scenario: Scenario, through: int) -> float:
-        """What the hires cost from their start to the end of month ``through``.
+        """What the plan costs from the first month to the end of month ``through``.
 
         Fully loaded cost per head plus tools per head, for the months each hire is on the
-        books; attrition and backfills are the scenario's own and not counted here.
+        books (attrition and backfills are the scenario's own and not counted here), plus
+        each budget's spend over the scenario's own (negative: a saving).
         """
         tools = scenario.finance.tools_per_head_per_month
         total = 0.0
@@ -235,13 +269,19 @@ class HiringPlan:
             team = _team(scenario, hire.role)
             months = max(0, through - hire.month + 1)
             total += hire.count * months * (team.cost_per_head_per_year / 12.0 + tools)
+        for budget in self.budgets:  # spend over (or under: a saving) the scenario's own
+            current = _channel_spend(scenario, budget.channel)
+            total += sum(budget.monthly - current[m] for m in range(through))
         return total
 
     def apply(self, scenario: Scenario) -> Scenario:
         """The scenario with these hires added to its teams' plans (or headcount targets)."""
-        if not self.hires:
+        if not self.hires and not self.budgets:
             return scenario
         data = scenario.model_dump(by_alias=True)
+        for budget in self.budgets:
+            _channel_spend(scenario, budget.channel)  # a clear error for a channel without
+            data["marketing"]["channels"][budget.channel]["spend"]["monthly"] = budget.monthly
         for hire in self.hires:
             _team(scenario, hire.role)  # a clear error for a team the scenario lacks
             team = data[ROLES[hire.role]]
@@ -256,11 +296,18 @@ class HiringPlan:
 
     @classmethod
     def parse(cls, text: str, scenario: Scenario, where: str = "--plan") -> HiringPlan:
-        """Read ``"sdr=4@2027Q1, ae=2@2027-04"`` (``""`` or ``"none"`` for no hires)."""
+        """Read ``"sdr=4@2027Q1, ae=2@2027-04, spend:paid_search=120k"`` (``""`` or
+        ``"none"`` for no hires)."""
         if text.strip().lower() in ("", "none"):
             return cls()
         hires = []
+        budgets = []
         for item in re.split(r"[,\s]+", text.strip()):
+            spend = re.fullmatch(r"spend:([A-Za-z0-9_\-]+)=(\S+)", item)
+            if spend:
+                _channel_spend(scenario, spend[1], where)
+                budgets.append(Budget(spend[1], parse_money(spend[2], where)))
+                continue
             match = re.fullmatch(r"([a-zA-Z]+)[=:](\d+)@(\S+)", item)
             if not match:
                 raise _problem(
@@ -271,7 +318,7 @@ class HiringPlan:
                 raise _problem(f"unknown role; roles are {', '.join(ROLES)}", where, match[1])
             hires.append(Hire(role, int(match[2]), month_of(scenario, match[3], where)))
         try:
-            plan = cls(tuple(h for h in hires if h.count > 0))
+            plan = cls(tuple(h for h in hires if h.count > 0), tuple(budgets))
         except ValueError as err:
             raise _problem(str(err), where, text) from None
         for hire in plan.hires:
@@ -281,6 +328,29 @@ class HiringPlan:
 
 def _role_order(hire: Hire) -> int:
     return list(ROLES).index(hire.role)
+
+
+def _channel_spend(scenario: Scenario, channel: str, where: str = "--spend") -> list[float]:
+    """The scenario's own spend of ``channel``, month by month."""
+    ch = scenario.marketing.channels.get(channel)
+    if ch is None:
+        known = ", ".join(scenario.marketing.channels)
+        raise _problem(f"unknown channel; channels are {known}", where, channel)
+    if ch.spend is None:
+        raise _problem(
+            "this channel is bought by the lead, not by budget: give it spend: (monthly, "
+            "curve, reference_spend, reference_leads, ...) in the scenario first",
+            where,
+            channel,
+        )
+    return [ch.spend.spend_in(m) for m in range(scenario.horizon_months)]
+
+
+def _money_short(value: float) -> str:
+    """``$120K``, ``$1.2M``."""
+    if abs(value) >= 1e6:
+        return f"${value / 1e6:.3g}M"
+    return f"${value / 1e3:.3g}K" if abs(value) >= 1e3 else f"${value:,.0f}"
 
 
 def _team(scenario: Scenario, role: str, where: str = "plan") -> Any:
@@ -356,6 +426,49 @@ class RoleRange:
 
 
 @dataclass(frozen=True)
+class SpendRange:
+    """The monthly budgets a plan may give ``channel``: ``low``..``high`` in steps of ``step``
+    (the channel must be bought by budget in the scenario)."""
+
+    channel: str
+    low: float
+    high: float
+    step: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low <= self.high or self.step <= 0:
+            raise ValueError(f"need 0 <= low <= high and a positive step (got {self})")
+        if (self.high - self.low) / self.step > 100:
+            raise ValueError(f"at most 100 budget steps per channel (got {self})")
+
+    @property
+    def levels(self) -> list[float]:
+        """The monthly budgets allowed."""
+        n = math.floor((self.high - self.low) / self.step + 1e-9)
+        return [self.low + k * self.step for k in range(n + 1)]
+
+    @classmethod
+    def parse(cls, text: str, where: str = "--spend") -> SpendRange:
+        """Read ``paid_search=40k..160k:40k`` or ``paid_search=120k`` (that budget only)."""
+        name, sep, rest = text.partition("=")
+        if not sep or not name.strip() or not rest.strip():
+            raise _problem(
+                "write CHANNEL=LOW..HIGH[:STEP] in money, e.g. paid_search=40k..160k:40k",
+                where,
+                text,
+            )
+        body, colon, step_text = rest.partition(":")
+        low_text, dots, high_text = body.partition("..")
+        low = parse_money(low_text, where)
+        high = parse_money(high_text, where) if dots else low
+        step = parse_money(step_text, where) if colon else (high - low if high > low else 1.0)
+        try:
+            return cls(name.strip(), low, high, step)
+        except ValueError as err:
+            raise _problem(str(err), where, text) from None
+
+
+@dataclass(frozen=True)
 class PlanSpace:
     """The plans a search may choose from.
 
@@ -367,18 +480,24 @@ class PlanSpace:
         Simulated months (1 = the first) in which a wave of hires may start; see
         :func:`month_of` to turn ``"2027Q2"`` into a month.
     budget
-        Most the hires may cost up to the target month (``None``: no limit).
+        Most the plan may cost up to the target month (``None``: no limit).
+    spends
+        One :class:`SpendRange` per channel bought by budget whose budget the search may set
+        (from the first month on); its cost is the spend over the scenario's own.
     """
 
     roles: tuple[RoleRange, ...]
     months: tuple[int, ...]
     budget: float | None = None
+    spends: tuple[SpendRange, ...] = ()
 
     def __post_init__(self) -> None:
-        if not self.roles:
-            raise ValueError("a plan space needs at least one role")
+        if not self.roles and not self.spends:
+            raise ValueError("a plan space needs at least one role or channel budget")
         if len({r.role for r in self.roles}) != len(self.roles):
             raise ValueError("each role may appear once in a plan space")
+        if len({r.channel for r in self.spends}) != len(self.spends):
+            raise ValueError("each channel may appear once in a plan space")
         if not self.months or min(self.months) < 1:
             raise ValueError("a plan space needs hiring months (1 = the first)")
         if self.budget is not None and self.budget < 0:
@@ -395,9 +514,11 @@ class PlanSpace:
                 else:
                     role_options.extend(Hire(rng.role, count, m) for m in sorted(set(self.months)))
             options.append(role_options)
+        levels = [[Budget(r.channel, x) for x in r.levels] for r in self.spends]
         return [
-            HiringPlan(tuple(h for h in combo if h is not None))
+            HiringPlan(tuple(h for h in combo if h is not None), tuple(spend))
             for combo in itertools.product(*options)
+            for spend in itertools.product(*levels)
         ]
 
     @classmethod
@@ -422,16 +543,21 @@ class PlanSpace:
         hires: Sequence[str] = (),
         quarters: str | None = None,
         budget: str | None = None,
+        spends: Sequence[str] = (),
     ) -> PlanSpace:
-        """The space ``revloop plan`` reads from ``--hire``, ``--quarters`` and ``--budget``
-        (each left out: :meth:`default`'s); raises :class:`PlanError` for bad text."""
+        """The space ``revloop plan`` reads from ``--hire``, ``--quarters``, ``--budget`` and
+        ``--spend`` (each left out: :meth:`default`'s, no budgets); raises
+        :class:`PlanError` for bad text."""
         through = month_of(scenario, by, "--by")
         default = cls.default(scenario, through)
         roles = tuple(RoleRange.parse(h) for h in hires) or default.roles
         months = default.months if quarters is None else parse_months(scenario, quarters)
         money = None if budget is None else parse_money(budget, "--budget")
+        ranges = tuple(SpendRange.parse(x) for x in spends)
+        for rng in ranges:
+            _channel_spend(scenario, rng.channel)
         try:
-            return cls(roles, months, money)
+            return cls(roles, months, money, ranges)
         except ValueError as error:
             raise PlanError([Problem(str(error), "--hire")]) from None
 
@@ -728,6 +854,8 @@ class PlanSearch:
                 hire = next((h for h in c.plan.hires if h.role == role), None)
                 row[f"{role}_hires"] = hire.count if hire else 0
                 row[f"{role}_start"] = _label(self.scenario, hire.month) if hire else ""
+            for b in c.plan.budgets:
+                row[f"spend_{b.channel}"] = b.monthly
             rows.append(row)
         return pd.DataFrame(rows)
 
@@ -1026,13 +1154,16 @@ def _classify(c: Candidate, confidence: float, final: bool) -> None:
 def _dominance(candidates: list[Candidate]) -> np.ndarray[Any, Any]:
     """``below[i, j]``: plan ``j`` has no more people of any role than plan ``i``, none
     hired earlier (``i`` dominates ``j``; every plan dominates itself)."""
-    counts = np.zeros((len(candidates), len(ROLES)))
+    channels = sorted({b.channel for c in candidates for b in c.plan.budgets})
+    counts = np.zeros((len(candidates), len(ROLES) + len(channels)))
     starts = np.full((len(candidates), len(ROLES)), np.inf)  # inf: the role is not hired
     roles = list(ROLES)
     for i, c in enumerate(candidates):
         for hire in c.plan.hires:
             j = roles.index(hire.role)
             counts[i, j], starts[i, j] = hire.count, hire.month
+        for budget in c.plan.budgets:  # a space sets every channel's budget in every plan
+            counts[i, len(ROLES) + channels.index(budget.channel)] = budget.monthly
     fewer = np.all(counts[None, :, :] <= counts[:, None, :], axis=2)
     later = np.all(starts[None, :, :] >= starts[:, None, :], axis=2)
     return np.asarray(fewer & later)
@@ -1315,8 +1446,10 @@ class ArrAtConfidence:
             f"With {self.label}: ARR at {self.confidence:.0%} confidence by "
             f"{self.month_label} is ${self.arr / 1e6:,.2f}M (95% CI "
             f"{_m(self.low)} to {_m(self.high)}, {self.replications} replications); "
-            f"median ${float(np.median(self.samples)) / 1e6:,.2f}M. The hires cost "
-            f"${self.cost / 1e6:,.2f}M up to then."
+            f"median ${float(np.median(self.samples)) / 1e6:,.2f}M. "
+            + ("The plan costs " if self.plan.budgets else "The hires cost ")
+            + f"${self.cost / 1e6:,.2f}M up to then"
+            + (" (hires, and spend over the scenario's own)." if self.plan.budgets else ".")
         ]
         if self.target_probability is not None and self.target_arr is not None:
             p = self.target_probability
