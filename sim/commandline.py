@@ -195,6 +195,7 @@ _SHARE = frozenset(
         "cs_utilisation",
         "attrition_rate",
         "ae_at_quota_share",
+        "sdr_at_target_share",
     }
 )
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.analysis.metrics import ae_years, kpis, monthly
+from sim.analysis.metrics import ae_years, kpis, monthly, sdr_years
 from sim.analysis.motion import attainment_table
 from sim.engine.staff import DAYS_PER_MONTH
 from tests.helpers import BASE, SCENARIOS, small
@@ -121,3 +121,17 @@ def test_realism_shows_quota_attainment_only_with_a_quota() -> None:
     sc = small(SCENARIOS / "base.yaml", 13, ["field_sales.quota_per_ae_per_year=null"])
     without = sim.run(sc, replications=2, seed=0, workers=1)
     assert "ae_at_quota_share" not in [f.name for f in realism_figures(without)]
+
+
+def test_sdr_targets_credit_every_sql_and_follow_the_ramp() -> None:
+    sc = small(BASE, 14, ["inside_sales.sql_target_per_sdr_per_month=40"])
+    ledger = sim.simulate(sc, seed=6)
+    t, team = ledger.sql_targets, ledger.staff["inside_sales"]
+    sqls = np.bincount(t["month"].astype(int), weights=t["booked"], minlength=14)
+    assert sqls == pytest.approx(ledger.flows["sqls"])
+    expected = 40 * 12 / 365.25 * (team["person_days"] - team["ramp_loss_days"])
+    assert monthly(ledger)["sql_target"] == pytest.approx(expected, rel=1e-9)
+    years = sdr_years(ledger)
+    share = float(kpis(ledger)["sdr_at_target_share"])
+    assert share == pytest.approx(float((years["attainment"] >= 1).mean()))
+    assert math.isnan(kpis(sim.simulate(small(BASE, 14), seed=6))["sdr_at_target_share"])

@@ -79,6 +79,10 @@ KPIS: dict[str, str] = {
     "add up to, ramp and vacancies included)",
     "bookings_to_quota": "field sales: new ARR the AEs booked / quota capacity",
     "variable_pay": "commission paid on bookings over the horizon (part of the costs)",
+    "sdr_at_target_share": "inside sales: share of SDR-years at or above their SQL target "
+    "(SDRs on the team the whole year; needs sql_target_per_sdr_per_month)",
+    "sdr_attainment_median": "inside sales: median of SQLs / ramped SQL target over those "
+    "SDR-years",
 }
 """Headline KPIs of a replication, with their meaning."""
 
@@ -95,7 +99,7 @@ KPI_GROUPS: dict[str, tuple[str, ...]] = {
               "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
               "inside_sales_fte_lost", "field_sales_fte_lost", "customer_success_fte_lost",
               "attrition_rate", "ae_at_quota_share", "ae_attainment_median", "quota_capacity",
-              "bookings_to_quota"),
+              "bookings_to_quota", "sdr_at_target_share", "sdr_attainment_median"),
     "money": ("marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid",
               "cac_payback_months", "ltv", "ltv_to_cac", "magic_number", "bookings_per_ae",
               "pipeline_per_sdr", "revenue_per_employee", "variable_pay"),
@@ -170,6 +174,12 @@ def kpis(ledger: Ledger) -> dict[str, float]:
     return out
 
 
+def sdr_years(ledger: Ledger) -> dict[str, Series]:
+    """:func:`ae_years` for SDRs against their SQL targets (``ae`` is the SDR's index,
+    ``quota`` their ramped SQL target, ``booked`` their SQLs)."""
+    return _years(ledger.sql_targets, len(ledger.months))
+
+
 def ae_years(ledger: Ledger) -> dict[str, Series]:
     """Each AE's year against quota: one row per AE on the team a whole year.
 
@@ -179,12 +189,15 @@ def ae_years(ledger: Ledger) -> dict[str, Series]:
     ``ae``, ``talent``, ``quota`` (the year's ramped quota), ``booked`` and ``attainment``
     (``booked / quota``); empty arrays without a quota.
     """
-    q = ledger.quota
+    return _years(ledger.quota, len(ledger.months))
+
+
+def _years(q: dict[str, np.ndarray[Any, Any]], n_months: int) -> dict[str, Series]:
     names = ("year", "ae", "talent", "quota", "booked", "attainment")
     if not q or len(q["month"]) == 0:
         return {n: np.zeros(0) for n in names}
-    block = min(12, len(ledger.months))
-    years = len(ledger.months) // block
+    block = min(12, n_months)
+    years = n_months // block
     rows = []
     year = q["month"] // block
     for y in range(years):
@@ -201,8 +214,15 @@ def ae_years(ledger: Ledger) -> dict[str, Series]:
 
 
 def _quota(ledger: Ledger) -> dict[str, float]:
-    """Quota attainment and variable pay over the horizon (NaN without a quota)."""
+    """Quota attainment, SQL targets and variable pay over the horizon (NaN without a
+    quota or a target)."""
     variable = float(ledger.staff["field_sales"]["variable_pay"].sum())
+    sdr = sdr_years(ledger)["attainment"]
+    sdr = sdr[np.isfinite(sdr)]
+    targets = {
+        "sdr_at_target_share": float((sdr >= 1.0).mean()) if len(sdr) else math.nan,
+        "sdr_attainment_median": float(np.median(sdr)) if len(sdr) else math.nan,
+    }
     if not ledger.quota:
         nan = math.nan
         return {
@@ -211,6 +231,7 @@ def _quota(ledger: Ledger) -> dict[str, float]:
             "quota_capacity": nan,
             "bookings_to_quota": nan,
             "variable_pay": variable,
+            **targets,
         }
     years = ae_years(ledger)
     attainment = years["attainment"][np.isfinite(years["attainment"])]
@@ -221,6 +242,7 @@ def _quota(ledger: Ledger) -> dict[str, float]:
         "quota_capacity": capacity,
         "bookings_to_quota": _ratio(float(ledger.quota["booked"].sum()), capacity),
         "variable_pay": variable,
+        **targets,
     }
 
 
@@ -315,6 +337,11 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
     with np.errstate(invalid="ignore", divide="ignore"):
         derived["cac_blended"] = np.where(f["new_customers"] > 0, sm / f["new_customers"], np.nan)
     derived["field_sales_variable_pay"] = staff["field_sales"]["variable_pay"]
+    if ledger.sql_targets:  # ramped SQL targets next to the SQLs
+        t = ledger.sql_targets
+        index = t["month"].astype(int)
+        months = len(ledger.months)
+        derived["sql_target"] = np.bincount(index, weights=t["quota"], minlength=months)
     q = ledger.quota
     if q:  # ramped quota next to bookings, and the share of AEs at their month's quota
         months = len(ledger.months)

@@ -136,6 +136,8 @@ class InsideSales:
         self._u_contact = s.lead_uniforms(keys, "is.contact")
         self._u_outcome = s.lead_uniforms(keys, "is.outcome")
         self._u_moved_on = s.lead_uniforms(keys, "is.moved_on")
+        self.credits: list[tuple[int, float, float]] = []
+        """Every SQL of the horizon: (the SDR's index, when, 1)."""
 
     def open_waits(self) -> float:
         """Days waited so far by the leads still in the queue."""
@@ -450,6 +452,7 @@ class InsideSales:
                 self._later(lead, self._interval(lead))
         elif outcome == QUALIFIED:
             ctx.flows[_SQLS] += 1
+            self.credits.append((rep.index, now, 1.0))
             leads = ctx.leads
             if leads.first_sql_at[lead] == INF:
                 leads.first_sql_at[lead] = now

@@ -177,6 +177,9 @@ class Ledger:
         ``quota`` (their ramped quota for the days they were there), ``booked`` (new ARR of
         the wins they owned) and ``whole`` (1 if on the team the whole month). Empty
         without a quota.
+    sql_targets
+        With ``inside_sales.sql_target_per_sdr_per_month``, the same for SDRs: ``ae`` is the
+        SDR's index, ``quota`` their ramped SQL target, ``booked`` the leads they qualified.
     """
 
     scenario: str
@@ -197,3 +200,4 @@ class Ledger:
     totals: dict[str, float] = field(default_factory=dict)
     state_counts: dict[str, int] = field(default_factory=dict)
     quota: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    sql_targets: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)

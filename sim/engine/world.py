@@ -36,7 +36,7 @@ from sim.engine.ledger import AREAS, FLOWS, STOCKS, F, Ledger
 from sim.engine.marketing import Marketing
 from sim.engine.outbound import Outbound
 from sim.engine.recycle import Recycler
-from sim.engine.staff import STAFF_FLOWS
+from sim.engine.staff import STAFF_FLOWS, Roster
 from sim.engine.streams import SeedLike, Streams
 from sim.errors import InvariantError
 from sim.scenario.distributions import AnyDistribution
@@ -502,6 +502,7 @@ class World:
                 zip(STATES, np.bincount(leads.state, minlength=len(STATES)).tolist(), strict=True)
             ),
             quota=self._quota_months(),
+            sql_targets=self._sql_targets(),
         )
 
     def _quota_months(self) -> dict[str, np.ndarray[Any, Any]]:
@@ -509,16 +510,29 @@ class World:
         quota = self.scenario.field_sales.quota_per_ae_per_year
         if quota is None:
             return {}
+        return self._against_target(self.field_sales.roster, self.field_sales.credits, quota)
+
+    def _sql_targets(self) -> dict[str, np.ndarray[Any, Any]]:
+        """Each SDR's ramped SQL target and SQLs, month by month (see :class:`Ledger`)."""
+        target = self.scenario.inside_sales.sql_target_per_sdr_per_month
+        if target is None:
+            return {}
+        is_ = self.inside_sales
+        return self._against_target(is_.roster, is_.credits, 12.0 * target)
+
+    def _against_target(
+        self, roster: Roster, credits: list[tuple[int, float, float]], per_year: float
+    ) -> dict[str, np.ndarray[Any, Any]]:
+        """Per person and month on the team: their ramped target (``per_year`` a year, times
+        their ramp over the days they were there) and what was credited to them."""
         starts = self.ctx.month_starts
         months = len(starts) - 1
-        fs = self.field_sales
-        roster = fs.roster
         booked: dict[tuple[int, int], float] = {}
-        for ae, t, acv in fs.credits:
-            if ae >= 0:
-                key = (ae, min(bisect_right(starts, t) - 1, months - 1))
-                booked[key] = booked.get(key, 0.0) + acv
-        per_day = quota / 365.25
+        for index, t, value in credits:
+            if index >= 0:
+                key = (index, min(bisect_right(starts, t) - 1, months - 1))
+                booked[key] = booked.get(key, 0.0) + value
+        per_day = per_year / 365.25
         rows: list[tuple[int, int, float, float, float, float]] = []
         for person in roster.people:
             for m in range(months):

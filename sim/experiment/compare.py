@@ -90,6 +90,8 @@ BETTER: dict[str, int] = {
     "quota_capacity": 0,
     "bookings_to_quota": 1,
     "variable_pay": 0,
+    "sdr_at_target_share": 1,
+    "sdr_attainment_median": 1,
 }
 """Which way is better for each KPI: +1 higher, -1 lower, 0 neither (volumes, utilisation).
 

@@ -533,6 +533,11 @@ class InsideSales(Staffing):
         default_factory=dict,
         description="a segment's own contact odds and outcomes (the rest: the values above)",
     )
+    sql_target_per_sdr_per_month: Rate | None = Field(
+        None,
+        description="leads each ramped SDR is asked to qualify a month; a ramping SDR's target "
+        "follows the ramp (null: no target)",
+    )
 
     def for_segment(self, segment: str | None) -> ContactMotion:
         """The contact odds and outcomes of ``segment``'s leads (``None``: the team's)."""
@@ -952,6 +957,7 @@ _HASHED_WHEN_SET: dict[tuple[str, str], Any] = {
     ("field_sales", "segments"): {},
     ("field_sales", "quota_per_ae_per_year"): None,
     ("field_sales", "commission_rate"): 0.0,
+    ("inside_sales", "sql_target_per_sdr_per_month"): None,
     **{
         (team, "productivity_spread"): 0.0
         for team in ("inside_sales", "field_sales", "customer_success", "outbound")
