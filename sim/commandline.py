@@ -196,6 +196,9 @@ _SHARE = frozenset(
         "attrition_rate",
         "ae_at_quota_share",
         "sdr_at_target_share",
+        "ae_attainment_median",
+        "sdr_attainment_median",
+        "bookings_to_quota",
     }
 )
 
