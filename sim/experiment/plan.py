@@ -216,11 +216,6 @@ class HiringPlan:
         parts += [f"spend:{b.channel}={b.monthly:.0f}" for b in self.budgets]
         return ",".join(parts) or "none"
 
-    def budget(self, channel: str, scenario: Scenario) -> float:
-        """The monthly spend of ``channel`` under this plan (month 1's, if the scenario's)."""
-        mine = next((b for b in self.budgets if b.channel == channel), None)
-        return _channel_spend(scenario, channel)[0] if mine is None else mine.monthly
-
     @property
     def heads(self) -> int:
         """People hired in all."""
