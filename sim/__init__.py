@@ -7,7 +7,8 @@ fall out are recycled. The public API:
 - :func:`simulate` runs one replication and returns its :class:`Ledger`;
 - :func:`run` runs many replications (in parallel) and returns :class:`Results`;
 - :func:`waterfall`, :func:`channel_table`, :func:`segment_table`, :func:`phase_table`,
-  :func:`attainment_table` turn one replication's ledger into stage reports
+  :func:`attainment_table`, :func:`retention_table` turn one replication's ledger into
+  stage reports
   (``Results.waterfall()`` and its siblings give them across replications);
 - :func:`realism_check` runs a scenario and sets its operating figures beside the
   published ranges of healthy organisations (:class:`RealismReport`).
@@ -21,6 +22,7 @@ from sim.analysis.motion import (
     attainment_table,
     channel_table,
     phase_table,
+    retention_table,
     segment_table,
     waterfall,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "load_scenario",
     "phase_table",
     "realism_check",
+    "retention_table",
     "run",
     "segment_table",
     "simulate",

@@ -183,6 +183,7 @@ _MONEY = frozenset(
         "revenue_per_employee",
         "quota_capacity",
         "variable_pay",
+        "upsell_arr",
     }
 )
 _SHARE = frozenset(
@@ -199,6 +200,9 @@ _SHARE = frozenset(
         "ae_attainment_median",
         "sdr_attainment_median",
         "bookings_to_quota",
+        "health_at_renewal",
+        "tech_touch_utilisation",
+        "upsell_unfollowed_share",
     }
 )
 

@@ -41,8 +41,10 @@ def test_summary_has_bands_for_every_kpi(serial) -> None:  # type: ignore[no-unt
     assert finite["p10"] <= finite["p50"] <= finite["p90"]
     assert finite["ci95"] > 0
     # every KPI is measured in every replication, but those that need a setting the base
-    # leaves out (an SQL target) and have nothing to measure without it
-    optional = {"sdr_at_target_share", "sdr_attainment_median"}
+    # leaves out (an SQL target, health, a tech-touch pool, an upsell pipeline) have nothing
+    # to measure without it
+    optional = {"sdr_at_target_share", "sdr_attainment_median", "health_at_renewal"}
+    optional |= {"tech_touch_utilisation", "upsell_wins", "upsell_arr", "upsell_unfollowed_share"}
     assert (summary.drop(index=list(optional))["n"] == 3).all()
     assert (summary.loc[list(optional), "n"] == 0).all()
 
@@ -86,6 +88,7 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
             "segments.csv",
             "phases.csv",
             "attainment.csv",
+            "retention.csv",
             "checksums.sha256",
         ]
     )

@@ -54,6 +54,15 @@ KPIS: dict[str, str] = {
     "fs_queue_wait_days": "field sales: mean wait for a free AE slot",
     "cs_utilisation": "customer success: covered accounts / book capacity (time average)",
     "cs_queue_wait_days": "customer success: mean wait from win to CSM assignment",
+    "health_at_renewal": "customer success: mean health at renewal (attention received over "
+    "the term; needs full_attention_accounts or tech_touch)",
+    "tech_touch_utilisation": "customer success: pooled accounts / tech-touch pool capacity "
+    "(time average; needs tech_touch)",
+    "upsell_wins": "customer success: upsell and cross-sell chances won during the term "
+    "(needs expansion_pipeline)",
+    "upsell_arr": "customer success: ARR added by those wins (part of expansion_arr)",
+    "upsell_unfollowed_share": "customer success: share of upsell chances (and their "
+    "recycled returns) that nobody followed up",
     "marketing_cost": "cost of leads bought over the horizon",
     "sm_cost": "sales and marketing cost: leads, programs, inside sales, field sales and BDRs "
     "(with tools)",
@@ -97,7 +106,9 @@ KPI_GROUPS: dict[str, tuple[str, ...]] = {
               "lost_to_delay_share", "dials_per_sdr_day", "conversations_per_sdr_day",
               "sqls_per_sdr_month",
               "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
-              "inside_sales_fte_lost", "field_sales_fte_lost", "customer_success_fte_lost",
+              "health_at_renewal", "tech_touch_utilisation", "upsell_wins", "upsell_arr",
+              "upsell_unfollowed_share", "inside_sales_fte_lost", "field_sales_fte_lost",
+              "customer_success_fte_lost",
               "attrition_rate", "ae_at_quota_share", "ae_attainment_median", "quota_capacity",
               "bookings_to_quota", "sdr_at_target_share", "sdr_attainment_median"),
     "money": ("marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid",
@@ -167,6 +178,13 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "fs_queue_wait_days": _ratio(f["fs_wait_days_sum"], f["fs_waits"]),
         "cs_utilisation": _ratio(a["cs_covered"], cap["customer_success_account_days"]),
         "cs_queue_wait_days": _ratio(f["cs_wait_days_sum"], f["cs_waits"]),
+        "health_at_renewal": _ratio(f["health_at_renewal_sum"], f["health_renewals"]),
+        "tech_touch_utilisation": _ratio(a["cs_pooled"], cap["tech_touch_account_days"]),
+        "upsell_wins": f["upsell_wins"] if f["upsell_chances"] else math.nan,
+        "upsell_arr": f["upsell_arr"] if f["upsell_chances"] else math.nan,
+        "upsell_unfollowed_share": _ratio(
+            f["upsell_unfollowed"], f["upsell_worked"] + f["upsell_unfollowed"]
+        ),
         "marketing_cost": f["marketing_cost"],
     }
     out.update(_money(ledger, f))
@@ -249,6 +267,9 @@ def _quota(ledger: Ledger) -> dict[str, float]:
 SALES_TEAMS = ("inside_sales", "field_sales", "outbound")
 """Teams whose cost is sales and marketing cost (customer success is not)."""
 
+CS_TEAMS = ("customer_success", "tech_touch")
+"""Customer-success teams (the tech-touch pool only where the scenario has one)."""
+
 
 def _team_total(ledger: Ledger, team: str, name: str) -> float:
     return float(ledger.staff[team][name].sum())
@@ -261,7 +282,7 @@ def _money(ledger: Ledger, f: dict[str, float]) -> dict[str, float]:
     staff = ledger.staff
     sm = f["marketing_cost"] + f["marketing_programs"]
     sm += sum(_team_total(ledger, t, "cost") for t in SALES_TEAMS if t in staff)
-    total = sm + _team_total(ledger, "customer_success", "cost")
+    total = sm + sum(_team_total(ledger, t, "cost") for t in CS_TEAMS if t in staff)
     gm = ledger.totals["gross_margin"]
     cac = _ratio(sm, f["new_customers"])
     acv = _ratio(f["new_arr"], f["new_customers"])
@@ -312,6 +333,8 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
             "is_utilisation": _per_capacity(f["is_work_hours"], cap["inside_sales_hours"]),
             "fs_utilisation": _per_capacity(a["fs_open"], cap["field_sales_slot_days"]),
             "cs_utilisation": _per_capacity(a["cs_covered"], cap["customer_success_account_days"]),
+            "tech_touch_utilisation": _per_capacity(a["cs_pooled"], cap["tech_touch_account_days"]),
+            "health_at_renewal": f["health_at_renewal_sum"] / f["health_renewals"],
             "speed_to_lead_hours": f["speed_to_lead_hours_sum"] / f["first_touches"],
             "dials_per_sdr_day": f["is_touches"]
             / (cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]),
@@ -333,7 +356,7 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
     sm = f["marketing_cost"] + f["marketing_programs"]
     sm = sm + sum(staff[t]["cost"] for t in SALES_TEAMS if t in staff)
     derived["sm_cost"] = sm
-    derived["total_cost"] = sm + staff["customer_success"]["cost"]
+    derived["total_cost"] = sm + sum(staff[t]["cost"] for t in CS_TEAMS if t in staff)
     with np.errstate(invalid="ignore", divide="ignore"):
         derived["cac_blended"] = np.where(f["new_customers"] > 0, sm / f["new_customers"], np.nan)
     derived["field_sales_variable_pay"] = staff["field_sales"]["variable_pay"]

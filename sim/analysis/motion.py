@@ -44,6 +44,7 @@ __all__ = [
     "motion_tables",
     "phase_table",
     "quarter_label",
+    "retention_table",
     "segment_table",
     "waterfall",
 ]
@@ -54,7 +55,7 @@ STARTING_BOOK = "starting_book"
 MATURE_MONTHS = 9
 """Months a lead needs to have been watched to count in the waterfall's ``mature`` row."""
 
-TABLES = ("waterfall", "channels", "segments", "phases", "attainment")
+TABLES = ("waterfall", "channels", "segments", "phases", "attainment", "retention")
 """The tables of :func:`motion_tables`, in the order they are written and shown."""
 
 FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -63,6 +64,7 @@ FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "segments": (),
     "phases": (),
     "attainment": (),
+    "retention": (),
 }
 """Per table, the columns that describe a row rather than measure it (equal in every
 replication): shown once, without a band, by :func:`across_replications`."""
@@ -367,6 +369,51 @@ _ATTAINMENT_COLUMNS = (
 )
 
 
+def retention_table(ledger: Ledger) -> pd.DataFrame:
+    """Per year of the horizon: renewals, churn, health and the upsell pipeline.
+
+    Parameters
+    ----------
+    ledger
+        One replication's ledger.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``year`` (``YYYY-MM`` of its first month; consecutive 12-month blocks from the
+        start, a shorter last block kept). Columns: ``renewals_due`` (renewal decisions),
+        ``logo_churn`` (churned / due), ``churned_arr``, ``expansion_arr``,
+        ``health_at_renewal`` (mean; NaN without health), ``upsell_chances``,
+        ``upsell_wins``, ``upsell_arr`` and ``upsell_unfollowed_share`` (NaN without an
+        expansion pipeline).
+    """
+    f = ledger.flows
+    months = len(ledger.months)
+    rows: dict[str, dict[str, float]] = {}
+    has_pipeline = float(f["upsell_chances"].sum()) > 0
+    for start in range(0, months, 12):
+        block = slice(start, min(start + 12, months))
+
+        def total(name: str, block: slice = block) -> float:
+            return float(f[name][block].sum())
+
+        due = total("renewals") + total("churned_customers")
+        tried = total("upsell_worked") + total("upsell_unfollowed")
+        nan = math.nan
+        rows[ledger.months[start]] = {
+            "renewals_due": due,
+            "logo_churn": _ratio(total("churned_customers"), due),
+            "churned_arr": total("churned_arr"),
+            "expansion_arr": total("expansion_arr"),
+            "health_at_renewal": _ratio(total("health_at_renewal_sum"), total("health_renewals")),
+            "upsell_chances": total("upsell_chances") if has_pipeline else nan,
+            "upsell_wins": total("upsell_wins") if has_pipeline else nan,
+            "upsell_arr": total("upsell_arr") if has_pipeline else nan,
+            "upsell_unfollowed_share": _ratio(total("upsell_unfollowed"), tried),
+        }
+    return _frame(rows, "year")
+
+
 def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
     """Every table of this module for one replication, keyed as in :data:`TABLES`."""
     return {
@@ -375,6 +422,7 @@ def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
         "segments": segment_table(ledger),
         "phases": phase_table(ledger),
         "attainment": attainment_table(ledger),
+        "retention": retention_table(ledger),
     }
 
 

@@ -245,6 +245,16 @@ _MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
         ("attainment_p90", "P90", "share", False),
         ("at_quota_share", "at quota", "share", True),
     ),
+    "retention": (
+        ("renewals_due", "renewals due", "count", False),
+        ("logo_churn", "logo churn", "share", True),
+        ("churned_arr", "churned ARR", "money", False),
+        ("expansion_arr", "expansion ARR", "money", True),
+        ("health_at_renewal", "health at renewal", "share", True),
+        ("upsell_wins", "upsell wins", "count", False),
+        ("upsell_arr", "upsell ARR", "money", True),
+        ("upsell_unfollowed_share", "unfollowed chances", "share", True),
+    ),
 }
 
 
@@ -693,6 +703,13 @@ a deal motion of its own has its phases apart ("segment: phase").</p>{% endif %}
 tenure; bookings credited to the AE who owned each deal when it was won. Attainment is
 booked / quota across those AEs (P10, median, P90 within a replication, then averaged);
 "at quota": share at 100% or more.</p>{% endif %}
+{% if m.retention %}<h3>Customer success</h3>
+{{ motion_table(m.retention) }}
+<p class="meta">By year from the start. Renewals due = renewals + churned customers; logo
+churn = churned / due. Health is the attention a customer received over its term (1: a
+dedicated CSM with a comfortable book; 0: no CSM), shown where the scenario models it;
+upsell figures where it has an expansion pipeline (upsell ARR is part of expansion ARR;
+unfollowed chances are recycled).</p>{% endif %}
 {% endif %}
 {% for c in s.charts %}
 <figure><img alt="{{ c.title }}" src="data:image/png;base64,{{ c.png }}">

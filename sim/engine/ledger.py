@@ -71,6 +71,14 @@ FLOWS = (
     "cs_waits",
     "cs_queue_wait_days_sum",
     "cs_queue_exits",
+    "health_at_renewal_sum",
+    "health_renewals",
+    "upsell_chances",
+    "upsell_worked",
+    "upsell_unfollowed",
+    "upsell_recycled",
+    "upsell_wins",
+    "upsell_arr",
     # outbound
     "outbound_prospected",
     "outbound_engaged",
@@ -103,7 +111,7 @@ STOCKS = (
 )
 """Levels read at the end of each month."""
 
-AREAS = ("is_queue", "fs_queue", "fs_open", "cs_covered", "cs_queue")
+AREAS = ("is_queue", "fs_queue", "fs_open", "cs_covered", "cs_queue", "cs_pooled")
 """Time integrals (level x days) per month, for time averages and Little's law."""
 
 F = {name: i for i, name in enumerate(FLOWS)}

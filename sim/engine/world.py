@@ -86,6 +86,8 @@ class World:
         }
         if self.outbound is not None:
             self.teams["outbound"] = self.outbound.roster
+        if self.customer_success.pool is not None:
+            self.teams["tech_touch"] = self.customer_success.pool
         for roster in self.teams.values():
             roster.seed()
         self.staff = {
@@ -309,6 +311,7 @@ class World:
             ("fs_open", fs.open),
             ("cs_covered", cs.covered),
             ("cs_queue", cs.queue),
+            ("cs_pooled", cs.pooled),
         ):
             self.areas[name][m] = level.flush(t)
 
@@ -380,6 +383,12 @@ class World:
             FS_OPEN: ("field sales open", fs.open.value),
             CUSTOMER: ("customer success", cs.customers),
         }
+        followed = cs.covered.value + cs.queue.value + cs.pooled.value
+        if followed != cs.customers:
+            problems.append(
+                f"customer success: {cs.customers} customers but {followed} covered, waiting "
+                "or pooled"
+            )
         for s, (team, n) in held.items():
             if actual[s] != n:
                 problems.append(f"{team} holds {n} leads but {actual[s]} are in {STATES[s]}")
@@ -455,6 +464,11 @@ class World:
                 "field_sales_slot_days": days * fte["field_sales"] * self.field_sales.per_ae,
                 "customer_success_account_days": (
                     days * fte["customer_success"] * self.customer_success.per_csm
+                ),
+                "tech_touch_account_days": (
+                    days * fte["tech_touch"] * sc.customer_success.tech_touch.accounts_per_head
+                    if sc.customer_success.tech_touch is not None
+                    else np.zeros(len(days))
                 ),
             },
             staff={

@@ -169,6 +169,12 @@ class Results:
         with P10/P90 across replications; no rows without a quota."""
         return self._motion("attainment")
 
+    def retention(self) -> pd.DataFrame:
+        """Per year, renewals, churn, health and upsell
+        (:func:`sim.analysis.motion.retention_table`), mean with P10/P90 across
+        replications."""
+        return self._motion("retention")
+
     def stage_reports(self) -> dict[str, pd.DataFrame]:
         """The tables above, keyed as in :data:`~sim.analysis.motion.TABLES`."""
         return {
@@ -177,10 +183,14 @@ class Results:
             "segments": self.segments(),
             "phases": self.phases(),
             "attainment": self.attainment(),
+            "retention": self.retention(),
         }
 
     def _motion(self, name: str) -> pd.DataFrame:
-        tables = [r.motion[name] for r in self.replications if r.motion is not None]
+        # replications stored by an earlier version may lack a later table
+        tables = [
+            r.motion[name] for r in self.replications if r.motion is not None and name in r.motion
+        ]
         return motion.across_replications(tables, motion.FIXED_COLUMNS[name])
 
     def manifest(self, command: str | None = None) -> dict[str, Any]:

@@ -677,6 +677,57 @@ class Referrals(_Model):
     intent: IntentMix | None = Field(None, description="defaults to the scenario-wide mix")
 
 
+class TechTouch(Staffing):
+    """A pooled team that covers the small accounts at scale (webinars, in-app guides,
+    e-mail programmes, a shared inbox) instead of one CSM per account.
+
+    Pooled accounts never wait for a named CSM: they share the pool, and each gets
+    ``attention`` while the pool holds at most ``accounts_per_head`` accounts per (ramped)
+    head; beyond that, attention thins in proportion.
+    """
+
+    segments: list[str] = Field(min_length=1, description="segments covered by the pool")
+    accounts_per_head: Integer = Field(
+        ge=1, le=MAX_ACCOUNTS, description="accounts one fully ramped head keeps in touch with"
+    )
+    attention: Probability = Field(
+        0.5,
+        description="health a pooled account reaches while the pool is within capacity, "
+        "relative to a dedicated CSM's full attention (1)",
+    )
+
+
+class Unfollowed(_Model):
+    """Upsell chances nobody follows up go back into the funnel (recycled), as the source
+    says: after a pause marketing brings them up again, and they get another chance to be
+    worked."""
+
+    pause_days: Duration = Field(
+        default_factory=lambda: Fixed(value=90.0),
+        description="until an unfollowed chance comes up again",
+    )
+    max_cycles: Integer = Field(2, ge=0, le=100, description="times it may come up again")
+
+
+class ExpansionPipeline(_Model):
+    """Upsell and cross-sell opportunities found during the term, worked to a close.
+
+    Chances arise at ``opportunities_per_account_per_year`` per customer; a chance is
+    followed up with odds equal to the customer's attention at that moment (a dedicated CSM
+    with a comfortable book: 1; uncovered: 0). A followed chance is worked by the account's
+    CSM (or the pool) for ``cycle_days`` and won with ``win_probability``, adding
+    ``fraction`` of the customer's ARR at once. A chance nobody follows up is recycled.
+    """
+
+    opportunities_per_account_per_year: Rate = Field(
+        description="upsell and cross-sell chances per customer-year"
+    )
+    win_probability: PerSegment = Field(description="odds a worked chance is won")
+    cycle_days: Duration = Field(description="from a chance being worked to its close")
+    fraction: Duration = Field(description="ARR uplift of a won chance, as a share of ARR")
+    unfollowed: Unfollowed = Field(default_factory=Unfollowed)
+
+
 class CustomerSuccess(Staffing):
     """CSMs onboarding, renewing and expanding customers.
 
@@ -707,6 +758,21 @@ class CustomerSuccess(Staffing):
         default_factory=lambda: Fixed(value=0.0), description="ARR cut as a share"
     )
     referrals: Referrals = Field(default_factory=Referrals)
+    full_attention_accounts: Integer | None = Field(
+        None,
+        ge=1,
+        le=MAX_RATE,
+        description="book size up to which a CSM gives each account full attention; a "
+        "bigger book thins it in proportion, and an account's health (its attention "
+        "averaged over the term) moves its churn and expansion odds continuously "
+        "(default: accounts_per_csm, so only coverage counts)",
+    )
+    tech_touch: TechTouch | None = Field(
+        None, description="a pooled team for the small accounts (default: none)"
+    )
+    expansion_pipeline: ExpansionPipeline | None = Field(
+        None, description="upsell and cross-sell worked during the term (default: none)"
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> CustomerSuccess:
@@ -883,6 +949,22 @@ class Scenario(_Model):
             value = getattr(cs, field)
             if isinstance(value, dict):
                 complete.append((f"customer_success.{field}", value))
+        if cs.expansion_pipeline is not None and isinstance(
+            cs.expansion_pipeline.win_probability, dict
+        ):
+            complete.append(
+                (
+                    "customer_success.expansion_pipeline.win_probability",
+                    cs.expansion_pipeline.win_probability,
+                )
+            )
+        if cs.tech_touch is not None:
+            for i, seg in enumerate(cs.tech_touch.segments):
+                if seg not in self.segments:
+                    raise ValueError(
+                        f"customer_success.tech_touch.segments.{i}: unknown segment {seg!r}; "
+                        f"segments are {known}"
+                    )
         for name, ch in self.marketing.channels.items():
             if (
                 ch.spend is not None
@@ -958,6 +1040,9 @@ _HASHED_WHEN_SET: dict[tuple[str, str], Any] = {
     ("field_sales", "quota_per_ae_per_year"): None,
     ("field_sales", "commission_rate"): 0.0,
     ("inside_sales", "sql_target_per_sdr_per_month"): None,
+    ("customer_success", "full_attention_accounts"): None,
+    ("customer_success", "tech_touch"): None,
+    ("customer_success", "expansion_pipeline"): None,
     **{
         (team, "productivity_spread"): 0.0
         for team in ("inside_sales", "field_sales", "customer_success", "outbound")

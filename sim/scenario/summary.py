@@ -114,6 +114,32 @@ def summarize(sc: Scenario) -> list[str]:
         f"{cs.headcount * cs.accounts_per_csm:,} covered; {cs.term_months}-month terms "
         f"({cs.term_months * DAYS_PER_MONTH:.0f} d)"
     )
+    if cs.full_attention_accounts is not None:
+        lines.append(
+            f"  health:    full attention up to {cs.full_attention_accounts} accounts a CSM; "
+            f"churn x{cs.uncovered_churn_multiplier:g} and expansion "
+            f"x{cs.uncovered_expansion_multiplier:g} at no attention"
+        )
+    tt = cs.tech_touch
+    if tt is not None:
+        lines.append(
+            f"  tech touch: {', '.join(tt.segments)} pooled; {tt.headcount} x "
+            f"{tt.accounts_per_head} accounts at attention {tt.attention:.0%}"
+        )
+    pipe = cs.expansion_pipeline
+    if pipe is not None:
+        win = pipe.win_probability
+        odds = (
+            f"{win:.0%}"
+            if not isinstance(win, dict)
+            else ", ".join(f"{k} {v:.0%}" for k, v in win.items())
+        )
+        lines.append(
+            f"  upsell:    {pipe.opportunities_per_account_per_year:g} chances a customer-year, "
+            f"won {odds}, ~{pipe.cycle_days.mean:.0f} d, +{pipe.fraction.mean:.0%} ARR; "
+            f"unfollowed come back after ~{pipe.unfollowed.pause_days.mean:.0f} d "
+            f"(at most {pipe.unfollowed.max_cycles}x)"
+        )
     rules = sc.recycle
     lines.append(
         "recycle      "
