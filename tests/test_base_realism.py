@@ -32,8 +32,9 @@ def test_the_bundled_base_is_inside_every_published_range() -> None:
 
 
 @pytest.mark.regression
-def test_the_company_with_segment_motions_is_inside_every_published_range() -> None:
-    sc = load_scenario(SCENARIOS / "by_segment.yaml")
+@pytest.mark.parametrize("name", ["by_segment.yaml", "retention.yaml", "the_model.yaml"])
+def test_the_bundled_companies_are_inside_every_published_range(name: str) -> None:
+    sc = load_scenario(SCENARIOS / name)
     report = realism_check(sc, replications=REPS, seed=0, workers=2)
     outside = [f"{f.label}: {f.words}" for f in report.outside]
     assert report.inside, "outside the published ranges: " + "; ".join(outside)

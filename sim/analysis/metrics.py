@@ -30,6 +30,8 @@ KPIS: dict[str, str] = {
     "opportunities": "opportunities accepted by field sales",
     "wins": "deals won",
     "win_rate": "wins / (wins + losses + no decisions)",
+    "sdr_closed_wins": "wins inside sales closed itself (segments with "
+    "inside_sales.segments.<seg>.closes; part of wins)",
     "churned_customers": "customers lost at renewal",
     "outbound_meetings": "meetings BDRs booked for field sales from target accounts",
     "recycled_leads": "entries into recycle, all reasons",
@@ -46,7 +48,7 @@ KPIS: dict[str, str] = {
     "lost_to_delay_share": "inside sales: share of hand-offs whose buyer had moved on by the "
     "time a rep called (speed-to-lead decay)",
     "dials_per_sdr_day": "inside sales: attempts per SDR working day (ramped FTE, vacation "
-    "taken out)",
+    "and the hours SDRs spend closing deals themselves taken out)",
     "conversations_per_sdr_day": "inside sales: attempts that reached the lead, per SDR "
     "working day",
     "sqls_per_sdr_month": "inside sales: leads qualified per SDR FTE-month",
@@ -99,8 +101,8 @@ KPI_GROUPS: dict[str, tuple[str, ...]] = {
     "revenue": ("ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr",
                 "nrr", "grr"),
     "funnel": ("leads", "mqls", "fast_passed", "sqls", "buyers_missed", "buyers_lost_to_delay",
-               "opportunities", "wins", "win_rate", "churned_customers", "outbound_meetings",
-               "recycled_leads", "recycled_wins", "recycled_new_arr"),
+               "opportunities", "wins", "win_rate", "sdr_closed_wins", "churned_customers",
+               "outbound_meetings", "recycled_leads", "recycled_wins", "recycled_new_arr"),
     "teams": ("is_utilisation", "is_queue_wait_hours", "speed_to_lead_hours",
               "speed_to_lead_median_business_hours", "mqls_untouched_share",
               "lost_to_delay_share", "dials_per_sdr_day", "conversations_per_sdr_day",
@@ -136,7 +138,9 @@ def kpis(ledger: Ledger) -> dict[str, float]:
     f = {name: float(v.sum()) for name, v in ledger.flows.items()}
     a = {name: float(v.sum()) for name, v in ledger.areas.items()}
     cap = {name: float(v.sum()) for name, v in ledger.capacity.items()}
-    sdr_days = cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]
+    # days spent on the queue: the hours SDRs spend closing deals themselves are taken out
+    deal_hours = f.get("is_deal_hours", 0.0)
+    sdr_days = (cap["inside_sales_hours"] - deal_hours) / ledger.totals["is_hours_per_day"]
     out = {
         "ending_arr": ledger.totals["closing_arr"],
         "new_arr": f["new_arr"],
@@ -154,6 +158,7 @@ def kpis(ledger: Ledger) -> dict[str, float]:
         "opportunities": f["opportunities"],
         "wins": f["wins"],
         "win_rate": _ratio(f["wins"], f["wins"] + f["losses"] + f["no_decisions"]),
+        "sdr_closed_wins": f["is_wins"],
         "churned_customers": f["churned_customers"],
         "outbound_meetings": f["outbound_meetings"],
         "recycled_leads": sum(
@@ -325,6 +330,10 @@ def _money(ledger: Ledger, f: dict[str, float]) -> dict[str, float]:
 def monthly(ledger: Ledger) -> dict[str, Series]:
     """Every monthly series: flows, month-end stocks, and derived monthly rates."""
     f, a, cap = ledger.flows, ledger.areas, ledger.capacity
+    # SDR days on the queue (the hours SDRs spend closing deals themselves taken out)
+    queue_days = (cap["inside_sales_hours"] - f.get("is_deal_hours", 0.0)) / ledger.totals[
+        "is_hours_per_day"
+    ]
     with np.errstate(invalid="ignore", divide="ignore"):
         derived = {
             "mrr": ledger.stocks["arr"] / 12.0,
@@ -336,10 +345,8 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
             "tech_touch_utilisation": _per_capacity(a["cs_pooled"], cap["tech_touch_account_days"]),
             "health_at_renewal": f["health_at_renewal_sum"] / f["health_renewals"],
             "speed_to_lead_hours": f["speed_to_lead_hours_sum"] / f["first_touches"],
-            "dials_per_sdr_day": f["is_touches"]
-            / (cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]),
-            "conversations_per_sdr_day": f["is_contacts"]
-            / (cap["inside_sales_hours"] / ledger.totals["is_hours_per_day"]),
+            "dials_per_sdr_day": f["is_touches"] / queue_days,
+            "conversations_per_sdr_day": f["is_contacts"] / queue_days,
             "sqls_per_sdr_month": f["sqls"]
             / (ledger.staff["inside_sales"]["effective_days"] / DAYS_PER_MONTH),
             "is_queue_mean": a["is_queue"] / ledger.month_days,

@@ -24,6 +24,7 @@ _APPTS, _OPPS, _REJECTED = F["appointments"], F["opportunities"], F["rejected_by
 _WINS, _LOSSES, _NO_DECISION = F["wins"], F["losses"], F["no_decisions"]
 _WAIT_SUM, _WAITS, _CYCLE = F["fs_wait_days_sum"], F["fs_waits"], F["sales_cycle_days_sum"]
 _RECYCLED_WINS, _PIPELINE = F["recycled_wins"], F["pipeline_arr"]
+_SDR_WINS = F["is_wins"]
 _LEAVER_LOSSES = F["leaver_losses"]
 
 
@@ -104,6 +105,11 @@ class FieldSales:
         self.motions = list(dict.fromkeys(self._motion))
         """The motions in use, in segment order (the team's where a segment first uses it)."""
         self._leaver_lost = cfg.leaver_lost_share
+        # the independent motion: these segments' deals are run by inside sales, no AE
+        self._by_sdr = [scenario.inside_sales.for_segment(n).closes for n in scenario.segments]
+        self.sdr_open = Level()
+        """Open deals inside sales runs itself (in ``FS_OPEN`` too, but in no AE's slots)."""
+        self._sdr_deals: set[int] = set()
         self._commission = cfg.commission_rate
         self.credits: list[tuple[int, float, float]] = []
         """Every win of the horizon: (the owning AE's index, when, ACV); -1: nobody owned it."""
@@ -159,15 +165,29 @@ class FieldSales:
 
     # -- hand-off in ----------------------------------------------------------------------
     def receive(self, lead: int) -> None:
-        """Take a qualified (or fast-passed) lead; it waits for an AE with room."""
+        """Take a qualified (or fast-passed) lead; it waits for an AE with room (a segment
+        inside sales closes itself: its deal opens at once, with no AE)."""
         now = self.ctx.env.now
         leads = self.ctx.leads
+        if self._by_sdr[leads.segment[lead]]:
+            self.close_for_inside_sales(lead)
+            return
         leads.move(lead, FS_QUEUE)
         if leads.first_fs_at[lead] == INF:
             leads.first_fs_at[lead] = now
         self._waiting.append((lead, now))
         self.queue.add(now, 1)
         self._fill()
+
+    def close_for_inside_sales(self, lead: int) -> None:
+        """Run a deal that inside sales closes itself: the segment's motion, no AE slot."""
+        now = self.ctx.env.now
+        leads = self.ctx.leads
+        leads.move(lead, FS_QUEUE)
+        if leads.first_fs_at[lead] == INF:
+            leads.first_fs_at[lead] = now
+        self.queue.add(now, 1)
+        self._open(lead, None, now)
 
     def alert_owner(self, lead: int) -> bool:
         """Hand a re-engaged account to the AE who owned it, if still here and with room."""
@@ -186,13 +206,17 @@ class FieldSales:
     def open_existing(self, lead: int, phase: int, remaining_days: float) -> None:
         """Seed an opportunity of the starting pipeline (already in ``FS_OPEN``)."""
         ctx = self.ctx
-        owner = min(self.roster.active, key=lambda p: p.load, default=None)
-        if owner is not None:
-            owner.load += 1
-            self._owner[lead] = owner
-        self.open.add(ctx.env.now, 1)
-        self._opened_at[lead] = ctx.env.now
         segment = ctx.leads.segment[lead]
+        if self._by_sdr[segment]:
+            self._sdr_deals.add(lead)
+            self.sdr_open.add(ctx.env.now, 1)
+        else:
+            owner = min(self.roster.active, key=lambda p: p.load, default=None)
+            if owner is not None:
+                owner.load += 1
+                self._owner[lead] = owner
+            self.open.add(ctx.env.now, 1)
+        self._opened_at[lead] = ctx.env.now
         self._acv[lead] = self._deal_size[segment](lead)
         ctx.leads.last_opp_at[lead] = ctx.env.now
         self._motion[segment].entered[phase] += 1
@@ -219,6 +243,11 @@ class FieldSales:
 
     def book_existing(self, lead: int, in_days: float) -> None:
         """Seed a first meeting of the starting book, held ``in_days`` from now."""
+        if self._by_sdr[self.ctx.leads.segment[lead]]:
+            self.ctx.leads.move(lead, FS_QUEUE)
+            self.queue.add(self.ctx.env.now, 1)
+            self._open(lead, None, self.ctx.env.now, in_days)
+            return
         ae = self.roster.with_room(self.per_ae)
         if ae is None:
             ae = min(self.roster.active, key=lambda p: p.load, default=None)
@@ -229,14 +258,19 @@ class FieldSales:
         self.queue.add(self.ctx.env.now, 1)
         self._open(lead, ae, self.ctx.env.now, in_days)
 
-    def _open(self, lead: int, ae: Person, since: float, delay: float | None = None) -> None:
-        """``ae`` takes ``lead`` (waiting since ``since``) to a first meeting."""
+    def _open(self, lead: int, ae: Person | None, since: float, delay: float | None = None) -> None:
+        """``ae`` takes ``lead`` (waiting since ``since``) to a first meeting (``None``:
+        inside sales runs the deal)."""
         ctx = self.ctx
         now = ctx.env.now
         self.queue.add(now, -1)
-        self.open.add(now, 1)
-        ae.load += 1
-        self._owner[lead] = ae
+        if ae is None:
+            self._sdr_deals.add(lead)
+            self.sdr_open.add(now, 1)
+        else:
+            self.open.add(now, 1)
+            ae.load += 1
+            self._owner[lead] = ae
         epoch = ctx.leads.move(lead, FS_OPEN)
         ctx.flows[_APPTS] += 1
         ctx.flows[_WAIT_SUM] += now - since
@@ -293,6 +327,8 @@ class FieldSales:
                 )
                 return
             flows[_WINS] += 1
+            if lead in self._sdr_deals:
+                flows[_SDR_WINS] += 1
             flows[_CYCLE] += now - self._opened_at[lead]
             leads.won_at[lead] = now
             if leads.cycles[lead] > 0:
@@ -316,6 +352,10 @@ class FieldSales:
         """Free the lead's slot (won, lost or rejected) and take the next waiting lead."""
         self._opened_at.pop(lead, None)
         self._acv.pop(lead, None)
+        if lead in self._sdr_deals:
+            self._sdr_deals.discard(lead)
+            self.sdr_open.add(self.ctx.env.now, -1)
+            return
         owner = self._owner.pop(lead, None)
         if owner is not None:
             owner.load -= 1

@@ -35,6 +35,7 @@ _WAIT_SUM, _WAITS, _WAITED = F["is_wait_days_sum"], F["is_waits"], F["is_waited"
 _COLD_WAIT = F["went_cold_wait_days_sum"]
 _STL_SUM, _FIRST = F["speed_to_lead_hours_sum"], F["first_touches"]
 _LOST_TO_DELAY, _TALK_HOURS = F["is_lost_to_delay"], F["is_conversation_hours"]
+_IS_DEALS, _DEAL_HOURS = F["is_deals"], F["is_deal_hours"]
 
 # outcome of one attempt, decided when the touch starts
 NO_ANSWER, QUALIFIED, NOT_NOW, DISQUALIFIED, MOVED_ON = range(5)
@@ -44,6 +45,8 @@ class InsideSales:
     """The inside-sales desk: queue, reps, attempts and outcomes."""
 
     to_field_sales: Callable[[int], None]
+    to_close: Callable[[int], None]
+    """Where a qualified lead of a segment inside sales closes itself goes (its deal)."""
     to_recycle: Callable[[int, str], None]
     buyer_moved_on: Callable[[int], None]
 
@@ -114,6 +117,9 @@ class InsideSales:
         # per segment (index), per intent state: contact odds and (qualified, not now)
         motions = [cfg.for_segment(name) for name in scenario.segments]
         self._contact = [m.contact_probability for m in motions]
+        # the independent motion: segments whose deals the qualifying SDR closes
+        self._sdr_closes = [m.closes for m in motions]
+        self._deal_hours = [m.hours_per_deal for m in motions]
         self._outcome = [
             [(m.outcome[st].qualified, m.outcome[st].not_now) for st in INTENT_STATES]
             for m in motions
@@ -425,6 +431,10 @@ class InsideSales:
             hours = self._touch_minutes() / 60.0
         else:
             hours = self._talk_minutes() / 60.0
+            if outcome == QUALIFIED and self._sdr_closes[segment]:
+                # the SDR runs the deal: demo, proposal and closing calls on top
+                flows[_DEAL_HOURS] += self._deal_hours[segment]
+                hours += self._deal_hours[segment]
             flows[_TALK_HOURS] += hours
         flows[_HOURS] += hours
         if self._scaled:
@@ -457,7 +467,11 @@ class InsideSales:
             if leads.first_sql_at[lead] == INF:
                 leads.first_sql_at[lead] = now
             self._leave(lead)
-            self.to_field_sales(lead)
+            if self._sdr_closes[leads.segment[lead]]:
+                ctx.flows[_IS_DEALS] += 1
+                self.to_close(lead)
+            else:
+                self.to_field_sales(lead)
         elif outcome == NOT_NOW:
             ctx.flows[_NOT_NOW] += 1
             self._leave(lead)

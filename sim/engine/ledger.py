@@ -44,6 +44,8 @@ FLOWS = (
     "went_cold_wait_days_sum",
     "speed_to_lead_hours_sum",
     "first_touches",
+    "is_deals",
+    "is_deal_hours",
     # field sales
     "appointments",
     "opportunities",
@@ -56,6 +58,7 @@ FLOWS = (
     "pipeline_arr",
     "leaver_losses",
     "sales_cycle_days_sum",
+    "is_wins",
     # customer success
     "new_arr",
     "expansion_arr",

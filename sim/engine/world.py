@@ -110,6 +110,7 @@ class World:
         mk.to_inside_sales = is_.receive
         mk.to_field_sales = fs.receive
         is_.to_field_sales = fs.receive
+        is_.to_close = fs.close_for_inside_sales
         is_.to_recycle = rc.receive
         fs.to_customer_success = cs.receive
         fs.to_recycle = rc.receive
@@ -380,7 +381,7 @@ class World:
         held = {
             INSIDE_SALES: ("inside sales", is_.queue.value + is_.busy + is_.waiting),
             FS_QUEUE: ("field sales queue", fs.queued),
-            FS_OPEN: ("field sales open", fs.open.value),
+            FS_OPEN: ("field sales open", fs.open.value + fs.sdr_open.value),
             CUSTOMER: ("customer success", cs.customers),
         }
         followed = cs.covered.value + cs.queue.value + cs.pooled.value

@@ -70,6 +70,7 @@ BETTER: dict[str, int] = {
     "cs_utilisation": 0,
     "cs_queue_wait_days": -1,
     "health_at_renewal": 1,
+    "sdr_closed_wins": 0,
     "tech_touch_utilisation": 0,
     "upsell_wins": 1,
     "upsell_arr": 1,

@@ -477,6 +477,16 @@ class SegmentContacts(_Model):
     outcome: dict[Literal["active", "dormant", "never"], ContactOutcome] | None = Field(
         None, description="outcome of a contact by the lead's intent state, for this segment"
     )
+    closes: StrictBool = Field(
+        False,
+        description="the independent motion: inside sales closes this segment's deals itself, "
+        "through the segment's deal motion (field_sales.segments, else the team's) with no AE",
+    )
+    hours_per_deal: Annotated[Number, Field(ge=0.0, le=200.0)] = Field(
+        2.0,
+        description="SDR time a deal inside sales closes takes beyond the qualifying call "
+        "(demo, proposal and closing calls), spent by the qualifying SDR at once",
+    )
 
     @model_validator(mode="after")
     def _all_states(self) -> SegmentContacts:
@@ -491,6 +501,8 @@ class ContactMotion:
 
     contact_probability: float
     outcome: Mapping[IntentState, ContactOutcome]
+    closes: bool = False
+    hours_per_deal: float = 0.0
 
 
 class InsideSales(Staffing):
@@ -545,6 +557,8 @@ class InsideSales(Staffing):
         return ContactMotion(
             contact_probability=_given(own.contact_probability, self.contact_probability),
             outcome=_given(own.outcome, self.outcome),
+            closes=own.closes,
+            hours_per_deal=own.hours_per_deal if own.closes else 0.0,
         )
 
     @model_validator(mode="after")
@@ -1030,6 +1044,11 @@ class Scenario(_Model):
         for channel in data["marketing"]["channels"].values():
             if channel.get("spend") is None:
                 channel.pop("spend", None)
+        for own in (data["inside_sales"].get("segments") or {}).values():
+            if not own.get("closes"):
+                own.pop("closes", None)
+                if own.get("hours_per_deal") == 2.0:
+                    own.pop("hours_per_deal", None)
         canonical = json.dumps(data, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -109,6 +109,12 @@ def summarize(sc: Scenario) -> list[str]:
             f"  {name + ':':<12}{len(own.phases)} phases, win rate {own.win_probability:.0%}, "
             f"~{own.cycle_days:.0f} d to close (its own motion)"
         )
+    for name, contacts in is_.segments.items():
+        if contacts.closes:
+            lines.append(
+                f"  {name + ':':<12}closed by inside sales itself (no AE), "
+                f"{contacts.hours_per_deal:g} SDR hours a deal"
+            )
     lines.append(
         f"cust success {cs.headcount} CSMs x {cs.accounts_per_csm} accounts = "
         f"{cs.headcount * cs.accounts_per_csm:,} covered; {cs.term_months}-month terms "
