@@ -7,8 +7,8 @@ fall out are recycled. The public API:
 - :func:`simulate` runs one replication and returns its :class:`Ledger`;
 - :func:`run` runs many replications (in parallel) and returns :class:`Results`;
 - :func:`waterfall`, :func:`channel_table`, :func:`segment_table`, :func:`phase_table`,
-  :func:`attainment_table`, :func:`retention_table` turn one replication's ledger into
-  stage reports
+  :func:`attainment_table`, :func:`sdr_attainment_table`, :func:`retention_table` turn one
+  replication's ledger into stage reports
   (``Results.waterfall()`` and its siblings give them across replications);
 - :func:`realism_check` runs a scenario and sets its operating figures beside the
   published ranges of healthy organisations (:class:`RealismReport`).
@@ -23,6 +23,7 @@ from sim.analysis.motion import (
     channel_table,
     phase_table,
     retention_table,
+    sdr_attainment_table,
     segment_table,
     waterfall,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "realism_check",
     "retention_table",
     "run",
+    "sdr_attainment_table",
     "segment_table",
     "simulate",
     "waterfall",

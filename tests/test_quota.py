@@ -135,3 +135,11 @@ def test_sdr_targets_credit_every_sql_and_follow_the_ramp() -> None:
     share = float(kpis(ledger)["sdr_at_target_share"])
     assert share == pytest.approx(float((years["attainment"] >= 1).mean()))
     assert math.isnan(kpis(sim.simulate(small(BASE, 14), seed=6))["sdr_at_target_share"])
+    # the per-year table: the SDRs there the whole first year, against their ramped targets
+    table = sim.sdr_attainment_table(ledger)
+    assert list(table.index) == ["2027-01"]
+    first = years["year"] == 0
+    assert table.loc["2027-01", "sdrs"] == first.sum()
+    assert table.loc["2027-01", "sqls"] == pytest.approx(float(years["booked"][first].sum()))
+    assert table.loc["2027-01", "at_target_share"] == pytest.approx(share)
+    assert sim.sdr_attainment_table(sim.simulate(small(BASE, 14), seed=6)).empty

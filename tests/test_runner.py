@@ -88,6 +88,7 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
             "segments.csv",
             "phases.csv",
             "attainment.csv",
+            "sdr_attainment.csv",
             "retention.csv",
             "checksums.sha256",
         ]

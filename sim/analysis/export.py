@@ -132,13 +132,22 @@ def read_results(path: str | os.PathLike[str]) -> SavedResults:
             scenario=json.loads((folder / "scenario.json").read_text()),
             manifest=json.loads((folder / "manifest.json").read_text()),
             motion={
-                name: pd.read_csv(folder / f"{name}.csv", index_col=0)
+                name: _stage_table(folder / f"{name}.csv")
                 for name in TABLES
                 if f"{name}.csv" in listed
             },
         )
     except (OSError, ValueError) as err:
         raise ResultsError(f"{folder}: cannot read results ({err})") from err
+
+
+def _stage_table(path: Path) -> pd.DataFrame:
+    """A saved stage report; one with no rows keeps its columns, as numbers."""
+    table = pd.read_csv(path, index_col=0)
+    if table.empty:
+        table = table.astype(float)
+        table.index = pd.Index([], dtype=object, name=table.index.name)
+    return table
 
 
 def _wide(monthly: pd.DataFrame) -> pd.DataFrame:

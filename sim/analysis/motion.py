@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.metrics import ae_years
+from sim.analysis.metrics import ae_years, sdr_years
 from sim.engine.leads import NON_TARGET
 from sim.engine.ledger import Ledger
 
@@ -45,6 +45,7 @@ __all__ = [
     "phase_table",
     "quarter_label",
     "retention_table",
+    "sdr_attainment_table",
     "segment_table",
     "waterfall",
 ]
@@ -55,7 +56,15 @@ STARTING_BOOK = "starting_book"
 MATURE_MONTHS = 9
 """Months a lead needs to have been watched to count in the waterfall's ``mature`` row."""
 
-TABLES = ("waterfall", "channels", "segments", "phases", "attainment", "retention")
+TABLES = (
+    "waterfall",
+    "channels",
+    "segments",
+    "phases",
+    "attainment",
+    "sdr_attainment",
+    "retention",
+)
 """The tables of :func:`motion_tables`, in the order they are written and shown."""
 
 FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -64,6 +73,7 @@ FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "segments": (),
     "phases": (),
     "attainment": (),
+    "sdr_attainment": (),
     "retention": (),
 }
 """Per table, the columns that describe a row rather than measure it (equal in every
@@ -336,23 +346,54 @@ def attainment_table(ledger: Ledger) -> pd.DataFrame:
         ``attainment_p10``, ``attainment_median``, ``attainment_p90`` (of booked / quota
         across those AEs) and ``at_quota_share`` (share at 100% or more).
     """
-    years = ae_years(ledger)
+    return _against_targets(ledger, ae_years(ledger), _ATTAINMENT_COLUMNS)
+
+
+def sdr_attainment_table(ledger: Ledger) -> pd.DataFrame:
+    """Per year of the horizon: how the SDRs on the team the whole year did against their
+    SQL targets (:func:`attainment_table` for inside sales).
+
+    Parameters
+    ----------
+    ledger
+        One replication's ledger (with ``inside_sales.sql_target_per_sdr_per_month``;
+        without a target the table has no rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``year``. Columns: ``sdrs``, ``target`` and ``sqls`` (their ramped SQL
+        targets and the SQLs credited to them, summed), ``attainment_p10``,
+        ``attainment_median``, ``attainment_p90`` (of SQLs / target across those SDRs) and
+        ``at_target_share`` (share at 100% or more).
+    """
+    return _against_targets(ledger, sdr_years(ledger), _SDR_COLUMNS)
+
+
+def _against_targets(
+    ledger: Ledger, years: dict[str, Array], columns: tuple[str, ...]
+) -> pd.DataFrame:
+    """One row per year of people against their targets; ``columns`` name the head count,
+    the target, what they did, the three attainment percentiles and the share at target."""
     rows: dict[str, dict[str, float]] = {}
     for y in np.unique(years["year"]).astype(int).tolist():
         mine = years["year"] == y
         att = years["attainment"][mine]
         p10, p50, p90 = (float(v) for v in np.percentile(att, [10, 50, 90]))
-        rows[ledger.months[min(12, len(ledger.months)) * y]] = {
-            "aes": float(mine.sum()),
-            "quota": float(years["quota"][mine].sum()),
-            "booked": float(years["booked"][mine].sum()),
-            "attainment_p10": p10,
-            "attainment_median": p50,
-            "attainment_p90": p90,
-            "at_quota_share": float((att >= 1.0).mean()),
-        }
+        values = (
+            float(mine.sum()),
+            float(years["quota"][mine].sum()),
+            float(years["booked"][mine].sum()),
+            p10,
+            p50,
+            p90,
+            float((att >= 1.0).mean()),
+        )
+        rows[ledger.months[min(12, len(ledger.months)) * y]] = dict(
+            zip(columns, values, strict=True)
+        )
     if not rows:
-        empty = pd.DataFrame(columns=list(_ATTAINMENT_COLUMNS), dtype=float)
+        empty = pd.DataFrame(columns=list(columns), dtype=float)
         empty.index.name = "year"
         return empty
     return _frame(rows, "year")
@@ -366,6 +407,15 @@ _ATTAINMENT_COLUMNS = (
     "attainment_median",
     "attainment_p90",
     "at_quota_share",
+)
+_SDR_COLUMNS = (
+    "sdrs",
+    "target",
+    "sqls",
+    "attainment_p10",
+    "attainment_median",
+    "attainment_p90",
+    "at_target_share",
 )
 
 
@@ -422,6 +472,7 @@ def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
         "segments": segment_table(ledger),
         "phases": phase_table(ledger),
         "attainment": attainment_table(ledger),
+        "sdr_attainment": sdr_attainment_table(ledger),
         "retention": retention_table(ledger),
     }
 
@@ -455,8 +506,13 @@ def across_replications(tables: Sequence[pd.DataFrame], fixed: Sequence[str] = (
     if not tables:
         return pd.DataFrame()
     long = pd.concat(tables)
-    groups = long.groupby(level=0, sort=False)
     values = [c for c in long.columns if c not in fixed]
+    if long.empty:  # no rows in any replication (a quota or a target not set): same shape
+        names = [*fixed, "replications"]
+        names += [n for c in values for n in (c, f"{c}_p10", f"{c}_p90")]
+        index = pd.Index([], dtype=object, name=tables[0].index.name)
+        return pd.DataFrame(columns=names, index=index, dtype=float)
+    groups = long.groupby(level=0, sort=False)
     mean = groups[values].mean()
     p10 = groups[values].quantile(0.1)
     p90 = groups[values].quantile(0.9)

@@ -245,6 +245,15 @@ _MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
         ("attainment_p90", "P90", "share", False),
         ("at_quota_share", "at quota", "share", True),
     ),
+    "sdr_attainment": (
+        ("sdrs", "SDRs the whole year", "count", False),
+        ("target", "ramped SQL target", "count", False),
+        ("sqls", "SQLs", "count", True),
+        ("attainment_p10", "attainment P10", "share", False),
+        ("attainment_median", "median", "share", True),
+        ("attainment_p90", "P90", "share", False),
+        ("at_target_share", "at target", "share", True),
+    ),
     "retention": (
         ("renewals_due", "renewals due", "count", False),
         ("logo_churn", "logo churn", "share", True),
@@ -703,6 +712,10 @@ a deal motion of its own has its phases apart ("segment: phase").</p>{% endif %}
 tenure; bookings credited to the AE who owned each deal when it was won. Attainment is
 booked / quota across those AEs (P10, median, P90 within a replication, then averaged);
 "at quota": share at 100% or more.</p>{% endif %}
+{% if m.sdr_attainment %}<h3>SDR targets</h3>
+{{ motion_table(m.sdr_attainment) }}
+<p class="meta">SDRs on the team the whole year, by year from the start; SQL targets ramped
+by tenure; each SQL credited to the SDR who qualified it.</p>{% endif %}
 {% if m.retention %}<h3>Customer success</h3>
 {{ motion_table(m.retention) }}
 <p class="meta">By year from the start. Renewals due = renewals + churned customers; logo

@@ -169,6 +169,12 @@ class Results:
         with P10/P90 across replications; no rows without a quota."""
         return self._motion("attainment")
 
+    def sdr_attainment(self) -> pd.DataFrame:
+        """Per year, SDRs against their SQL targets
+        (:func:`sim.analysis.motion.sdr_attainment_table`), mean with P10/P90 across
+        replications; no rows without a target."""
+        return self._motion("sdr_attainment")
+
     def retention(self) -> pd.DataFrame:
         """Per year, renewals, churn, health and upsell
         (:func:`sim.analysis.motion.retention_table`), mean with P10/P90 across
@@ -183,6 +189,7 @@ class Results:
             "segments": self.segments(),
             "phases": self.phases(),
             "attainment": self.attainment(),
+            "sdr_attainment": self.sdr_attainment(),
             "retention": self.retention(),
         }
 
