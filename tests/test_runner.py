@@ -90,6 +90,7 @@ def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # t
             "attainment.csv",
             "sdr_attainment.csv",
             "retention.csv",
+            "ae_teams.csv",
             "checksums.sha256",
         ]
     )

@@ -200,7 +200,7 @@ def kpis(ledger: Ledger) -> dict[str, float]:
 def sdr_years(ledger: Ledger) -> dict[str, Series]:
     """:func:`ae_years` for SDRs against their SQL targets (``ae`` is the SDR's index,
     ``quota`` their ramped SQL target, ``booked`` their SQLs)."""
-    return _years(ledger.sql_targets, len(ledger.months))
+    return target_years(ledger.sql_targets, len(ledger.months))
 
 
 def ae_years(ledger: Ledger) -> dict[str, Series]:
@@ -212,10 +212,13 @@ def ae_years(ledger: Ledger) -> dict[str, Series]:
     ``ae``, ``talent``, ``quota`` (the year's ramped quota), ``booked`` and ``attainment``
     (``booked / quota``); empty arrays without a quota.
     """
-    return _years(ledger.quota, len(ledger.months))
+    return target_years(ledger.quota, len(ledger.months))
 
 
-def _years(q: dict[str, np.ndarray[Any, Any]], n_months: int) -> dict[str, Series]:
+def target_years(q: dict[str, np.ndarray[Any, Any]], n_months: int) -> dict[str, Series]:
+    """Per person and year, their ramped target and what was credited to them, from the
+    monthly rows ``q`` of :attr:`~sim.engine.ledger.Ledger.quota` (or ``sql_targets``, or a
+    selection of their rows); see :func:`ae_years`."""
     names = ("year", "ae", "talent", "quota", "booked", "attainment")
     if not q or len(q["month"]) == 0:
         return {n: np.zeros(0) for n in names}
@@ -360,6 +363,11 @@ def monthly(ledger: Ledger) -> dict[str, Series]:
             derived[f"{team}_{name}"] = figures[name]
         for name in ("ramp_loss", "coaching_loss", "vacancy"):
             derived[f"{team}_{name}_fte"] = figures[f"{name}_days"] / ledger.month_days
+    for team, figures in ledger.ae_teams.items():  # field_sales.teams, one by one
+        derived[f"ae_team_{team}_headcount"] = figures["headcount"]
+        derived[f"ae_team_{team}_utilisation"] = _per_capacity(
+            figures["open_days"], figures["slot_days"]
+        )
     sm = f["marketing_cost"] + f["marketing_programs"]
     sm = sm + sum(staff[t]["cost"] for t in SALES_TEAMS if t in staff)
     derived["sm_cost"] = sm

@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.metrics import ae_years, sdr_years
+from sim.analysis.metrics import ae_years, sdr_years, target_years
 from sim.engine.leads import NON_TARGET
 from sim.engine.ledger import Ledger
+from sim.scenario.schema import GENERALISTS
 
 __all__ = [
     "FIXED_COLUMNS",
@@ -39,6 +40,7 @@ __all__ = [
     "STARTING_BOOK",
     "TABLES",
     "across_replications",
+    "ae_team_table",
     "attainment_table",
     "channel_table",
     "motion_tables",
@@ -64,6 +66,7 @@ TABLES = (
     "attainment",
     "sdr_attainment",
     "retention",
+    "ae_teams",
 )
 """The tables of :func:`motion_tables`, in the order they are written and shown."""
 
@@ -75,6 +78,7 @@ FIXED_COLUMNS: dict[str, tuple[str, ...]] = {
     "attainment": (),
     "sdr_attainment": (),
     "retention": (),
+    "ae_teams": ("segments",),
 }
 """Per table, the columns that describe a row rather than measure it (equal in every
 replication): shown once, without a band, by :func:`across_replications`."""
@@ -464,6 +468,87 @@ def retention_table(ledger: Ledger) -> pd.DataFrame:
     return _frame(rows, "year")
 
 
+def ae_team_table(ledger: Ledger) -> pd.DataFrame:
+    """Per AE team (``field_sales.teams``, and the AEs of field sales itself where they work
+    any segment): its people, deals, bookings and how full it ran over the horizon.
+
+    Parameters
+    ----------
+    ledger
+        One replication's ledger (without AE teams of its own the table has no rows).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``team``. Columns: ``segments`` (those it works, joined by ``+``), ``aes_end``
+        (AEs at the horizon's end), ``ae_years`` (on payroll), ``opportunities``, ``wins``
+        and ``new_arr`` (of its segments' leads, unique leads as in :func:`segment_table`
+        but with the starting book's: its open pipeline is the team's work too),
+        ``win_rate`` (wins / opportunities),
+        ``bookings_per_ae_year``, ``utilisation`` (open deals over the slot capacity of
+        its ramped AEs), ``queue_mean`` (deals waiting for one of its AEs, on average) and
+        ``wait_days`` (mean wait of the deals its AEs took), ``at_quota_share`` (of its
+        AE-years on the team a whole year, the share at quota; NaN without a quota).
+    """
+    if not ledger.ae_teams:
+        columns = (
+            "segments",
+            "aes_end",
+            "ae_years",
+            "opportunities",
+            "wins",
+            "new_arr",
+            "win_rate",
+            "bookings_per_ae_year",
+            "utilisation",
+            "queue_mean",
+            "wait_days",
+            "at_quota_share",
+        )
+        return pd.DataFrame(columns=columns, index=pd.Index([], name="team"), dtype=float)
+    st = _Stages(ledger)
+    segment = ledger.leads["segment"]
+    days = float(ledger.month_days.sum())
+    rows: dict[str, dict[str, Any]] = {}
+    for team, figures in ledger.ae_teams.items():
+        names = ledger.ae_team_segments[team]
+        codes = [ledger.segments.index(n) for n in names]
+        sel = np.isin(segment, codes)
+        counts = st.counts(sel)
+        new_arr = float(st.new_arr[sel].sum())
+        ae_years = float(figures["person_days"].sum()) / 365.25
+        rows[team] = {
+            "segments": "+".join(names),
+            "aes_end": float(figures["headcount"][-1]),
+            "ae_years": ae_years,
+            "opportunities": counts["opportunities"],
+            "wins": counts["wins"],
+            "new_arr": new_arr,
+            "win_rate": _ratio(counts["wins"], counts["opportunities"]),
+            "bookings_per_ae_year": _ratio(new_arr, ae_years),
+            "utilisation": _ratio(
+                float(figures["open_days"].sum()), float(figures["slot_days"].sum())
+            ),
+            "queue_mean": _ratio(float(figures["queue_days"].sum()), days),
+            "wait_days": _ratio(float(figures["wait_days"].sum()), float(figures["waits"].sum())),
+            "at_quota_share": _team_at_quota(ledger, team),
+        }
+    return _frame(rows, "team")
+
+
+def _team_at_quota(ledger: Ledger, team: str) -> float:
+    """Share of AE-years at quota in AE team ``team`` (NaN where it has no quota)."""
+    q = ledger.quota
+    if not q or "team" not in q:
+        return math.nan
+    others = [t for t in ledger.ae_teams if t != GENERALISTS]
+    code = 0 if team == GENERALISTS else 1 + others.index(team)
+    mine = q["team"] == code
+    years = target_years({name: column[mine] for name, column in q.items()}, len(ledger.months))
+    attainment = years["attainment"][np.isfinite(years["attainment"])]
+    return float((attainment >= 1.0).mean()) if len(attainment) else math.nan
+
+
 def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
     """Every table of this module for one replication, keyed as in :data:`TABLES`."""
     return {
@@ -474,6 +559,7 @@ def motion_tables(ledger: Ledger) -> dict[str, pd.DataFrame]:
         "attainment": attainment_table(ledger),
         "sdr_attainment": sdr_attainment_table(ledger),
         "retention": retention_table(ledger),
+        "ae_teams": ae_team_table(ledger),
     }
 
 

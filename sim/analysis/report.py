@@ -264,10 +264,26 @@ _MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
         ("upsell_arr", "upsell ARR", "money", True),
         ("upsell_unfollowed_share", "unfollowed chances", "share", True),
     ),
+    "ae_teams": (
+        ("segments", "segments", "text", False),
+        ("aes_end", "AEs at the end", "count", False),
+        ("ae_years", "AE-years", "count", False),
+        ("opportunities", "opps", "count", False),
+        ("wins", "wins", "count", True),
+        ("win_rate", "win rate", "share", True),
+        ("new_arr", "new ARR", "money", True),
+        ("bookings_per_ae_year", "per AE-year", "money", True),
+        ("utilisation", "utilisation", "share", True),
+        ("wait_days", "days waiting for an AE", "count", True),
+        ("at_quota_share", "AE-years at quota", "share", True),
+    ),
 }
 
 
-def _cell(kind: str, value: float) -> str:
+def _cell(kind: str, value: Any) -> str:
+    if kind == "text":
+        return str(value)
+    value = float(value)
     if not np.isfinite(value):
         return "-"
     if kind == "money":
@@ -294,7 +310,7 @@ def _motion_table(name: str, table: pd.DataFrame) -> dict[str, Any]:
                 lo, hi = float(r[f"{column}_p10"]), float(r[f"{column}_p90"])
                 if np.isfinite(lo) and np.isfinite(hi):
                     band_text = f"{_cell(kind, lo)}-{_cell(kind, hi)}"
-            cells.append({"text": _cell(kind, float(r[column])), "band": band_text})
+            cells.append({"text": _cell(kind, r[column]), "band": band_text})
         young = name == "waterfall" and float(r["months_observed"]) < MATURE_MONTHS
         kind_of_row = "total" if label in ("all", "mature") else "young" if young else ""
         rows.append({"label": str(label), "cells": cells, "class": kind_of_row})
@@ -723,6 +739,12 @@ churn = churned / due. Health is the attention a customer received over its term
 dedicated CSM with a comfortable book; 0: no CSM), shown where the scenario models it;
 upsell figures where it has an expansion pipeline (upsell ARR is part of expansion ARR;
 unfollowed chances are recycled).</p>{% endif %}
+{% if m.ae_teams %}<h3>AE teams</h3>
+{{ motion_table(m.ae_teams) }}
+<p class="meta">Each team works the deals of its segments (field_sales.teams; "field_sales":
+the AEs of field sales itself). Opportunities, wins and new ARR count its segments' unique
+leads, the starting book's open pipeline included; utilisation = open deals over the slots
+of its ramped AEs; the wait is from hand-off to an AE taking the deal.</p>{% endif %}
 {% endif %}
 {% for c in s.charts %}
 <figure><img alt="{{ c.title }}" src="data:image/png;base64,{{ c.png }}">

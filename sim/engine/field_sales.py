@@ -5,10 +5,15 @@ their ramp; leads wait in a FIFO queue for an AE with room. Every opportunity ha
 when an AE leaves, a share of their opportunities is lost and the rest pass to colleagues.
 Deal size is drawn when the opportunity opens (its pipeline value) and booked on a win.
 Phase ends are scheduled callbacks, not processes.
+
+AEs work in teams (:class:`Desk`): the AEs of field sales itself, and one team per entry of
+``field_sales.teams``. A deal goes to the team of its segment, waits in that team's queue
+and is owned by one of its AEs; a leaver's deals pass to colleagues of the same team.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 
@@ -18,7 +23,8 @@ from sim.engine.core import Context, call_later
 from sim.engine.leads import FS_OPEN, FS_QUEUE, INF
 from sim.engine.ledger import F, Level
 from sim.engine.staff import Person, Roster
-from sim.scenario.schema import DealMotion, Scenario
+from sim.scenario.schema import GENERALISTS, DealMotion, Scenario
+from sim.scenario.schema import FieldSales as FieldSalesConfig
 
 _APPTS, _OPPS, _REJECTED = F["appointments"], F["opportunities"], F["rejected_by_ae"]
 _WINS, _LOSSES, _NO_DECISION = F["wins"], F["losses"], F["no_decisions"]
@@ -67,11 +73,49 @@ class _Motion:
         self.failed = [0] * len(motion.phases)
 
 
+class Desk:
+    """One AE team: its people, the deals waiting for one of them, its open deals."""
+
+    __slots__ = (
+        "commission",
+        "credits",
+        "leaver_lost",
+        "name",
+        "open",
+        "per_ae",
+        "queue",
+        "quota",
+        "roster",
+        "segments",
+        "wait_days",
+        "waiting",
+        "waits",
+    )
+
+    def __init__(self, name: str, segments: list[str], cfg: FieldSalesConfig) -> None:
+        self.name = name
+        self.segments = segments
+        """The segments whose deals the team works (inside sales' own deals excluded)."""
+        self.per_ae = cfg.max_open_opportunities_per_ae
+        self.leaver_lost = cfg.leaver_lost_share
+        self.commission = cfg.commission_rate
+        self.quota = cfg.quota_per_ae_per_year
+        self.open = Level()
+        self.queue = Level()
+        self.waiting: deque[tuple[int, float]] = deque()
+        self.wait_days = 0.0
+        self.waits = 0
+        self.credits: list[tuple[int, float, float]] = []
+        """Every win of the horizon: (the owning AE's index, when, ACV); -1: nobody owned it."""
+        self.roster: Roster
+
+
 class FieldSales:
     """The field-sales team: appointment queue, AEs with open-opportunity caps, outcomes.
 
     Each segment's opportunities follow its deal motion (``field_sales.segments``, else the
-    team's): phases, acceptance, meeting delay and no-decision share.
+    team's): phases, acceptance, meeting delay and no-decision share. Each segment's deals go
+    to its AE team (:class:`Desk`).
     """
 
     to_customer_success: Callable[[int, float], None]
@@ -80,10 +124,6 @@ class FieldSales:
     def __init__(self, ctx: Context, scenario: Scenario) -> None:
         cfg = scenario.field_sales
         self.ctx = ctx
-        self.per_ae = cfg.max_open_opportunities_per_ae
-        self.open = Level()
-        self.queue = Level()
-        self._waiting: deque[tuple[int, float]] = deque()
         self._opened_at: dict[int, float] = {}
         self._owner: dict[int, Person] = {}
         self._acv: dict[int, float] = {}
@@ -104,15 +144,11 @@ class FieldSales:
                 self._motion.append(team)
         self.motions = list(dict.fromkeys(self._motion))
         """The motions in use, in segment order (the team's where a segment first uses it)."""
-        self._leaver_lost = cfg.leaver_lost_share
         # the independent motion: these segments' deals are run by inside sales, no AE
         self._by_sdr = [scenario.inside_sales.for_segment(n).closes for n in scenario.segments]
         self.sdr_open = Level()
         """Open deals inside sales runs itself (in ``FS_OPEN`` too, but in no AE's slots)."""
         self._sdr_deals: set[int] = set()
-        self._commission = cfg.commission_rate
-        self.credits: list[tuple[int, float, float]] = []
-        """Every win of the horizon: (the owning AE's index, when, ACV); -1: nobody owned it."""
         s = ctx.streams
         keys = ctx.leads.key
         self._deal_size = [
@@ -122,32 +158,46 @@ class FieldSales:
         self._u_accept = s.lead_uniforms(keys, "fs.accept")
         self._u_phase = s.lead_uniforms(keys, "fs.phase")
         self._u_leaver = s.lead_uniforms(keys, "fs.leaver")
-        self.roster = Roster(
-            ctx,
-            "field_sales",
-            cfg,
-            self._join,
-            self._leave,
-            scenario.finance.tools_per_head_per_month,
-        )
+        worked_by = cfg.team_of(scenario.segments)
+        self.desks: list[Desk] = []
+        """The AE teams: field sales' own AEs first, then ``field_sales.teams`` in order."""
+        for name in (GENERALISTS, *cfg.teams):
+            staffing = cfg.team(name)
+            mine = [
+                seg
+                for seg, by, sdr in zip(scenario.segments, worked_by, self._by_sdr, strict=True)
+                if by == name and not sdr
+            ]
+            desk = Desk(name, mine, staffing)
+            desk.roster = Roster(
+                ctx,
+                name if name == GENERALISTS else f"{GENERALISTS}.{name}",
+                staffing,
+                functools.partial(self._join, desk),
+                functools.partial(self._leave, desk),
+                scenario.finance.tools_per_head_per_month,
+            )
+            self.desks.append(desk)
+        by_name = {desk.name: desk for desk in self.desks}
+        self._desk = [by_name[name] for name in worked_by]
+        """Each segment's AE team, by segment index."""
 
     # -- capacity -------------------------------------------------------------------------
-    def _join(self, person: Person) -> None:
-        self._fill()
+    def _join(self, desk: Desk, person: Person) -> None:
+        self._fill(desk)
 
-    def _leave(self, person: Person) -> None:
+    def _leave(self, desk: Desk, person: Person) -> None:
         ctx = self.ctx
+        roster = desk.roster
         theirs = [lead for lead, owner in self._owner.items() if owner is person]
         for lead in theirs:
-            if self._u_leaver(lead) < self._leaver_lost:
+            if self._u_leaver(lead) < desk.leaver_lost:
                 ctx.flows[_LEAVER_LOSSES] += 1
                 ctx.flows[_LOSSES] += 1
                 self._close(lead)
                 self.to_recycle(lead, "lost")
                 continue
-            heir = max(
-                self.roster.active, key=lambda p: self.roster.room(p, self.per_ae), default=None
-            )
+            heir = max(roster.active, key=lambda p: roster.room(p, desk.per_ae), default=None)
             if heir is None:  # nobody left to take it over
                 ctx.flows[_LEAVER_LOSSES] += 1
                 ctx.flows[_LOSSES] += 1
@@ -157,27 +207,30 @@ class FieldSales:
             self._owner[lead] = heir
             heir.load += 1
         person.load = 0
-        self._fill()
+        self._fill(desk)
 
     def refill(self) -> None:
         """Take waiting leads if capacity grew (ramp steps, new hires)."""
-        self._fill()
+        for desk in self.desks:
+            self._fill(desk)
 
     # -- hand-off in ----------------------------------------------------------------------
     def receive(self, lead: int) -> None:
-        """Take a qualified (or fast-passed) lead; it waits for an AE with room (a segment
-        inside sales closes itself: its deal opens at once, with no AE)."""
+        """Take a qualified (or fast-passed) lead; it waits for an AE of its segment's team
+        with room (a segment inside sales closes itself: its deal opens at once, no AE)."""
         now = self.ctx.env.now
         leads = self.ctx.leads
-        if self._by_sdr[leads.segment[lead]]:
+        segment = leads.segment[lead]
+        if self._by_sdr[segment]:
             self.close_for_inside_sales(lead)
             return
         leads.move(lead, FS_QUEUE)
         if leads.first_fs_at[lead] == INF:
             leads.first_fs_at[lead] = now
-        self._waiting.append((lead, now))
-        self.queue.add(now, 1)
-        self._fill()
+        desk = self._desk[segment]
+        desk.waiting.append((lead, now))
+        desk.queue.add(now, 1)
+        self._fill(desk)
 
     def close_for_inside_sales(self, lead: int) -> None:
         """Run a deal that inside sales closes itself: the segment's motion, no AE slot."""
@@ -186,7 +239,7 @@ class FieldSales:
         leads.move(lead, FS_QUEUE)
         if leads.first_fs_at[lead] == INF:
             leads.first_fs_at[lead] = now
-        self.queue.add(now, 1)
+        self._desk[leads.segment[lead]].queue.add(now, 1)
         self._open(lead, None, now)
 
     def alert_owner(self, lead: int) -> bool:
@@ -194,12 +247,13 @@ class FieldSales:
         owner = self.account_owner.get(lead)
         if owner is None or owner.left_at != INF:
             return False
-        if self.roster.room(owner, self.per_ae) < 1:
+        desk = self._desk[self.ctx.leads.segment[lead]]
+        if desk.roster.room(owner, desk.per_ae) < 1:
             self.receive(lead)  # the team's queue: the owner is full
             return True
         now = self.ctx.env.now
         self.ctx.leads.move(lead, FS_QUEUE)
-        self.queue.add(now, 1)
+        desk.queue.add(now, 1)
         self._open(lead, owner, now)
         return True
 
@@ -211,11 +265,12 @@ class FieldSales:
             self._sdr_deals.add(lead)
             self.sdr_open.add(ctx.env.now, 1)
         else:
-            owner = min(self.roster.active, key=lambda p: p.load, default=None)
+            desk = self._desk[segment]
+            owner = min(desk.roster.active, key=lambda p: p.load, default=None)
             if owner is not None:
                 owner.load += 1
                 self._owner[lead] = owner
-            self.open.add(ctx.env.now, 1)
+            desk.open.add(ctx.env.now, 1)
         self._opened_at[lead] = ctx.env.now
         self._acv[lead] = self._deal_size[segment](lead)
         ctx.leads.last_opp_at[lead] = ctx.env.now
@@ -226,36 +281,44 @@ class FieldSales:
     @property
     def queued(self) -> int:
         """Leads waiting for an AE."""
-        return len(self._waiting)
+        return sum(len(desk.waiting) for desk in self.desks)
+
+    @property
+    def open_deals(self) -> float:
+        """Deals AEs hold open (inside sales' own deals are in :attr:`sdr_open`)."""
+        return sum(desk.open.value for desk in self.desks)
 
     def open_waits(self) -> float:
         """Days waited so far by the leads still waiting for an AE."""
         now = self.ctx.env.now
-        return sum(now - since for _, since in self._waiting)
+        return sum(now - since for desk in self.desks for _, since in desk.waiting)
 
-    def _fill(self) -> None:
-        while self._waiting:
-            ae = self.roster.with_room(self.per_ae)
+    def _fill(self, desk: Desk) -> None:
+        waiting = desk.waiting
+        while waiting:
+            ae = desk.roster.with_room(desk.per_ae)
             if ae is None:
                 return
-            lead, since = self._waiting.popleft()
+            lead, since = waiting.popleft()
             self._open(lead, ae, since)
 
     def book_existing(self, lead: int, in_days: float) -> None:
         """Seed a first meeting of the starting book, held ``in_days`` from now."""
-        if self._by_sdr[self.ctx.leads.segment[lead]]:
+        segment = self.ctx.leads.segment[lead]
+        desk = self._desk[segment]
+        if self._by_sdr[segment]:
             self.ctx.leads.move(lead, FS_QUEUE)
-            self.queue.add(self.ctx.env.now, 1)
+            desk.queue.add(self.ctx.env.now, 1)
             self._open(lead, None, self.ctx.env.now, in_days)
             return
-        ae = self.roster.with_room(self.per_ae)
+        ae = desk.roster.with_room(desk.per_ae)
         if ae is None:
-            ae = min(self.roster.active, key=lambda p: p.load, default=None)
+            ae = min(desk.roster.active, key=lambda p: p.load, default=None)
         if ae is None:  # nobody to hold it: it waits like any hand-off
             self.receive(lead)
             return
         self.ctx.leads.move(lead, FS_QUEUE)
-        self.queue.add(self.ctx.env.now, 1)
+        desk.queue.add(self.ctx.env.now, 1)
         self._open(lead, ae, self.ctx.env.now, in_days)
 
     def _open(self, lead: int, ae: Person | None, since: float, delay: float | None = None) -> None:
@@ -263,22 +326,23 @@ class FieldSales:
         inside sales runs the deal)."""
         ctx = self.ctx
         now = ctx.env.now
-        self.queue.add(now, -1)
+        segment = ctx.leads.segment[lead]
+        desk = self._desk[segment]
+        desk.queue.add(now, -1)
         if ae is None:
             self._sdr_deals.add(lead)
             self.sdr_open.add(now, 1)
         else:
-            self.open.add(now, 1)
+            desk.open.add(now, 1)
             ae.load += 1
             self._owner[lead] = ae
+            desk.wait_days += now - since
+            desk.waits += 1
         epoch = ctx.leads.move(lead, FS_OPEN)
         ctx.flows[_APPTS] += 1
         ctx.flows[_WAIT_SUM] += now - since
         ctx.flows[_WAITS] += 1
-        if delay is None:
-            wait = self._motion[ctx.leads.segment[lead]].appointment_delay(lead)
-        else:
-            wait = delay
+        wait = self._motion[segment].appointment_delay(lead) if delay is None else delay
         call_later(ctx.env, wait, self._appointment, (lead, epoch))
 
     def _appointment(self, event: simpy.Event) -> None:
@@ -335,10 +399,12 @@ class FieldSales:
                 flows[_RECYCLED_WINS] += 1
             acv = self._acv[lead]
             owner = self._owner.get(lead)
-            # the booking is credited to the AE who owns the deal when it is won
-            self.credits.append((-1 if owner is None else owner.index, now, acv))
-            if self._commission > 0:
-                self.roster.pay(self._commission * acv)
+            if owner is not None:
+                # the booking is credited to the AE who owns the deal when it is won
+                desk = self._desk[leads.segment[lead]]
+                desk.credits.append((owner.index, now, acv))
+                if desk.commission > 0:
+                    desk.roster.pay(desk.commission * acv)
             self._close(lead)
             self.to_customer_success(lead, acv)
             return
@@ -360,5 +426,6 @@ class FieldSales:
         if owner is not None:
             owner.load -= 1
             self.account_owner[lead] = owner
-        self.open.add(self.ctx.env.now, -1)
-        self._fill()
+        desk = self._desk[self.ctx.leads.segment[lead]]
+        desk.open.add(self.ctx.env.now, -1)
+        self._fill(desk)

@@ -119,6 +119,21 @@ AREAS = ("is_queue", "fs_queue", "fs_open", "cs_covered", "cs_queue", "cs_pooled
 
 F = {name: i for i, name in enumerate(FLOWS)}
 
+AE_TEAM_FIGURES = (
+    "headcount",
+    "person_days",
+    "effective_days",
+    "cost",
+    "slot_days",
+    "open_days",
+    "queue_days",
+    "wait_days",
+    "waits",
+)
+"""Per AE team and month (``field_sales.teams``): AEs at month end, days on payroll and
+productive, cost, open-opportunity slot-days, open deals x days, waiting deals x days, and
+the days waited by (and the number of) the deals its AEs took."""
+
 
 class Level:
     """A level that changes at event times, integrated over time for time averages."""
@@ -186,11 +201,17 @@ class Ledger:
         With ``field_sales.quota_per_ae_per_year``, one row per AE and month on the team:
         ``month`` (index), ``ae`` (the AE's index), ``talent`` (their productivity factor),
         ``quota`` (their ramped quota for the days they were there), ``booked`` (new ARR of
-        the wins they owned) and ``whole`` (1 if on the team the whole month). Empty
-        without a quota.
+        the wins they owned) and ``whole`` (1 if on the team the whole month); with AE
+        teams (``field_sales.teams``), ``team`` too: 0 for the AEs of field sales itself,
+        then 1, 2 ... in the order of the teams (AEs of a team without a quota are left
+        out). Empty without a quota.
     sql_targets
         With ``inside_sales.sql_target_per_sdr_per_month``, the same for SDRs: ``ae`` is the
         SDR's index, ``quota`` their ramped SQL target, ``booked`` the leads they qualified.
+    ae_teams, ae_team_segments
+        Where field sales has AE teams of its own (``field_sales.teams``): per team, one
+        array a month for each of :data:`AE_TEAM_FIGURES`, and the segments whose deals it
+        works (``field_sales``: the AEs of field sales itself). Empty otherwise.
     """
 
     scenario: str
@@ -212,3 +233,5 @@ class Ledger:
     state_counts: dict[str, int] = field(default_factory=dict)
     quota: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     sql_targets: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    ae_teams: dict[str, dict[str, np.ndarray[Any, Any]]] = field(default_factory=dict)
+    ae_team_segments: dict[str, list[str]] = field(default_factory=dict)

@@ -32,7 +32,7 @@ from sim.engine.leads import (
     STATES,
     Leads,
 )
-from sim.engine.ledger import AREAS, FLOWS, STOCKS, F, Ledger
+from sim.engine.ledger import AE_TEAM_FIGURES, AREAS, FLOWS, STOCKS, F, Ledger
 from sim.engine.marketing import Marketing
 from sim.engine.outbound import Outbound
 from sim.engine.recycle import Recycler
@@ -40,7 +40,7 @@ from sim.engine.staff import STAFF_FLOWS, Roster
 from sim.engine.streams import SeedLike, Streams
 from sim.errors import InvariantError
 from sim.scenario.distributions import AnyDistribution
-from sim.scenario.schema import Phase, Scenario
+from sim.scenario.schema import GENERALISTS, Phase, Scenario
 
 _NRR_WINDOW_MONTHS = 12
 
@@ -79,20 +79,30 @@ class World:
             else Outbound(self.ctx, scenario, scenario.outbound, self.marketing)
         )
         self._wire()
-        self.teams = {
-            "inside_sales": self.inside_sales.roster,
-            "field_sales": self.field_sales.roster,
-            "customer_success": self.customer_success.roster,
+        desks = self.field_sales.desks
+        self.teams: dict[str, list[Roster]] = {
+            "inside_sales": [self.inside_sales.roster],
+            "field_sales": [desk.roster for desk in desks],
+            "customer_success": [self.customer_success.roster],
         }
+        """Each team's rosters (field sales: one per AE team)."""
         if self.outbound is not None:
-            self.teams["outbound"] = self.outbound.roster
+            self.teams["outbound"] = [self.outbound.roster]
         if self.customer_success.pool is not None:
-            self.teams["tech_touch"] = self.customer_success.pool
-        for roster in self.teams.values():
-            roster.seed()
+            self.teams["tech_touch"] = [self.customer_success.pool]
+        for rosters in self.teams.values():
+            for roster in rosters:
+                roster.seed()
+        months = scenario.horizon_months
         self.staff = {
-            team: {name: [0.0] * scenario.horizon_months for name in (*STAFF_FLOWS, "headcount")}
+            team: {name: [0.0] * months for name in (*STAFF_FLOWS, "headcount")}
             for team in self.teams
+        }
+        # per AE team, where field sales has teams of its own (field_sales.teams)
+        self.ae_teams = {
+            desk.name: {name: [0.0] * months for name in AE_TEAM_FIGURES}
+            for desk in desks
+            if scenario.field_sales.teams and (desk.segments or desk.name != GENERALISTS)
         }
         self.stocks = {name: [0.0] * scenario.horizon_months for name in STOCKS}
         self.areas = {name: [0.0] * scenario.horizon_months for name in AREAS}
@@ -292,8 +302,8 @@ class World:
             "customers": cs.customers,
             "covered_customers": cs.covered.value,
             "is_queue_length": is_.queue.value,
-            "fs_queue_length": fs.queue.value,
-            "fs_open": fs.open.value,
+            "fs_queue_length": sum(desk.queue.value for desk in fs.desks),
+            "fs_open": fs.open_deals,
             "cs_queue_length": cs.queue.value,
             "nurture_pool": counts[NURTURE],
             "recycle_pool": counts[RECYCLE],
@@ -302,19 +312,35 @@ class World:
         for name, value in values.items():
             self.stocks[name][m] = float(value)
         start = self.ctx.month_starts[m]
-        for team, roster in self.teams.items():
-            for name, value in roster.month_figures(start, t).items():
-                self.staff[team][name][m] = value
-            self.staff[team]["headcount"][m] = float(len(roster.active))
+        for team, rosters in self.teams.items():
+            staff = self.staff[team]
+            for roster in rosters:
+                for name, value in roster.month_figures(start, t).items():
+                    staff[name][m] += value
+                staff["headcount"][m] += float(len(roster.active))
         for name, level in (
             ("is_queue", is_.queue),
-            ("fs_queue", fs.queue),
-            ("fs_open", fs.open),
             ("cs_covered", cs.covered),
             ("cs_queue", cs.queue),
             ("cs_pooled", cs.pooled),
         ):
             self.areas[name][m] = level.flush(t)
+        for desk in fs.desks:
+            queue_days, open_days = desk.queue.flush(t), desk.open.flush(t)
+            self.areas["fs_queue"][m] += queue_days
+            self.areas["fs_open"][m] += open_days
+            figures = self.ae_teams.get(desk.name)
+            if figures is not None:
+                own = desk.roster.month_figures(start, t)
+                figures["headcount"][m] = float(len(desk.roster.active))
+                figures["person_days"][m] = own["person_days"]
+                figures["effective_days"][m] = own["effective_days"]
+                figures["cost"][m] = own["cost"]
+                figures["slot_days"][m] = own["effective_days"] * desk.per_ae
+                figures["open_days"][m] = open_days
+                figures["queue_days"][m] = queue_days
+                figures["wait_days"][m], figures["waits"][m] = desk.wait_days, desk.waits
+                desk.wait_days, desk.waits = 0.0, 0
 
     def _refills(self) -> Generator[Any, Any, None]:
         """At each month start (after the plans), teams take up capacity that ramp added."""
@@ -345,8 +371,9 @@ class World:
         if not self.inside_sales.open:
             env.process(self.inside_sales.shifts())
         env.process(self._month_ends())
-        for roster in self.teams.values():
-            env.process(roster.plans())
+        for rosters in self.teams.values():
+            for roster in rosters:
+                env.process(roster.plans())
         env.process(self._refills())
         if self.outbound is not None:
             env.process(self.outbound.prospecting())
@@ -381,7 +408,7 @@ class World:
         held = {
             INSIDE_SALES: ("inside sales", is_.queue.value + is_.busy + is_.waiting),
             FS_QUEUE: ("field sales queue", fs.queued),
-            FS_OPEN: ("field sales open", fs.open.value + fs.sdr_open.value),
+            FS_OPEN: ("field sales open", fs.open_deals + fs.sdr_open.value),
             CUSTOMER: ("customer success", cs.customers),
         }
         followed = cs.covered.value + cs.queue.value + cs.pooled.value
@@ -462,7 +489,7 @@ class World:
             areas={name: np.asarray(v) for name, v in self.areas.items()},
             capacity={
                 "inside_sales_hours": hours * fte["inside_sales"] * is_.attendance,
-                "field_sales_slot_days": days * fte["field_sales"] * self.field_sales.per_ae,
+                "field_sales_slot_days": self._slot_days(days),
                 "customer_success_account_days": (
                     days * fte["customer_success"] * self.customer_success.per_csm
                 ),
@@ -517,15 +544,44 @@ class World:
                 zip(STATES, np.bincount(leads.state, minlength=len(STATES)).tolist(), strict=True)
             ),
             quota=self._quota_months(),
+            ae_teams={
+                team: {name: np.asarray(v) for name, v in figures.items()}
+                for team, figures in self.ae_teams.items()
+            },
+            ae_team_segments={
+                desk.name: list(desk.segments)
+                for desk in self.field_sales.desks
+                if desk.name in self.ae_teams
+            },
             sql_targets=self._sql_targets(),
         )
 
+    def _slot_days(self, days: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        """Open-opportunity slot-days of field sales each month: each AE team's effective
+        days times its AEs' cap."""
+        desks = self.field_sales.desks
+        if len(desks) == 1:
+            fte = np.asarray(self.staff["field_sales"]["effective_days"]) / days
+            return np.asarray(days * fte * desks[0].per_ae)
+        slots = [np.asarray(figures["slot_days"]) for figures in self.ae_teams.values()]
+        return np.asarray(sum(slots))
+
     def _quota_months(self) -> dict[str, np.ndarray[Any, Any]]:
-        """Each AE's ramped quota and bookings, month by month (see :class:`Ledger`)."""
-        quota = self.scenario.field_sales.quota_per_ae_per_year
-        if quota is None:
+        """Each AE's ramped quota and bookings, month by month (see :class:`Ledger`); AEs
+        of a team with no quota are left out, and AE numbers run on across teams."""
+        tables = []
+        offset = 0
+        for k, desk in enumerate(self.field_sales.desks):
+            if desk.quota is not None:
+                table = self._against_target(desk.roster, desk.credits, desk.quota)
+                table["ae"] = table["ae"] + offset
+                if len(self.field_sales.desks) > 1:
+                    table["team"] = np.full(len(table["ae"]), float(k))
+                tables.append(table)
+            offset += len(desk.roster.people)
+        if not tables:
             return {}
-        return self._against_target(self.field_sales.roster, self.field_sales.credits, quota)
+        return {name: np.concatenate([t[name] for t in tables]) for name in tables[0]}
 
     def _sql_targets(self) -> dict[str, np.ndarray[Any, Any]]:
         """Each SDR's ramped SQL target and SQLs, month by month (see :class:`Ledger`)."""

@@ -67,7 +67,7 @@ from sim.engine.world import simulate
 from sim.errors import Problem, ScenarioError
 from sim.experiment.executors import ExecutorLike, make_executor
 from sim.experiment.runner import Progress
-from sim.scenario.schema import Scenario, add_months
+from sim.scenario.schema import GENERALISTS, Scenario, add_months
 
 __all__ = [
     "CONFIRM_OFFSET",
@@ -98,7 +98,21 @@ ROLES: dict[str, str] = {
     "csm": "customer_success",
     "bdr": "outbound",
 }
-"""Role names a plan uses, and the scenario team each one joins."""
+"""Role names a plan uses, and the scenario team each one joins. AEs of a team of their own
+(``field_sales.teams``) are role ``ae.TEAM``: ``ae.enterprise`` joins the enterprise AEs."""
+
+_ROLE = r"[a-zA-Z]+(?:\.[A-Za-z0-9_\-]+)?"
+"""How a role is written: ``sdr``, ``ae`` or ``ae.enterprise``."""
+
+
+def _known_role(role: str) -> bool:
+    base, dot, team = role.partition(".")
+    return base in ROLES and (not dot or (base == "ae" and bool(team)))
+
+
+def _unknown_role(role: str) -> str:
+    return f"unknown role {role!r}; roles are {', '.join(ROLES)}, or ae.TEAM for an AE team"
+
 
 ROLE_NAMES = {"sdr": "SDR", "ae": "AE", "csm": "CSM", "bdr": "BDR"}
 
@@ -202,8 +216,8 @@ class HiringPlan:
             raise ValueError("a budget cannot be negative")
         object.__setattr__(self, "budgets", tuple(sorted(self.budgets)))
         for hire in self.hires:
-            if hire.role not in ROLES:
-                raise ValueError(f"unknown role {hire.role!r}; roles are {', '.join(ROLES)}")
+            if not _known_role(hire.role):
+                raise ValueError(_unknown_role(hire.role))
             if hire.count < 1 or hire.month < 1:
                 raise ValueError(f"a hire needs a positive count and month (got {hire})")
         object.__setattr__(self, "hires", tuple(sorted(self.hires, key=_role_order)))
@@ -229,8 +243,10 @@ class HiringPlan:
         """``"4 SDRs in 2027Q1 + 2 AEs in 2027Q2 + paid_search at $120K/mo"``."""
         parts = []
         for h in self.hires:
-            name = ROLE_NAMES[h.role] + ("s" if h.count > 1 else "")
-            parts.append(f"{h.count} {name} in {_label(scenario, h.month)}")
+            base, _, team = h.role.partition(".")
+            name = ROLE_NAMES[base] + ("s" if h.count > 1 else "")
+            who = f"{team} {name}" if team else name
+            parts.append(f"{h.count} {who} in {_label(scenario, h.month)}")
         for b in self.budgets:
             current = _channel_spend(scenario, b.channel)
             if set(current) == {b.monthly}:
@@ -279,7 +295,8 @@ class HiringPlan:
             data["marketing"]["channels"][budget.channel]["spend"]["monthly"] = budget.monthly
         for hire in self.hires:
             _team(scenario, hire.role)  # a clear error for a team the scenario lacks
-            team = data[ROLES[hire.role]]
+            base, _, name = hire.role.partition(".")
+            team = data[ROLES[base]]["teams"][name] if name else data[ROLES[base]]
             if team["targets"]:
                 _raise_targets(team, hire)
             else:
@@ -303,14 +320,14 @@ class HiringPlan:
                 _channel_spend(scenario, spend[1], where)
                 budgets.append(Budget(spend[1], parse_money(spend[2], where)))
                 continue
-            match = re.fullmatch(r"([a-zA-Z]+)[=:](\d+)@(\S+)", item)
+            match = re.fullmatch(rf"({_ROLE})[=:](\d+)@(\S+)", item)
             if not match:
                 raise _problem(
                     "write each hire as ROLE=COUNT@QUARTER, e.g. sdr=4@2027Q1", where, item
                 )
-            role = match[1].lower()
-            if role not in ROLES:
-                raise _problem(f"unknown role; roles are {', '.join(ROLES)}", where, match[1])
+            role = _role_name(match[1])
+            if not _known_role(role):
+                raise _problem(_unknown_role(role), where, match[1])
             hires.append(Hire(role, int(match[2]), month_of(scenario, match[3], where)))
         try:
             plan = cls(tuple(h for h in hires if h.count > 0), tuple(budgets))
@@ -321,8 +338,15 @@ class HiringPlan:
         return plan
 
 
-def _role_order(hire: Hire) -> int:
-    return list(ROLES).index(hire.role)
+def _role_order(hire: Hire) -> tuple[int, str]:
+    return list(ROLES).index(hire.role.partition(".")[0]), hire.role
+
+
+def _role_name(text: str) -> str:
+    """A role as written (``SDR``, ``ae.enterprise``): the role lower case, a team's name
+    as the scenario spells it."""
+    base, dot, team = text.partition(".")
+    return base.lower() + dot + team
 
 
 def _channel_spend(scenario: Scenario, channel: str, where: str = "--spend") -> list[float]:
@@ -349,10 +373,33 @@ def _money_short(value: float) -> str:
 
 
 def _team(scenario: Scenario, role: str, where: str = "plan") -> Any:
-    team = getattr(scenario, ROLES[role], None)
+    """The staffing that ``role``'s hires join (an AE team's with field sales' values filled
+    in); a :class:`PlanError` where the scenario has no such team."""
+    base, _, name = role.partition(".")
+    team = getattr(scenario, ROLES[base], None)
     if team is None:
-        raise _problem(f"the scenario has no {ROLES[role]} team to hire {role}s into", where, role)
+        raise _problem(f"the scenario has no {ROLES[base]} team to hire {role}s into", where, role)
+    fs = scenario.field_sales
+    if name:
+        if name not in fs.teams:
+            known = ", ".join(f"ae.{t}" for t in fs.teams) or "none"
+            raise _problem(f"unknown AE team; the scenario's AE teams are {known}", where, role)
+        return fs.team(name)
+    if base == "ae" and fs.teams and GENERALISTS not in _working_teams(scenario):
+        teams = ", ".join(f"ae.{t}" for t in fs.teams)
+        raise _problem(
+            f"field sales' own AEs work no segment in this scenario: hire into its AE teams "
+            f"({teams})",
+            where,
+            role,
+        )
     return team
+
+
+def _working_teams(scenario: Scenario) -> set[str]:
+    """The AE teams that work some segment's deals (inside sales' own segments left out)."""
+    segments = [s for s in scenario.segments if not scenario.inside_sales.for_segment(s).closes]
+    return set(scenario.field_sales.team_of(segments))
 
 
 def _add_to_plan(team: dict[str, Any], hire: Hire) -> None:
@@ -394,8 +441,8 @@ class RoleRange:
     step: int = 1
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"unknown role {self.role!r}; roles are {', '.join(ROLES)}")
+        if not _known_role(self.role):
+            raise ValueError(_unknown_role(self.role))
         if not 0 <= self.low <= self.high or self.step < 1:
             raise ValueError(f"need 0 <= low <= high and step >= 1 (got {self})")
 
@@ -407,12 +454,12 @@ class RoleRange:
     @classmethod
     def parse(cls, text: str, where: str = "--hire") -> RoleRange:
         """Read ``sdr=0..6``, ``ae=2..4``, ``csm=0..4:2`` (step 2) or ``sdr=3`` (0..3)."""
-        match = re.fullmatch(r"\s*([a-zA-Z]+)\s*=\s*(?:(\d+)\.\.)?(\d+)(?::(\d+))?\s*", text)
+        match = re.fullmatch(rf"\s*({_ROLE})\s*=\s*(?:(\d+)\.\.)?(\d+)(?::(\d+))?\s*", text)
         if not match:
             raise _problem("write ROLE=LOW..HIGH[:STEP], e.g. sdr=0..6 or ae=0..4:2", where, text)
-        role = match[1].lower()
-        if role not in ROLES:
-            raise _problem(f"unknown role; roles are {', '.join(ROLES)}", where, match[1])
+        role = _role_name(match[1])
+        if not _known_role(role):
+            raise _problem(_unknown_role(role), where, match[1])
         low, high, step = int(match[2] or 0), int(match[3]), int(match[4] or 1)
         try:
             return cls(role, high, low, step)
@@ -526,7 +573,16 @@ class PlanSpace:
         """
         starts = [m for m in _quarter_starts(scenario) if m <= through - 6]
         months = tuple(starts[:3:2]) or (1,)
-        roles = [RoleRange("sdr", 6, step=2), RoleRange("ae", 4, step=2)]
+        roles = [RoleRange("sdr", 6, step=2)]
+        working = _working_teams(scenario)
+        if not scenario.field_sales.teams:
+            roles.append(RoleRange("ae", 4, step=2))
+        else:  # AE teams of their own: 0 or 2 more AEs in each team that works deals
+            roles += [
+                RoleRange("ae" if team == GENERALISTS else f"ae.{team}", 2, step=2)
+                for team in (GENERALISTS, *scenario.field_sales.teams)
+                if team in working
+            ]
         roles.append(RoleRange("csm", 2, step=2))
         return cls(tuple(roles), months, budget)
 
@@ -828,6 +884,8 @@ class PlanSearch:
     def table(self) -> pd.DataFrame:
         """One row per plan, cheapest first: cost, status, estimates and CIs."""
         rows = []
+        teams = sorted({h.role for c in self.candidates for h in c.plan.hires} - set(ROLES))
+        roles = [*ROLES, *teams]  # every role, then the AE teams hired into
         for c in self.candidates:
             row: dict[str, Any] = {
                 "plan": c.label,
@@ -845,7 +903,7 @@ class PlanSearch:
                 "confirm_high": c.confirm.high if c.confirm else math.nan,
                 "recommended": c is self.best,
             }
-            for role in ROLES:
+            for role in roles:
                 hire = next((h for h in c.plan.hires if h.role == role), None)
                 row[f"{role}_hires"] = hire.count if hire else 0
                 row[f"{role}_start"] = _label(self.scenario, hire.month) if hire else ""
@@ -1150,15 +1208,15 @@ def _dominance(candidates: list[Candidate]) -> np.ndarray[Any, Any]:
     """``below[i, j]``: plan ``j`` has no more people of any role than plan ``i``, none
     hired earlier (``i`` dominates ``j``; every plan dominates itself)."""
     channels = sorted({b.channel for c in candidates for b in c.plan.budgets})
-    counts = np.zeros((len(candidates), len(ROLES) + len(channels)))
-    starts = np.full((len(candidates), len(ROLES)), np.inf)  # inf: the role is not hired
-    roles = list(ROLES)
+    roles = sorted({h.role for c in candidates for h in c.plan.hires})
+    counts = np.zeros((len(candidates), len(roles) + len(channels)))
+    starts = np.full((len(candidates), len(roles)), np.inf)  # inf: the role is not hired
     for i, c in enumerate(candidates):
         for hire in c.plan.hires:
             j = roles.index(hire.role)
             counts[i, j], starts[i, j] = hire.count, hire.month
         for budget in c.plan.budgets:  # a space sets every channel's budget in every plan
-            counts[i, len(ROLES) + channels.index(budget.channel)] = budget.monthly
+            counts[i, len(roles) + channels.index(budget.channel)] = budget.monthly
     fewer = np.all(counts[None, :, :] <= counts[:, None, :], axis=2)
     later = np.all(starts[None, :, :] >= starts[:, None, :], axis=2)
     return np.asarray(fewer & later)

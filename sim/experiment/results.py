@@ -181,6 +181,11 @@ class Results:
         replications."""
         return self._motion("retention")
 
+    def ae_teams(self) -> pd.DataFrame:
+        """Per AE team (:func:`sim.analysis.motion.ae_team_table`), mean with P10/P90 across
+        replications; no rows without ``field_sales.teams``."""
+        return self._motion("ae_teams")
+
     def stage_reports(self) -> dict[str, pd.DataFrame]:
         """The tables above, keyed as in :data:`~sim.analysis.motion.TABLES`."""
         return {
@@ -191,6 +196,7 @@ class Results:
             "attainment": self.attainment(),
             "sdr_attainment": self.sdr_attainment(),
             "retention": self.retention(),
+            "ae_teams": self.ae_teams(),
         }
 
     def _motion(self, name: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -52,6 +52,9 @@ SEGMENT_KEYED = "a number for every segment, or a mapping segment -> number"
 IntentState = Literal["active", "dormant", "never"]
 INTENT_STATES: tuple[IntentState, ...] = ("active", "dormant", "never")
 RECYCLE_REASONS = ("not_now", "unreached", "rejected", "lost", "churned")
+GENERALISTS = "field_sales"
+"""The AE team of ``field_sales`` itself: it works the segments no ``field_sales.teams``
+entry claims."""
 
 
 class _Model(BaseModel):
@@ -377,8 +380,8 @@ class Target(_Model):
     headcount: Headcount
 
 
-class Staffing(_Model):
-    """Who is on a team over time, how productive they are, and what they cost."""
+class HeadcountPlan(_Model):
+    """How many people a team has on day one, and its hiring plan or headcount targets."""
 
     headcount: Headcount = Field(description="people on day one, fully ramped")
     plan: list[PlannedChange] = Field(
@@ -388,6 +391,34 @@ class Staffing(_Model):
         default_factory=list,
         description="headcount targets by month; requisitions take hiring_lead_days to fill",
     )
+
+    @model_validator(mode="after")
+    def _plans(self) -> HeadcountPlan:
+        if self.plan and self.targets:
+            raise ValueError("plan: overlapping plans; give either plan or targets, not both")
+        for name, months in (
+            ("plan", [c.month for c in self.plan]),
+            ("targets", [t.month for t in self.targets]),
+        ):
+            seen = {m for m in months if months.count(m) > 1}
+            if seen:
+                raise ValueError(
+                    f"{name}: overlapping plans: month {sorted(seen)[0]} appears twice"
+                )
+        people = self.headcount
+        for change in sorted(self.plan, key=lambda c: c.month):
+            people += change.hire - change.leave
+            if people < 0:
+                raise ValueError(
+                    f"plan: headcount would go negative in month {change.month} "
+                    f"({change.leave} leave, {people + change.leave} on the team)"
+                )
+        return self
+
+
+class Staffing(HeadcountPlan):
+    """Who is on a team over time, how productive they are, and what they cost."""
+
     hiring_lead_days: Duration = Field(
         default_factory=lambda: Fixed(value=60.0),
         description="from an open requisition (target or backfill) to the new hire's first day",
@@ -414,29 +445,6 @@ class Staffing(_Model):
         "a factor drawn at hire, lognormal with mean 1 and this coefficient of variation "
         "(0: everyone alike)",
     )
-
-    @model_validator(mode="after")
-    def _plans(self) -> Staffing:
-        if self.plan and self.targets:
-            raise ValueError("plan: overlapping plans; give either plan or targets, not both")
-        for name, months in (
-            ("plan", [c.month for c in self.plan]),
-            ("targets", [t.month for t in self.targets]),
-        ):
-            seen = {m for m in months if months.count(m) > 1}
-            if seen:
-                raise ValueError(
-                    f"{name}: overlapping plans: month {sorted(seen)[0]} appears twice"
-                )
-        people = self.headcount
-        for change in sorted(self.plan, key=lambda c: c.month):
-            people += change.hire - change.leave
-            if people < 0:
-                raise ValueError(
-                    f"plan: headcount would go negative in month {change.month} "
-                    f"({change.leave} leave, {people + change.leave} on the team)"
-                )
-        return self
 
 
 class Holidays(_Model):
@@ -630,6 +638,34 @@ class DealMotion:
         return float(sum(p.duration_days.mean for p in self.phases))
 
 
+class AETeam(HeadcountPlan):
+    """A team of AEs of its own that works the deals of some segments (enterprise AEs,
+    say), with its own headcount and hiring plan; anything else left out is field sales'.
+
+    Deals of the segments no team claims go to the field-sales team itself
+    (``field_sales.headcount`` and its plan).
+    """
+
+    segments: list[str] = Field(min_length=1, description="the segments whose deals it works")
+    max_open_opportunities_per_ae: Integer | None = Field(None, ge=1, le=MAX_HEADCOUNT)
+    hiring_lead_days: Duration | None = None
+    ramp: list[Probability] | None = Field(None, min_length=1)
+    coaching_load: list[Annotated[Number, Field(ge=0.0, le=10.0)]] | None = None
+    attrition_per_year: Annotated[Number, Field(ge=0.0, le=100.0)] | None = None
+    backfill: StrictBool | None = None
+    cost_per_head_per_year: Money | None = None
+    productivity_spread: Annotated[Number, Field(ge=0.0, le=2.0)] | None = None
+    quota_per_ae_per_year: Money | None = None
+    commission_rate: Probability | None = None
+    leaver_lost_share: Probability | None = None
+
+    @model_validator(mode="after")
+    def _segments(self) -> AETeam:
+        if len(set(self.segments)) != len(self.segments):
+            raise ValueError("segments: a segment is named twice")
+        return self
+
+
 class FieldSales(Staffing):
     """Account executives running opportunities through phases."""
 
@@ -663,11 +699,41 @@ class FieldSales(Staffing):
         description="a segment's own deal motion: phases, acceptance, delay, no-decision share "
         "(the rest: the values above)",
     )
+    teams: dict[str, AETeam] = Field(
+        default_factory=dict,
+        description="AE teams of their own by segment (enterprise AEs, say), each with its "
+        "headcount and plan; the segments no team claims are worked by the AEs above",
+    )
 
     @model_validator(mode="after")
     def _all_states(self) -> FieldSales:
         _every_state(self.acceptance_probability, "acceptance_probability")
+        if GENERALISTS in self.teams:
+            raise ValueError(
+                f"teams.{GENERALISTS}: the name of the AEs of field_sales itself; pick another"
+            )
         return self
+
+    def team(self, name: str) -> FieldSales:
+        """The staffing of AE team ``name`` (:data:`GENERALISTS`: the AEs of field sales
+        itself), field sales' values filled in where the team gives none."""
+        if name == GENERALISTS:
+            return self
+        own = self.teams[name]
+        given = {
+            key: value
+            for key, value in own
+            if value is not None and key not in ("segments", "plan", "targets")
+        }
+        return self.model_copy(
+            update={**given, "plan": own.plan, "targets": own.targets, "teams": {}}
+        )
+
+    def team_of(self, segments: Iterable[str]) -> list[str]:
+        """The AE team that works each of ``segments``' deals (:data:`GENERALISTS` where no
+        team claims the segment)."""
+        claimed = {seg: name for name, team in self.teams.items() for seg in team.segments}
+        return [claimed.get(seg, GENERALISTS) for seg in segments]
 
     def for_segment(self, segment: str | None) -> DealMotion:
         """The deal motion of ``segment``'s opportunities (``None``: the team's own)."""
@@ -972,6 +1038,7 @@ class Scenario(_Model):
                     cs.expansion_pipeline.win_probability,
                 )
             )
+        self._check_ae_teams()
         if cs.tech_touch is not None:
             for i, seg in enumerate(cs.tech_touch.segments):
                 if seg not in self.segments:
@@ -1022,6 +1089,41 @@ class Scenario(_Model):
             raise ValueError("starting_book.arr: is set but starting_book.customers is empty")
         return self
 
+    def _check_ae_teams(self) -> None:
+        """Each AE team works known segments, each segment has one team, and no AE waits
+        for deals that never come to field sales."""
+        fs = self.field_sales
+        known = sorted(self.segments)
+        owner: dict[str, str] = {}
+        for name, team in fs.teams.items():
+            for i, seg in enumerate(team.segments):
+                where = f"field_sales.teams.{name}.segments.{i}"
+                if seg not in self.segments:
+                    raise ValueError(f"{where}: unknown segment {seg!r}; segments are {known}")
+                if seg in owner:
+                    raise ValueError(
+                        f"{where}: {seg!r} is already worked by team {owner[seg]!r}; a "
+                        "segment's deals go to one AE team"
+                    )
+                if self.inside_sales.for_segment(seg).closes:
+                    raise ValueError(
+                        f"{where}: inside sales closes {seg!r} itself "
+                        f"(inside_sales.segments.{seg}.closes), so no AE works its deals"
+                    )
+                owner[seg] = name
+        if fs.teams and (fs.headcount > 0 or fs.plan or fs.targets):
+            idle = [
+                s
+                for s in self.segments
+                if s not in owner and not self.inside_sales.for_segment(s).closes
+            ]
+            if not idle:
+                raise ValueError(
+                    "field_sales.headcount: every segment's deals go to an AE team of its own "
+                    "(field_sales.teams) or to inside sales, so these AEs would have no deals; "
+                    "set it to 0, with no plan or targets"
+                )
+
     def per_segment(self, value: float | dict[str, float]) -> list[float]:
         """Expand a per-segment value to a list in segment order."""
         if isinstance(value, dict):
@@ -1056,6 +1158,7 @@ class Scenario(_Model):
 _HASHED_WHEN_SET: dict[tuple[str, str], Any] = {
     ("inside_sales", "segments"): {},
     ("field_sales", "segments"): {},
+    ("field_sales", "teams"): {},
     ("field_sales", "quota_per_ae_per_year"): None,
     ("field_sales", "commission_rate"): 0.0,
     ("inside_sales", "sql_target_per_sdr_per_month"): None,

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from sim.engine.staff import DAYS_PER_MONTH
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import GENERALISTS, Scenario, Staffing
 
 
 def _money(x: float) -> str:
     return f"${x / 1e6:,.2f}M" if abs(x) >= 1e6 else f"${x:,.0f}"
+
+
+def _changes(team: Staffing) -> str:
+    """``hires 2 in month 7, 1 in month 13`` or ``targets 4 from month 7``."""
+    if team.targets:
+        return "targets " + ", ".join(f"{t.headcount} from month {t.month}" for t in team.targets)
+    return "plan " + ", ".join(
+        f"{'+' if c.hire >= c.leave else '-'}{abs(c.hire - c.leave)} in month {c.month}"
+        for c in team.plan
+    )
 
 
 def summarize(sc: Scenario) -> list[str]:
@@ -89,7 +99,29 @@ def summarize(sc: Scenario) -> list[str]:
         f"{len(motion.phases)} phases, win rate {motion.win_probability:.0%}, "
         f"~{motion.cycle_days:.0f} d to close"
     )
-    if fs.quota_per_ae_per_year is not None or fs.commission_rate > 0:
+    worked_by = fs.team_of(sc.segments)
+    for name in fs.teams:
+        ae_team = fs.team(name)
+        mine = [s for s, by in zip(sc.segments, worked_by, strict=True) if by == name]
+        quota = ae_team.quota_per_ae_per_year
+        lines.append(
+            f"  team {name}: {ae_team.headcount} AEs x {ae_team.max_open_opportunities_per_ae} "
+            f"open opportunities for {', '.join(mine)}"
+            + (f", {_changes(ae_team)}" if ae_team.plan or ae_team.targets else "")
+            + (f"; quota ${quota:,.0f}" if quota is not None else "")
+        )
+    rest = [
+        s
+        for s, by in zip(sc.segments, worked_by, strict=True)
+        if by == GENERALISTS and not is_.for_segment(s).closes
+    ]
+    if fs.teams:
+        lines.append(
+            f"  the {fs.headcount} AEs above work {', '.join(rest)}"
+            if rest
+            else "  no AEs of field sales itself: every segment has a team or inside sales"
+        )
+    if rest and (fs.quota_per_ae_per_year is not None or fs.commission_rate > 0):
         quota = fs.quota_per_ae_per_year
         lines.append(
             "  quota:     "
