@@ -10,6 +10,9 @@ fall out are recycled. The public API:
   :func:`attainment_table`, :func:`sdr_attainment_table`, :func:`retention_table` turn one
   replication's ledger into stage reports
   (``Results.waterfall()`` and its siblings give them across replications);
+- :func:`reverse_funnel` finds the leads and marketing budget a new-ARR target needs from
+  the simulated conversion at each lead volume, beside the naive average-conversion answer
+  (:class:`ReverseFunnel`);
 - :func:`realism_check` runs a scenario and sets its operating figures beside the
   published ranges of healthy organisations (:class:`RealismReport`).
 """
@@ -31,6 +34,7 @@ from sim.engine.ledger import Ledger
 from sim.engine.world import simulate
 from sim.errors import InvariantError, Problem, RevloopError, ScenarioError
 from sim.experiment.results import Results
+from sim.experiment.reverse import ReverseFunnel, reverse_funnel
 from sim.experiment.runner import run
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
@@ -48,6 +52,7 @@ __all__ = [
     "RealismFigure",
     "RealismReport",
     "Results",
+    "ReverseFunnel",
     "RevloopError",
     "Scenario",
     "ScenarioError",
@@ -58,6 +63,7 @@ __all__ = [
     "phase_table",
     "realism_check",
     "retention_table",
+    "reverse_funnel",
     "run",
     "sdr_attainment_table",
     "segment_table",

@@ -347,13 +347,19 @@ def _register() -> None:
     """Commands that live beside the functions they call."""
     from sim.analysis.commands import diagnose_command, export_command, report_command
     from sim.calibrate.commands import backtest_command, calibrate_command, forecast_command
-    from sim.experiment.commands import compare_command, plan_command, sweep_command
+    from sim.experiment.commands import (
+        compare_command,
+        plan_command,
+        reverse_funnel_command,
+        sweep_command,
+    )
     from sim.validation.commands import realism_command
 
     for command in (
         compare_command,
         sweep_command,
         plan_command,
+        reverse_funnel_command,
         diagnose_command,
         report_command,
         export_command,

@@ -182,8 +182,9 @@ def test_a_team_inherits_what_it_leaves_out() -> None:
         ),
         (
             [
-                "field_sales.teams={ent: {segments: [enterprise], headcount: 1, plan: [{month: 2, leave: 2}]}}"
-            ],  # noqa: E501
+                "field_sales.teams={ent: {segments: [enterprise], headcount: 1, "
+                "plan: [{month: 2, leave: 2}]}}"
+            ],
             "headcount would go negative",
         ),
         (["field_sales.teams={ent: {segments: [], headcount: 1}}"], "at least 1 item"),

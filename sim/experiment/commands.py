@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
+from rich import box
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -39,8 +40,9 @@ from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
     from sim.experiment.plan import ArrAtConfidence, PlanSearch
+    from sim.experiment.reverse import ReverseFunnel
 
-__all__ = ["compare_command", "plan_command", "sweep_command"]
+__all__ = ["compare_command", "plan_command", "reverse_funnel_command", "sweep_command"]
 
 PLAN_STORE = "plan.duckdb"
 """The store of every simulation of a plan search, beside plans.csv and plan.json."""
@@ -706,3 +708,175 @@ def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
     write_folder(folder, files, keep=(PLAN_STORE,))
     console = stdout()
     console.print(f"wrote arr_at_confidence.json and arr_samples.csv to {folder}/", highlight=False)
+
+
+@click.command("reverse-funnel")
+@click.argument("scenario_path", metavar="SCENARIO", type=click.Path(dir_okay=False))
+@click.option(
+    "--target-new-arr",
+    "target_text",
+    required=True,
+    help="New ARR (bookings from new customers) to book from the first month to --by, "
+    "e.g. 12M, 800k.",
+)
+@click.option("--by", "by", required=True, help="Last month counted, e.g. 2028-12.")
+@click.option(
+    "--multipliers",
+    "multipliers_text",
+    default=None,
+    metavar="X,Y,...",
+    help="Lead-volume multipliers to run (1, today's volume, is always run). "
+    "Default: 0.5,0.75,1,1.25,1.5,2,3.",
+)
+@click.option(
+    "--reps",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Replications per multiplier (the same seeds at every one).",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Folder for reverse_funnel.csv (one row per multiplier) and funnel_needed.csv "
+    "(the funnel the target needs: today, simulated, naive).",
+)
+@workers_option
+@_executor_option
+@_scheduler_option
+@_set_option
+def reverse_funnel_command(
+    scenario_path: str,
+    target_text: str,
+    by: str,
+    multipliers_text: str | None,
+    reps: int,
+    seed: int,
+    out: str | None,
+    workers: int | None,
+    executor: str,
+    scheduler: str | None,
+    sets: tuple[str, ...],
+) -> None:
+    """What leads and marketing budget --target-new-arr of new ARR by --by needs.
+
+    Every marketing channel's lead volume is scaled by each multiplier (a channel bought by
+    budget gets the spend its response curve needs for that many leads) and run on the
+    same seeds. The answer is the smallest multiplier whose mean new ARR reaches the
+    target, interpolated between the two that bracket it, with the funnel it needs (leads,
+    MQLs, SQLs, opportunities, wins, budget per channel) beside the naive answer that
+    divides the target by today's average conversion, and the utilisation of inside and
+    field sales there. A target outside the range tried, or whose bracketing CIs reach
+    across it (unsettled), is said so.
+    """
+    from sim.experiment.plan import parse_money
+    from sim.experiment.reverse import DEFAULT_MULTIPLIERS, parse_multipliers, reverse_funnel
+
+    target = guard(lambda: parse_money(target_text, "--target-new-arr"))
+    multipliers = (
+        DEFAULT_MULTIPLIERS
+        if multipliers_text is None
+        else guard(lambda: parse_multipliers(multipliers_text))
+    )
+    scenario = _load(scenario_path, sets)
+    with _progress("reverse funnel", "simulations") as progress:
+        try:
+            result = guard(
+                lambda: reverse_funnel(
+                    scenario,
+                    target,
+                    by,
+                    multipliers=multipliers,
+                    replications=reps,
+                    seed=seed,
+                    executor=scheduler or executor,
+                    workers=workers,
+                    progress=progress,
+                )
+            )
+        except KeyboardInterrupt:
+            stderr().print("interrupted: nothing kept", style="yellow")
+            sys.exit(EXIT_INTERRUPTED)
+    _print_reverse_funnel(result)
+    if out is not None:
+        guard(lambda: _save_reverse_funnel(result, out))
+
+
+def _print_reverse_funnel(result: ReverseFunnel) -> None:
+    console = stdout()
+    first = result.scenario.start_date.strftime("%Y-%m")
+    table = Table(
+        title=f"New ARR {first} to {result.month_label} by lead volume, "
+        f"{result.replications} replications each (± 95% CI)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for name in ("volume", "leads", "SQLs", "wins", "new ARR", "±", "budget", "IS", "FS"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for row in result.rows:
+        table.add_row(
+            f"{row['multiplier']:g}x",
+            fmt("leads", row["leads"]),
+            fmt("sqls", row["sqls"]),
+            fmt("wins", row["wins"]),
+            fmt("new_arr", row["new_arr"]),
+            fmt("new_arr", row["new_arr_ci95"]),
+            fmt("marketing_cost", row["marketing_cost"]),
+            fmt("is_utilisation", row["is_utilisation"]),
+            fmt("fs_utilisation", row["fs_utilisation"]),
+        )
+    console.print(table)
+    funnel = result.funnel()
+    answer = f"{result.multiplier:.2f}x" if result.reached else result.status
+    needed = Table(
+        title=f"What {fmt('new_arr', result.target_new_arr)} new ARR by {result.month_label} needs",
+        box=box.SIMPLE_HEAD,
+    )
+    needed.add_column("")
+    for name in ("today\n1x", f"simulated\n{answer}", f"naive\n{result.naive_multiplier:.2f}x"):
+        needed.add_column(name, justify="right")
+    for figure, values in funnel.iterrows():
+        name = str(figure)
+        label, kind = _FUNNEL_ROWS.get(
+            name, (name.removeprefix("budget_") + " budget", "marketing_cost")
+        )
+        needed.add_row(
+            label,
+            *(fmt(kind, float(v)) for v in values),
+            end_section=name in ("new_arr", "marketing_cost", "acv"),
+        )
+    console.print(needed)
+    for line in result.summary():
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+_FUNNEL_ROWS = {
+    "leads": ("leads", "leads"),
+    "mqls": ("MQLs", "mqls"),
+    "sqls": ("SQLs", "sqls"),
+    "opportunities": ("opportunities", "opportunities"),
+    "wins": ("wins", "wins"),
+    "new_arr": ("new ARR", "new_arr"),
+    "marketing_cost": ("marketing budget", "marketing_cost"),
+    "lead_to_mql": ("lead -> MQL", "win_rate"),
+    "mql_to_sql": ("MQL -> SQL", "win_rate"),
+    "sql_to_opportunity": ("SQL -> opportunity", "win_rate"),
+    "opportunity_to_win": ("opportunity -> win", "win_rate"),
+    "acv": ("ACV", "marketing_cost"),
+    "is_utilisation": ("inside sales utilisation", "is_utilisation"),
+    "fs_utilisation": ("field sales utilisation", "fs_utilisation"),
+}
+"""Label of each row of the funnel table, and the KPI whose format it takes (rates print as
+the win rate does, ACV as money); a channel's budget row is ``<channel> budget``, in money."""
+
+
+def _save_reverse_funnel(result: ReverseFunnel, out: str) -> None:
+    files = {
+        "reverse_funnel.csv": csv_writer(result.to_frame(), index=False),
+        "funnel_needed.csv": csv_writer(result.funnel()),
+    }
+    write_folder(out, files)
+    stdout().print(f"wrote reverse_funnel.csv and funnel_needed.csv to {out}/", highlight=False)

@@ -83,13 +83,16 @@ __all__ = [
     "RoleRange",
     "SearchCost",
     "arr_at_confidence",
+    "cut_at",
     "estimate",
+    "month_label",
     "month_of",
     "parse_money",
     "parse_months",
     "plan_search",
     "quantile_ci",
     "search_cost",
+    "target_month",
 ]
 
 ROLES: dict[str, str] = {
@@ -163,7 +166,8 @@ def _label(scenario: Scenario, month: int) -> str:
     return f"{day:%Y-%m}"
 
 
-def _month_label(scenario: Scenario, month: int) -> str:
+def month_label(scenario: Scenario, month: int) -> str:
+    """``YYYY-MM`` of simulated month ``month`` (1 = the first)."""
     return add_months(scenario.start_date, month - 1).strftime("%Y-%m")
 
 
@@ -684,7 +688,7 @@ def _arr_at(scenario: Scenario, seed: int, replication: int, month: int) -> floa
     return float(ledger.stocks["arr"][month - 1])
 
 
-def _truncated(scenario: Scenario, month: int) -> Scenario:
+def cut_at(scenario: Scenario, month: int) -> Scenario:
     """The scenario cut at ``month``, when it still validates that way (nothing after the
     target month is simulated). Every plan of a search is run on the same cut scenario."""
     if month >= scenario.horizon_months:
@@ -1024,7 +1028,7 @@ def search_cost(
         On a bad month, confidence, space or replication counts.
     """
     _check_numbers(1.0, confidence, first_reps, max_reps, confirm_reps, level, 0)
-    month = _target_month(scenario, by)
+    month = target_month(scenario, by)
     candidates = _candidates(scenario, month, space)
     ladder = _ladder(first_reps, max_reps)
     return _search_cost(candidates, confidence, ladder, confirm_reps, level, prune)
@@ -1092,17 +1096,17 @@ def plan_search(
     PlanError
         On a bad target, month, confidence, space or budget, located by the option's name.
     """
-    month = _target_month(scenario, by)
+    month = target_month(scenario, by)
     _check_numbers(target_arr, confidence, first_reps, max_reps, confirm_reps, level, seed)
     candidates = _candidates(scenario, month, space)
     ladder = _ladder(first_reps, max_reps)
-    cut = _truncated(scenario, month)
+    cut = cut_at(scenario, month)
     db = _Store(store, _digest(cut, month, seed))
     search = PlanSearch(
         scenario=scenario,
         target_arr=target_arr,
         month=month,
-        month_label=_month_label(scenario, month),
+        month_label=month_label(scenario, month),
         confidence=confidence,
         level=level,
         seed=seed,
@@ -1149,7 +1153,9 @@ def _candidates(scenario: Scenario, month: int, space: PlanSpace | None) -> list
     return candidates
 
 
-def _target_month(scenario: Scenario, by: str | int) -> int:
+def target_month(scenario: Scenario, by: str | int) -> int:
+    """The simulated month ``by`` names (a label such as ``2028-12``, or a month number);
+    raises :class:`PlanError` outside the horizon."""
     if isinstance(by, int):
         if not 1 <= by <= scenario.horizon_months:
             raise _problem(f"must be 1..{scenario.horizon_months}", "--by", by)
@@ -1549,7 +1555,7 @@ def arr_at_confidence(
     target_arr
         Also estimate the probability of reaching this ARR.
     """
-    month = scenario.horizon_months if by is None else _target_month(scenario, by)
+    month = scenario.horizon_months if by is None else target_month(scenario, by)
     if not 0 < confidence < 1:
         raise _problem("must be between 0 and 1 (0.8 = 80%)", "--confidence", confidence)
     if replications < 2:
@@ -1559,14 +1565,14 @@ def arr_at_confidence(
     plan = plan or HiringPlan()
     db = _Store(None, "")
     with make_executor(executor, workers) as pool:
-        sim = _Simulator(_truncated(scenario, month), month, seed, pool, db, progress)
+        sim = _Simulator(cut_at(scenario, month), month, seed, pool, db, progress)
         sim.ensure([(plan, range(replications))])
     values = sim.arr(plan, range(replications))
     point, low, high = quantile_ci(values, 1.0 - confidence)
     result = ArrAtConfidence(
         plan=plan,
         label=plan.describe(scenario),
-        month_label=_month_label(scenario, month),
+        month_label=month_label(scenario, month),
         confidence=confidence,
         arr=point,
         low=low,

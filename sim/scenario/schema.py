@@ -162,8 +162,33 @@ class Spend(_Model):
             assert self.elasticity is not None
             return float(self.reference_leads * (spend / self.reference_spend) ** self.elasticity)
         assert self.max_leads is not None
-        scale = -self.reference_spend / math.log1p(-self.reference_leads / self.max_leads)
-        return self.max_leads * -math.expm1(-spend / scale)
+        return self.max_leads * -math.expm1(-spend / self._scale)
+
+    def spend_for(self, leads: float) -> float:
+        """The monthly spend that brings ``leads`` a month: the inverse of :meth:`leads`.
+
+        Raises ``ValueError`` where a saturating curve cannot bring that many
+        (``leads >= max_leads``).
+        """
+        if leads <= 0:
+            return 0.0
+        if self.curve == "power":
+            assert self.elasticity is not None
+            ratio = leads / self.reference_leads
+            return float(self.reference_spend * ratio ** (1.0 / self.elasticity))
+        assert self.max_leads is not None
+        if leads >= self.max_leads:
+            raise ValueError(
+                f"{leads:,.0f} leads a month is at or above the curve's max_leads "
+                f"({self.max_leads:,.0f}), which no spend reaches"
+            )
+        return float(-self._scale * math.log1p(-leads / self.max_leads))
+
+    @property
+    def _scale(self) -> float:
+        """The saturating curve's spend scale, set so that it passes the reference point."""
+        assert self.max_leads is not None
+        return -self.reference_spend / math.log1p(-self.reference_leads / self.max_leads)
 
     def spend_in(self, month: int) -> float:
         """Spend in simulated month ``month`` (0 = the first)."""
