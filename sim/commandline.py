@@ -11,14 +11,24 @@ contract once, so that commands living beside the functions they call (in ``sim.
 from __future__ import annotations
 
 import math
+import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn, TypeVar
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from sim.errors import InputError, InvariantError, OutputError, ResultsError, WorkersLost
 
@@ -37,6 +47,7 @@ __all__ = [
     "set_option",
     "stderr",
     "stdout",
+    "steps",
     "workers_option",
 ]
 
@@ -55,18 +66,31 @@ EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); whatever was computed has been kept."""
 
 
+PIPED_WIDTH = 240
+"""Width of tables written to a pipe or a file (a terminal's own width applies on a
+terminal; ``COLUMNS`` overrides both): wide enough that no table is cut."""
+
+
 def stdout() -> Console:
     """A console on standard output.
 
     Made per call, not at import, so that it writes to the stream in force (a test's
-    ``CliRunner`` swaps them).
+    ``CliRunner`` swaps them). Off a terminal its width is :data:`PIPED_WIDTH`, so tables
+    keep whole names and numbers when piped or logged.
     """
-    return Console()
+    return _console(stderr=False)
 
 
 def stderr() -> Console:
     """A console on standard error (progress, warnings, problems)."""
-    return Console(stderr=True)
+    return _console(stderr=True)
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = PIPED_WIDTH
+    return console
 
 
 def say(text: str, error: bool = False) -> None:
@@ -126,19 +150,94 @@ class Group(click.Group):
             sys.exit(EXIT_INTERRUPTED)
 
 
+PLAIN_EVERY_SECONDS = 5.0
+"""Off a terminal (a pipe, a log, CI), progress is a plain line at most this often, plus the
+first and the last."""
+
+
+class _RateColumn(ProgressColumn):
+    """Units per second, averaged since the start."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        """The rate, or ``-`` before there is one."""
+        speed = task.finished_speed or task.speed
+        return Text("-" if speed is None else f"{speed:.2f} {self.unit}/s", "progress.data.speed")
+
+
 @contextmanager
-def progress_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
-    """A transient bar on stderr; yields the ``progress(done, total)`` callback of a run."""
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=stderr(),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+def progress_bar(
+    label: str, total: int | None = None, unit: str = "replications"
+) -> Iterator[Callable[[int, int], None]]:
+    """The ``progress(done, total)`` callback of a long job, shown on stderr.
+
+    On a terminal a live bar (done / total, rate, time left); anywhere else (a pipe, a log,
+    CI, ``nohup``) a plain line such as ``compare: 12/40 replications, 0.50 replications/s,
+    00:00:56 left`` at most every :data:`PLAIN_EVERY_SECONDS`, and on the first and the last
+    call. Work already done when the first call comes (stored simulations) does not count
+    towards the rate, so the time left does not jump.
+    """
+    err = stderr()
+    if err.is_terminal:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            _RateColumn(unit),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(label, total=total)
+
+            def update(done: int, total: int) -> None:
+                if bar.tasks[task].total is None:
+                    bar.reset(task, total=total, completed=done)
+                else:
+                    bar.update(task, total=total, completed=done)
+
+            yield update
+        return
+    start = time.monotonic()
+    first: list[int] = []
+    last = [-math.inf]
+
+    def line(done: int, total: int) -> None:
+        now = time.monotonic()
+        if not first:
+            first.append(done)
+        if now - last[0] < PLAIN_EVERY_SECONDS and done < total and len(first) > 1:
+            return
+        first.append(done)
+        last[0] = now
+        rate = (done - first[0]) / (now - start) if now > start else 0.0
+        left = (total - done) / rate if rate > 0 else math.inf
+        eta = "-" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(left))
+        say(f"{label}: {done}/{total} {unit}, {rate:.2f} {unit}/s, {eta} left", error=True)
+
+    yield line
+
+
+@contextmanager
+def steps(label: str) -> Iterator[Callable[[str], None]]:
+    """The ``progress(step)`` callback of a job made of named steps (report, diagnose): a
+    spinner on a terminal, one plain line per step with the time since the start elsewhere.
+    """
+    err = stderr()
+    if err.is_terminal:
+        with err.status(label) as status:
+            yield lambda step: status.update(f"{label}: {step}")
+        return
+    start = time.monotonic()
+
+    def line(step: str) -> None:
+        elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - start))
+        say(f"{label}: {step} ({elapsed} in)", error=True)
+
+    yield line
 
 
 def _os_message(err: OSError) -> str:

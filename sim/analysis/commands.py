@@ -12,7 +12,7 @@ import click
 import pandas as pd
 from rich.table import Table
 
-from sim.commandline import fail, guard, say, set_option, stderr, stdout, workers_option
+from sim.commandline import fail, guard, say, set_option, stdout, steps, workers_option
 from sim.errors import ResultsError
 
 __all__ = ["diagnose_command", "export_command", "report_command"]
@@ -66,7 +66,7 @@ def diagnose_command(
     from sim.analysis.diagnose import diagnose
 
     scenario, root_seed, saved_monthly = guard(lambda: _scenario_source(target, seed))
-    with stderr().status("diagnosing") as status:
+    with steps("diagnosing") as status:
         result = guard(
             lambda: diagnose(
                 scenario,
@@ -75,7 +75,7 @@ def diagnose_command(
                 seed=root_seed,
                 workers=workers,
                 monthly=saved_monthly,
-                progress=lambda step: status.update(f"diagnosing: {step}"),
+                progress=status,
             )
         )
     source = "saved run" if saved_monthly is not None else f"{reps} replications"
@@ -152,7 +152,7 @@ def report_command(
     for source in sources:
         if not Path(source).exists():
             fail(f"{source}: no such results folder or scenario file")
-    with stderr().status("report") as status:
+    with steps("report") as status:
         written = guard(
             lambda: report.build_report(
                 sources,
@@ -162,7 +162,7 @@ def report_command(
                 seed=0 if seed is None else seed,
                 workers=workers,
                 diagnose_replications=diagnose_reps,
-                progress=lambda step: status.update(f"report: {step}"),
+                progress=status,
             )
         )
     size = written.stat().st_size / 1024

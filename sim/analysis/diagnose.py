@@ -182,7 +182,8 @@ class Diagnosis:
                 f"{fmt_value('ending_arr', h['mean'])} ending ARR "
                 f"(95% CI {fmt_value('ending_arr', h['lo'])} to "
                 f"{fmt_value('ending_arr', h['hi'])}, {h['n']} paired replications) "
-                f"for {fmt_value('total_cost', extra_cost)} more total cost."
+                f"for {fmt_value('total_cost', extra_cost)} more total cost: "
+                f"{h['verdict']}."
             )
         return out
 

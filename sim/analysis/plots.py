@@ -13,6 +13,7 @@ constrained layout so labels do not overlap.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 from scipy import stats
 
 from sim.engine.ledger import Ledger
+from sim.stats import verdict
 
 __all__ = [
     "PALETTE",
@@ -541,8 +543,8 @@ def paired_differences(
     -------
     pandas.DataFrame
         One row per (scenario, kpi): ``mean`` and ``ci95`` of the difference, ``lo``/``hi``
-        bounds, ``baseline_mean``, ``pct`` (difference as a share of the baseline mean) and
-        ``n`` pairs.
+        bounds, ``baseline_mean``, ``pct`` (difference as a share of the baseline mean),
+        ``n`` pairs and ``verdict`` (:func:`sim.stats.verdict`).
     """
     rows = []
     base = baseline.set_index("replication")
@@ -553,6 +555,8 @@ def paired_differences(
             diff = (other.loc[common, metric] - base.loc[common, metric]).to_numpy(float)
             mean, half = mean_ci(diff)
             base_mean = float(base.loc[common, metric].mean())
+            finite = diff[np.isfinite(diff)]
+            sd = float(finite.std(ddof=1)) if len(finite) > 1 else math.nan
             rows.append(
                 {
                     "scenario": name,
@@ -563,7 +567,8 @@ def paired_differences(
                     "hi": mean + half,
                     "baseline_mean": base_mean,
                     "pct": mean / base_mean if base_mean else float("nan"),
-                    "n": int(np.isfinite(diff).sum()),
+                    "n": len(finite),
+                    "verdict": verdict(mean, mean - half, mean + half, len(finite), sd),
                 }
             )
     return pd.DataFrame(rows)

@@ -366,6 +366,7 @@ def _comparison(datasets: Sequence[ScenarioData]) -> dict[str, Any] | None:
                 + plots.fmt_value(r["kpi"], r["hi"]),
                 "pct": f"{r['pct']:+.1%}" if np.isfinite(r["pct"]) else "-",
                 "n": r["n"],
+                "verdict": r["verdict"],
             }
             for _, r in diffs.iterrows()
         ]
@@ -675,9 +676,10 @@ An interval that does not cross zero is a real effect.</figcaption></figure>
 <figcaption>Differences against {{ comparison.baseline }}, replication by replication on the
 same seed.</figcaption></figure>
 <table><tr><th>scenario</th><th>KPI</th><th>mean difference</th><th>95% CI</th>
-<th>vs baseline</th><th>pairs</th></tr>
+<th>vs baseline</th><th>pairs</th><th>verdict</th></tr>
 {% for r in comparison.rows %}<tr><td>{{ r.scenario }}</td><td>{{ r.kpi }}</td>
-<td>{{ r.mean }}</td><td>{{ r.ci }}</td><td>{{ r.pct }}</td><td>{{ r.n }}</td></tr>{% endfor %}
+<td>{{ r.mean }}</td><td>{{ r.ci }}</td><td>{{ r.pct }}</td><td>{{ r.n }}</td>
+<td>{{ r.verdict }}</td></tr>{% endfor %}
 </table>
 {% endif %}
 {% if comparison.unpaired %}<p class="meta">Not paired (different seed):

@@ -11,28 +11,26 @@ from __future__ import annotations
 import math
 import shlex
 import sys
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import pandas as pd
 from rich import box
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TimeRemainingColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from sim.analysis.metrics import KPIS
-from sim.commandline import EXIT_INTERRUPTED, fmt, guard, stderr, stdout, workers_option
+from sim.commandline import (
+    EXIT_INTERRUPTED,
+    fmt,
+    guard,
+    progress_bar,
+    say,
+    stderr,
+    stdout,
+    workers_option,
+)
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
 from sim.io import csv_writer, safe_name, write_folder, write_json
 from sim.scenario import load_scenario
@@ -46,62 +44,6 @@ __all__ = ["compare_command", "plan_command", "reverse_funnel_command", "sweep_c
 
 PLAN_STORE = "plan.duckdb"
 """The store of every simulation of a plan search, beside plans.csv and plan.json."""
-
-
-class _RateColumn(ProgressColumn):
-    """Tasks per second, averaged since the start."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-" if speed is None else f"{speed:.2f} tasks/s", style="progress.data.speed")
-
-
-@contextmanager
-def _progress(label: str, unit: str) -> Iterator[Callable[[int, int], None]]:
-    """A progress callback: a live bar on a terminal, a plain line a second otherwise."""
-    err = stderr()
-    if err.is_terminal:
-        with Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            _RateColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(label, total=None)
-
-            def update(done: int, total: int) -> None:
-                if bar.tasks[task].total is None:
-                    bar.reset(task, total=total, completed=done)
-                else:
-                    bar.update(task, total=total, completed=done)
-
-            yield update
-        return
-    start = time.monotonic()
-    first: list[int] = []
-    last = [-math.inf]
-
-    def line(done: int, total: int) -> None:
-        now = time.monotonic()
-        if not first:
-            first.append(done)  # tasks already stored do not count towards the rate
-        if now - last[0] < 1.0 and done < total:
-            return
-        last[0] = now
-        rate = (done - first[0]) / (now - start) if now > start else 0.0
-        left = (total - done) / rate if rate > 0 else math.inf
-        eta = "-" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(left))
-        err.print(
-            f"{label}: {done}/{total} {unit}, {rate:.2f} {unit}/s, {eta} left",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
-        )
-
-    yield line
 
 
 _set_option = click.option(
@@ -213,7 +155,7 @@ def compare_command(
     if unknown:
         raise click.BadParameter(f"unknown KPI(s) {unknown}; KPIs are {', '.join(KPIS)}")
     loaded = [_load(path, sets) for path in scenarios]
-    with _progress("compare", "replications") as progress:
+    with progress_bar("compare", unit="replications") as progress:
         try:
             result = guard(
                 lambda: compare(
@@ -268,6 +210,9 @@ def _print_comparison(result: Comparison, kpis: Sequence[str]) -> None:
             end_section=label == result.labels[-1],
         )
     console.print(table)
+    for row in summary.to_dict(orient="records"):
+        if row["scenario"] != first:
+            say(f"{row['kpi']}, {row['scenario']} - {first}: {row['verdict']}")
 
 
 def _percent(value: float) -> str:
@@ -331,7 +276,7 @@ def sweep_command(
             f"{chosen!r} is not stored by this sweep; it keeps {definition.spec.kpis}",
             param_hint="--kpi",
         )
-    with _progress(f"sweep {definition.spec.name}", "tasks") as progress:
+    with progress_bar(f"sweep {definition.spec.name}", unit="tasks") as progress:
         run = guard(
             lambda: sweep(
                 definition, out, executor=scheduler or executor, workers=workers, progress=progress
@@ -550,7 +495,7 @@ def plan_command(
     target = None if target_arr is None else guard(lambda: planner.parse_money(target_arr))
     where = scheduler or executor
     if plan_text is not None or target is None:
-        with _progress("plan", "simulations") as progress:
+        with progress_bar("plan", unit="simulations") as progress:
             try:
                 answer = guard(
                     lambda: planner.arr_at_confidence(
@@ -591,7 +536,7 @@ def plan_command(
     }
     cost = guard(lambda: planner.search_cost(scenario, by, **procedure))
     err.print(cost.sentence(), markup=False, highlight=False, soft_wrap=True)
-    with _progress("plan", "simulations") as progress:
+    with progress_bar("plan", unit="simulations") as progress:
         result = guard(
             lambda: planner.plan_search(
                 scenario,
@@ -782,7 +727,7 @@ def reverse_funnel_command(
         else guard(lambda: parse_multipliers(multipliers_text))
     )
     scenario = _load(scenario_path, sets)
-    with _progress("reverse funnel", "simulations") as progress:
+    with progress_bar("reverse funnel", unit="simulations") as progress:
         try:
             result = guard(
                 lambda: reverse_funnel(

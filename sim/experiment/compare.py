@@ -24,6 +24,7 @@ from sim.experiment.executors import ExecutorLike, make_executor
 from sim.experiment.results import PERCENTILES, Results
 from sim.experiment.runner import Progress, replicate
 from sim.scenario.schema import Scenario
+from sim.stats import verdict
 
 __all__ = [
     "BETTER",
@@ -230,8 +231,10 @@ class Comparison:
         pandas.DataFrame
             One row per (kpi, scenario): ``n``, ``mean``, ``p10``, ``p50``, ``p90`` and,
             against the first scenario (NaN on its own rows), the paired ``diff`` with
-            ``diff_ci95``, ``diff_low``, ``diff_high``, ``diff_sd``, ``p_better`` and
-            ``p_mean_better`` (see :func:`paired_difference`).
+            ``diff_ci95``, ``diff_low``, ``diff_high``, ``diff_sd``, ``p_better``,
+            ``p_mean_better`` (see :func:`paired_difference`) and ``verdict``, the difference
+            in words (:func:`sim.stats.verdict`: distinguishable from zero or not, and about
+            how many pairs would settle it).
         """
         names = list(KPIS) if kpis is None else list(kpis)
         tables = [res.kpis().set_index("replication") for res in self.results]
@@ -252,10 +255,14 @@ class Comparison:
                     "p50": float(bands[1]),
                     "p90": float(bands[2]),
                 }
-                diff = paired_difference(base, x, BETTER.get(kpi, 0))
-                del diff["n"]
+                diff: dict[str, Any] = paired_difference(base, x, BETTER.get(kpi, 0))
+                pairs = int(diff.pop("n"))
                 if i == 0:
-                    diff = dict.fromkeys(diff, math.nan)
+                    diff = dict.fromkeys(diff, math.nan) | {"verdict": ""}
+                else:
+                    diff["verdict"] = verdict(
+                        diff["diff"], diff["diff_low"], diff["diff_high"], pairs, diff["diff_sd"]
+                    )
                 rows.append(row | diff)
         return pd.DataFrame(rows)
 
