@@ -448,3 +448,29 @@ def safe_name(text: str) -> str:
     """
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
     return name[:100] or "scenario"
+
+
+COMPARISON = "comparison.json"
+"""The file that marks a folder written by ``revloop compare --out``: it lists the results
+folder of each scenario inside it, baseline first."""
+
+
+def comparison_members(folder: str | os.PathLike[str]) -> list[Path] | None:
+    """The results folders of a ``revloop compare --out`` folder, baseline first (``None``
+    for any other folder), so that report, export and chart read it like the folders
+    ``revloop run`` writes.
+
+    Raises
+    ------
+    ResultsError
+        If the folder's files are not whole (:func:`check_folder`) or its list is unreadable.
+    """
+    path = Path(folder)
+    if not (path / COMPARISON).is_file():
+        return None
+    check_folder(path, (COMPARISON,))
+    try:
+        listed = json.loads((path / COMPARISON).read_text(encoding="utf-8"))["scenarios"]
+        return [path / str(entry["folder"]) for entry in listed]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ResultsError(f"{path / COMPARISON}: unreadable ({err})") from None

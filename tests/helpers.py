@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from sim import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 BASE = SCENARIOS / "base.yaml"
+
+OLIST = ROOT.parent / "shared" / "data" / "olist"
+"""The public Olist marketing-funnel data, beside the project (README: Calibrating)."""
+
+needs_olist = pytest.mark.skipif(
+    not OLIST.is_dir() and not os.environ.get("CI"),
+    reason=f"Olist data not present: put it in {OLIST} (README: Calibrating)",
+)
+"""For tests on the Olist data: skipped on a machine without it, never in CI, where a
+missing folder fails the tests instead of hiding them."""
 
 
 def small(path: Path = BASE, months: int = 6, sets: Sequence[str] = ()) -> Scenario:

@@ -18,9 +18,9 @@ from sim.calibrate import backtest, read_crm, scenario_of
 from sim.calibrate.commands import backtest_command
 from sim.calibrate.synthetic import Truth, synthetic_crm
 from sim.calibrate.writer import pipeline_channel
+from tests.helpers import OLIST, needs_olist
 
 ROOT = Path(__file__).resolve().parents[1]
-OLIST = ROOT.parent / "shared" / "data" / "olist"
 OLIST_ARGS = [
     "--leads",
     str(OLIST / "marketing_qualified_leads.csv"),
@@ -29,7 +29,6 @@ OLIST_ARGS = [
     "--map",
     str(ROOT / "scenarios" / "calibrated" / "olist_columns.map"),
 ]
-needs_olist = pytest.mark.skipif(not OLIST.exists(), reason="Olist data not present")
 CUTOFF = dt.date(2024, 10, 1)
 
 

@@ -37,13 +37,12 @@ from sim.calibrate.synthetic import Truth, synthetic_crm
 from sim.calibrate.writer import pipeline_channel
 from sim.cli import main
 from sim.scenario.schema import add_months
+from tests.helpers import OLIST, needs_olist
 
 ROOT = Path(__file__).resolve().parents[1]
-OLIST = ROOT.parent / "shared" / "data" / "olist"
 OLIST_LEADS = OLIST / "marketing_qualified_leads.csv"
 OLIST_DEALS = OLIST / "closed_deals.csv"
 OLIST_MAP = ROOT / "scenarios" / "calibrated" / "olist_columns.map"
-needs_olist = pytest.mark.skipif(not OLIST_LEADS.exists(), reason="Olist data not present")
 
 
 def invoke(command: Any, *args: str) -> Result:

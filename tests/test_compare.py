@@ -11,10 +11,13 @@ from click.testing import CliRunner
 from scipy import stats
 
 from sim import run, simulate
+from sim.analysis.commands import export_command
+from sim.analysis.export import read_results
 from sim.analysis.metrics import KPIS
 from sim.engine.calendar import month_starts
 from sim.experiment.commands import compare_command
 from sim.experiment.compare import BETTER, ci_half_width, compare, paired_difference
+from sim.io import comparison_members
 from tests.helpers import BASE, SCENARIOS, small
 
 MORE_SDRS = SCENARIOS / "more_sdrs.yaml"
@@ -167,6 +170,22 @@ def test_cli_compares_and_writes_tables(tmp_path: Path) -> None:
     table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
     assert set(table["scenario"]) == {"base", "more_sdrs"}
     assert len(pd.read_csv(tmp_path / "cmp" / "kpis.csv")) == 2 * 3 * len(KPIS)
+    # each scenario's results folder is inside, listed baseline first: report and export
+    # read the compare folder like a run's
+    members = comparison_members(tmp_path / "cmp")
+    assert members == [tmp_path / "cmp" / "base", tmp_path / "cmp" / "more_sdrs"]
+    saved = [read_results(m) for m in members]
+    assert [s.name for s in saved] == ["base", "more_sdrs"]
+    mine = pd.read_csv(tmp_path / "cmp" / "kpis.csv")
+    sqls = mine[(mine.scenario == "more_sdrs") & (mine.kpi == "sqls")]["value"]
+    assert saved[1].kpis["sqls"].tolist() == sqls.tolist()
+    exported = CliRunner().invoke(export_command, [str(tmp_path / "cmp")])
+    assert exported.exit_code == 0, exported.output
+    assert (members[0] / "finance.xlsx").exists()
+    assert (members[1] / "finance.xlsx").exists()
+    # written again into the same folder: replaced whole, nothing refused
+    again = CliRunner().invoke(compare_command, args, terminal_width=160)
+    assert again.exit_code == 0, again.output
 
 
 def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path) -> None:

@@ -26,9 +26,9 @@ from sim.calibrate.synthetic_export import (
     synthetic_opportunities_with_truth,
 )
 from sim.cli import main
+from tests.helpers import OLIST
 
 AS_OF = dt.date(2023, 12, 31)
-OLIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "olist"
 
 
 @pytest.fixture(scope="module")

@@ -172,8 +172,8 @@ def test_a_killed_save_leaves_the_old_run_or_the_new_one_never_a_mix(
     # the export's about sheet describes the run its tables come from
     code_, output = _cli("export", str(out))
     assert code_ == 0, output
-    about = pd.read_excel(out / "finance.xlsx", sheet_name="about", index_col=0)["value"]
-    assert int(about["seed"]) == expected_seed
+    about = pd.read_excel(out / "finance.xlsx", sheet_name="About", index_col="Item")["Value"]
+    assert int(about["Seed"]) == expected_seed
     # the stray temporary folder is no results folder, and the next save removes it
     strays = _leftovers(out)
     assert strays
@@ -430,9 +430,9 @@ def test_hostile_names_are_text_in_every_csv_and_xlsx(tmp_path: Path) -> None:
     book = openpyxl.load_workbook(out / "finance.xlsx")
     cells = [c for sheet in book for row in sheet.iter_rows() for c in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
-    about = {r[0].value: r[1].value for r in book["about"].iter_rows(min_row=2)}
-    assert about["scenario"] == "'=1+2  "
-    arr = [row[1].value for row in book["monthly_p50"].iter_rows(min_row=2)]
+    about = {r[1].value: r[2].value for r in book["About"].iter_rows(min_row=2)}
+    assert about["Scenario"] == "'=1+2  "
+    arr = [row[3].value for row in book["Monthly"].iter_rows(min_row=2, max_row=3)]
     assert all(isinstance(v, float | int) for v in arr)  # numbers stay numbers
     code, output = _cli("export", str(out), "--format", "csv")
     assert code == 0, output

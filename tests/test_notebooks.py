@@ -41,7 +41,7 @@ PRODUCES = {
     "2_finance_forecast.ipynb": [
         "finance/base/manifest.json",
         "finance/finance_forecast.xlsx",
-        "finance/finance_forecast_csv/quarterly_p50.csv",
+        "finance/finance_forecast_csv/quarterly.csv",
     ],
     "3_consultant_scenarios.ipynb": [
         "scenarios/comparison.csv",
@@ -58,11 +58,13 @@ PRODUCES = {
 
 
 def _finance_workbook(out: Path) -> None:
-    """The workbook holds the P10/P50/P90 tables, one row per simulated month."""
-    sheets = pd.read_excel(out / "finance/finance_forecast.xlsx", sheet_name=None, index_col=0)
-    assert {"monthly_p10", "monthly_p50", "monthly_p90", "quarterly_p50", "about"} <= set(sheets)
-    assert len(sheets["monthly_p50"]) == int(SMALL["REVLOOP_NB_MONTHS"])
-    assert (sheets["monthly_p10"]["arr"] <= sheets["monthly_p90"]["arr"]).all()
+    """The workbook holds the period sheets, one row per simulated month and a Total row."""
+    sheets = pd.read_excel(out / "finance/finance_forecast.xlsx", sheet_name=None)
+    assert list(sheets) == ["Monthly", "Quarterly", "Annual", "About"]
+    monthly = sheets["Monthly"]
+    assert len(monthly) == int(SMALL["REVLOOP_NB_MONTHS"]) + 1  # and the Total row
+    assert monthly["Period"].iloc[-1] == "Total"
+    assert (monthly["ARR ($) P10"] <= monthly["ARR ($) P90"]).iloc[:-1].all()
 
 
 def _scenario_report(out: Path) -> None:

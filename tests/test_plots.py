@@ -184,7 +184,8 @@ def test_response_heatmap_shows_the_grid_of_means() -> None:
     assert image.shape == (2, 3)
     assert image[1, 2] == pytest.approx(12 * 1e5 + 8 * 1e4)
     assert [t.get_text() for t in ax.get_xticklabels()] == ["8", "10", "12"]
-    assert ax.get_xlabel() == "inside_sales.headcount"
+    assert ax.get_xlabel() == "inside sales: headcount"
+    assert ax.get_ylabel() == "field sales: headcount"
     assert len(ax.texts) == 6
     assert ax.texts[0].get_text() == plots.money(8e5 + 6e4)
 
@@ -201,9 +202,12 @@ def test_response_curve_one_line_per_group_with_band() -> None:
     fig = plots.response_curve(points, "sdrs", "wins", by="aes")
     (ax,) = fig.axes
     lines = ax.get_lines()
-    assert [line.get_label() for line in lines] == ["aes=6", "aes=8"]
+    assert [line.get_label() for line in lines] == ["6", "8"]  # under the legend's title
+    assert ax.get_legend().get_title().get_text() == "AEs"
     np.testing.assert_allclose(lines[1].get_ydata(), [11, 14, 16])
     assert len(ax.collections) == 2
+    assert list(ax.get_xticks()) == [8, 10, 12]  # the values swept, not a round grid
+    assert ax.get_xlabel() == "SDRs"
 
 
 def test_tornado_orders_by_swing_and_starts_at_base() -> None:
@@ -216,7 +220,7 @@ def test_tornado_orders_by_swing_and_starts_at_base() -> None:
     )
     fig = plots.tornado_chart(table, "ending_arr", base=10e6)
     (ax,) = fig.axes
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["csms", "sdrs", "aes"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["CSMs", "SDRs", "AEs"]
     bars = _bars(ax)
     assert len(bars) == 6
     assert all(b.get_x() == pytest.approx(10e6) for b in bars)
@@ -288,7 +292,7 @@ def test_sobol_chart_draws_both_indices_with_their_cis_most_influential_on_top()
     assert groups["total (ST)"][2] == pytest.approx([0.07, 0.06, 0.03])
     # first row on top (inverted axis), and the two bars of a parameter do not overlap
     labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["sdrs", "threshold", "pause"]
+    assert labels == ["SDRs", "threshold", "pause"]
     assert ax.yaxis_inverted()
     st_centres = groups["total (ST)"][1]
     assert all(abs(a - b) >= 0.39 for a, b in zip(centres, st_centres, strict=True))
@@ -312,3 +316,93 @@ def test_morris_lhs_and_grid_tables_are_recognised() -> None:
     assert groups["last - first level"][0] == pytest.approx([-2e5])
     with pytest.raises(ValueError, match="not a sensitivity table"):
         plots.sensitivity_chart(pd.DataFrame({"parameter": ["a"], "x": [1]}), "wins")
+
+
+def test_parameter_labels_are_readable() -> None:
+    assert plots.parameter_label("inside_sales.headcount") == "inside sales: headcount"
+    assert (
+        plots.parameter_label("marketing.scoring.mql_threshold")
+        == "marketing: scoring: MQL threshold"
+    )
+    assert plots.parameter_label("field_sales.quota_per_ae_per_year") == (
+        "field sales: quota per AE per year"
+    )
+    assert plots.parameter_label("horizon_months") == "horizon months"
+
+
+def test_sweep_charts_tick_the_grid_and_name_parameters_readably() -> None:
+    points = pd.DataFrame(
+        [(s, t, s * 1e5 + t * 1e4, 5e4) for s in (2, 3, 5) for t in (15, 20, 25)],
+        columns=[
+            "inside_sales.headcount",
+            "marketing.scoring.mql_threshold",
+            "ending_arr",
+            "ending_arr_ci95",
+        ],
+    )
+    fig = plots.response_curve(
+        points, "inside_sales.headcount", "ending_arr", by="marketing.scoring.mql_threshold"
+    )
+    (ax,) = fig.axes
+    assert list(ax.get_xticks()) == [2, 3, 5]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["2", "3", "5"]
+    assert ax.get_xlabel() == "inside sales: headcount"
+    assert ax.get_legend().get_title().get_text() == "marketing: scoring: MQL threshold"
+    assert ax.get_title() == "ending ARR ($) against inside sales: headcount"
+    heat = plots.response_heatmap(
+        points, "inside_sales.headcount", "marketing.scoring.mql_threshold", "ending_arr"
+    ).axes[0]
+    assert heat.get_ylabel() == "marketing: scoring: MQL threshold"
+    assert [t.get_text() for t in heat.get_yticklabels()] == ["15", "20", "25"]
+
+
+def _inside(ax: object, xs: np.ndarray, ys: np.ndarray) -> bool:
+    """Every point strictly inside the axes' view (not on an edge, where a marker is cut)."""
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()  # type: ignore[attr-defined]
+    xlo, xhi = sorted((x0, x1))
+    ylo, yhi = sorted((y0, y1))
+    return bool((xs > xlo).all() and (xs < xhi).all() and (ys > ylo).all() and (ys < yhi).all())
+
+
+def test_markers_are_not_cut_at_the_axes_edges() -> None:
+    points = pd.DataFrame({"sdrs": [8, 10, 12], "wins": [10.0, 12, 13]})
+    ax = plots.response_curve(points, "sdrs", "wins").axes[0]
+    line = ax.get_lines()[0]
+    assert _inside(ax, line.get_xdata(), line.get_ydata())
+    # a zero-width interval: the point is the data's edge, and stays inside the panel
+    diff = plots.paired_differences(
+        _kpis([1e6, 5e6, 9e6]), {"plus": _kpis([1e6, 5e6, 9e6], shift=2e5)}, ["ending_arr"]
+    )
+    ax = plots.paired_difference_chart(diff).axes[0]
+    point = ax.get_lines()[0]
+    assert _inside(ax, point.get_xdata(), point.get_ydata())
+
+
+def test_waterfall_and_segment_charts_read_the_stage_reports(results: Results) -> None:
+    reports = results.stage_reports()
+    ax = plots.waterfall_chart(reports["waterfall"]).axes[0]
+    cohorts = [c for c in reports["waterfall"].index if c not in ("all", "mature")]
+    assert [t.get_text() for t in ax.get_xticklabels()] == sorted(cohorts)
+    names = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert names[-4:] == ["lead → MQL", "MQL → SQL", "SQL → opportunity", "opportunity → win"]
+    fig = plots.segments_chart(reports["segments"])
+    assert [ax.get_title() for ax in fig.axes] == [
+        "new ARR ($)",
+        "win rate of opportunities (%)",
+        "ACV ($)",
+    ]
+    widths = [p.get_width() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(widths, reports["segments"]["new_arr"].to_numpy(float))
+
+
+def test_share_tick_labels_say_the_tick_value(results: Results) -> None:
+    # a 2.5% step shown with no decimal would read 2%, 5%, 8%: ticks at 1, 2, 5 x 10^k only
+    for ax in (
+        plots.team_load_chart(results.monthly()).axes[0],
+        plots.speed_to_lead_chart(np.array([0.2, 1.0, 3.0, 8.0, 30.0] * 7 + [5.0])).axes[0],
+    ):
+        ticks = ax.get_yticks()
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert all(label.endswith("%") for label in labels)
+        shown = [float(label.rstrip("%")) / 100 for label in labels]
+        np.testing.assert_allclose(shown, ticks, atol=1e-12)

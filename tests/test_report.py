@@ -10,17 +10,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 from click.testing import CliRunner
 
 from sim.analysis import report
 from sim.analysis.commands import report_command
+from sim.experiment.commands import compare_command
 from sim.experiment.runner import run
 from tests.helpers import SCENARIOS, small
 
 needs_chromium = pytest.mark.skipif(report.chromium() is None, reason="chromium not installed")
 
-CHARTS_PER_SCENARIO = 6  # ARR, bookings, funnel, recycle, team load, speed to lead
+CHARTS_PER_SCENARIO = 6  # ARR, new ARR, funnel, recycle, team load, speed to lead
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +109,10 @@ def test_browser_check_catches_broken_images_and_script_errors(tmp_path: Path) -
 def test_screenshot_and_pdf(html: Path, tmp_path: Path) -> None:
     png = report.screenshot(html, tmp_path / "shot.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the whole page: the image is as tall as the page laid out at its width
+    shot = plt.imread(png)
+    assert shot.shape[:2] == (report.page_height(html), 1280)
+    assert shot.shape[0] > 3000
     pdf = report.pdf(html, tmp_path / "report.pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
@@ -133,3 +139,18 @@ def test_report_command_writes_the_file(tmp_path: Path) -> None:
     text = out.read_text()
     assert len(_images(text)) == CHARTS_PER_SCENARIO
     assert "Diagnosis" not in text
+
+
+def test_report_reads_a_compare_folder_as_its_scenarios(tmp_path: Path) -> None:
+    cmp = tmp_path / "cmp"
+    args = [str(SCENARIOS / "base.yaml"), str(SCENARIOS / "more_sdrs.yaml"), "--reps", "2"]
+    args += ["--set", "horizon_months=2", "--executor", "serial", "--out", str(cmp)]
+    assert CliRunner().invoke(compare_command, args).exit_code == 0
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(report_command, [str(cmp), "--diagnose-reps", "0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    # progress off a terminal: one plain line per step
+    assert f"report: loading {cmp / 'base'}" in result.output
+    text = out.read_text()
+    assert len(_images(text)) == 2 * CHARTS_PER_SCENARIO + 2  # and the comparison's two
+    assert "distinguishable from zero at 2 pairs" in text  # each difference's verdict

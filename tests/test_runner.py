@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from sim import load_scenario, run
+from sim.analysis.export import read_results
 from sim.analysis.metrics import KPIS
 from sim.cli import main
 from sim.experiment.bench import bench, planner, planner_command, scaled
@@ -123,6 +124,35 @@ def test_cli_run_prints_kpis_and_writes_results(tmp_path: Path) -> None:
         assert kpi in result.output
     assert (out / "monthly.parquet").exists()
     assert json.loads((out / "manifest.json").read_text())["command"].startswith("revloop run")
+
+
+def test_cli_run_saves_to_a_default_folder_and_says_what_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["run", str(BASE), "--reps", "2", "--workers", "1", "--set", "horizon_months=2"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "results" / "base" / "manifest.json").exists()
+    assert "next: revloop report results/base" in result.output
+    # a progress line, not a bar, when the output is not a terminal
+    assert "base: replications: 2/2 replications" in result.output
+    nothing = CliRunner().invoke(main, [*args, "--no-save", "--seed", "1"])
+    assert nothing.exit_code == 0, nothing.output
+    assert "wrote" not in nothing.output
+
+
+def test_cli_run_quick_is_labelled_and_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["run", str(BASE), "--quick", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "QUICK what-if: 4 replications of 12 months" in result.output
+    saved = read_results(tmp_path / "results" / "base-quick")
+    assert saved.kpis["replication"].nunique() == 4
+    assert saved.monthly["month"].nunique() == 12
+    assert "--quick" in saved.manifest["command"]
 
 
 def test_cli_run_bad_scenario_exits_2(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``revloop diagnose``, ``revloop report`` and ``revloop export``.
+"""``revloop diagnose``, ``revloop report``, ``revloop export`` and ``revloop chart``.
 
 Registered by :mod:`sim.cli` (``main.add_command``). Bad input (a missing folder or file, an
 unknown format, an invalid scenario) exits with status 2 and one line, never a traceback.
@@ -7,15 +7,28 @@ unknown format, an invalid scenario) exits with status 2 and one line, never a t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
 from rich.table import Table
 
-from sim.commandline import fail, guard, say, set_option, stdout, steps, workers_option
+from sim.commandline import (
+    fail,
+    guard,
+    progress_bar,
+    say,
+    set_option,
+    stdout,
+    steps,
+    workers_option,
+)
 from sim.errors import ResultsError
 
-__all__ = ["diagnose_command", "export_command", "report_command"]
+if TYPE_CHECKING:
+    from sim.analysis.charts import ChartData
+
+__all__ = ["chart_command", "diagnose_command", "export_command", "report_command"]
 
 _seed_option = click.option(
     "--seed",
@@ -186,15 +199,136 @@ def report_command(
     help="Workbook path or CSV folder (default: RESULTS_DIR/finance.xlsx or RESULTS_DIR/finance/).",
 )
 def export_command(results_dir: str, fmt: str, out: str | None) -> None:
-    """Export monthly and quarterly P10/P50/P90 finance tables of a results folder.
+    """Export the finance workbook of a results folder: Monthly, Quarterly, Annual, About.
 
-    Bookings (new + expansion ARR), ARR, MRR, customers, churn, contraction, expansion and
-    costs per team; one sheet (or CSV file) per table, money formatted as $#,##0.
+    Mean, P10, P50 and P90 per period of ARR, MRR, customers, recognised revenue, bookings
+    (new + expansion ARR), new, expansion, contraction and churned ARR, and costs per team;
+    a Total row per sheet; the About sheet says what every column means and which run it
+    is. One CSV file per sheet with --format csv.
     """
     from sim.analysis.export import export
+    from sim.io import comparison_members
 
     if fmt not in ("xlsx", "csv"):
         fail(f"unknown format {fmt!r}: use xlsx or csv")
-    written = guard(lambda: export(results_dir, fmt, out))  # type: ignore[arg-type]
-    for path in written:
-        say(f"wrote {path}")
+    members = guard(lambda: comparison_members(results_dir))
+    if members is not None and out is not None:
+        fail(f"{results_dir}: a compare folder gets one workbook per scenario, each in its "
+             "own folder: leave out --out")  # fmt: skip
+    for folder in members or [Path(results_dir)]:
+        written = guard(lambda f=folder: export(f, fmt, out))  # type: ignore[arg-type,misc]
+        for path in written:
+            say(f"wrote {path}")
+
+
+class _ChartCommand(click.Command):
+    """``revloop chart``: its help ends with the kinds of chart, read from the registry only
+    when the help is shown (the registry imports matplotlib, kept off every other command)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The kinds of chart, one line each, then the epilog."""
+        with formatter.section("Kinds"):
+            formatter.write_dl(_chart_kinds())
+        super().format_epilog(ctx, formatter)
+
+
+def _chart_kinds() -> list[tuple[str, str]]:
+    from sim.analysis.charts import CHARTS
+
+    return [(kind.name, kind.about) for kind in CHARTS.values()]
+
+
+@click.command("chart", cls=_ChartCommand)
+@click.argument("kind", required=False, metavar="KIND")
+@click.argument("source", required=False, metavar="SOURCE")
+@click.option(
+    "--out",
+    "-o",
+    default=None,
+    metavar="FILE",
+    help="A .png, .svg or .pdf file (default: RESULTS_DIR/KIND.png, or SCENARIO-KIND.png "
+    "here for a scenario file).",
+)
+@click.option("--list", "show_list", is_flag=True, help="List the kinds of chart and exit.")
+@click.option("--dpi", default=200, show_default=True, type=click.IntRange(min=30, max=1200),
+              help="Resolution of a PNG (200: 1600 x 900 pixels for most charts).")  # fmt: skip
+@click.option(
+    "--reps",
+    "-n",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Replications for a scenario file (a results folder keeps its own).",
+)
+@_seed_option
+@workers_option
+@set_option
+def chart_command(
+    kind: str | None,
+    source: str | None,
+    out: str | None,
+    show_list: bool,
+    dpi: int,
+    reps: int,
+    seed: int | None,
+    workers: int | None,
+    sets: tuple[str, ...],
+) -> None:
+    """Write one chart of a run as a PNG, SVG or PDF file (for a slide).
+
+    SOURCE is a results folder (from revloop run --out DIR) or a scenario file (run here
+    with --reps, --seed and --set). The format follows the file's suffix; the file is
+    written whole or not at all. The charts are the HTML report's, drawn the same way.
+    """
+    if show_list:
+        width = max(len(name) for name, _ in _chart_kinds())
+        for name, about in _chart_kinds():
+            say(f"{name:<{width}}  {about}")
+        return
+    if kind is None or source is None:
+        fail("give a KIND and a SOURCE: revloop chart KIND RESULTS_DIR (revloop chart --list)")
+    from sim.analysis import charts
+
+    name = kind.lower().replace("-", "_")
+    if name not in charts.CHARTS:
+        fail(f"unknown chart {kind!r}: use one of {', '.join(charts.CHARTS)}")
+    path = Path(source)
+    if not path.exists():
+        fail(f"{source}: no such results folder or scenario file")
+    if path.is_dir() and sets:
+        fail(f"{source}: --set changes a scenario file; a results folder is already resolved")
+    target = Path(out) if out else path / f"{name}.png" if path.is_dir() else None
+    target = target or Path(f"{path.stem}-{name}.png")
+    if target.is_dir():
+        fail(f"{target}: is a folder; give a file name ending in .png, .svg or .pdf")
+    try:
+        charts.chart_format(target)
+    except ValueError as err:
+        fail(str(err))
+    data = guard(lambda: _chart_data(path, name, sets, reps, seed, workers))
+    figure = guard(lambda: charts.chart(name, data))
+    say(f"wrote {guard(lambda: charts.save_chart(figure, target, dpi=dpi))}")
+
+
+def _chart_data(
+    path: Path, kind: str, sets: tuple[str, ...], reps: int, seed: int | None, workers: int | None
+) -> ChartData:
+    """What the chart is drawn from: a results folder read, or a scenario file run here."""
+    from sim.analysis.charts import chart_data
+
+    if path.is_dir():
+        return chart_data(path)
+    from sim.experiment.runner import run
+    from sim.scenario import load_scenario
+
+    scenario = load_scenario(path, list(sets))
+    with progress_bar(f"{scenario.name}: replications", reps) as progress:
+        results = run(
+            scenario,
+            replications=reps,
+            seed=0 if seed is None else seed,
+            workers=workers,
+            progress=progress,
+            keep_ledgers=kind == "speed_to_lead",
+        )
+    return chart_data(results.whole())

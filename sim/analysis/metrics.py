@@ -85,11 +85,12 @@ KPIS: dict[str, str] = {
     "ae_at_quota_share": "field sales: share of AE-years at or above quota (AEs on the team "
     "the whole year; each 12 months from the start, or the horizon if shorter; needs "
     "quota_per_ae_per_year)",
-    "ae_attainment_median": "field sales: median of bookings / ramped quota over those AE-years",
+    "ae_attainment_median": "field sales: median of new ARR booked / ramped quota over those "
+    "AE-years",
     "quota_capacity": "field sales: ramped quota of every AE over the horizon (what the quotas "
     "add up to, ramp and vacancies included)",
     "bookings_to_quota": "field sales: new ARR the AEs booked / quota capacity",
-    "variable_pay": "commission paid on bookings over the horizon (part of the costs)",
+    "variable_pay": "commission paid on new ARR won over the horizon (part of the costs)",
     "sdr_at_target_share": "inside sales: share of SDR-years at or above their SQL target "
     "(SDRs on the team the whole year; needs sql_target_per_sdr_per_month)",
     "sdr_attainment_median": "inside sales: median of SQLs / ramped SQL target over those "

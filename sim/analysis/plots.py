@@ -14,38 +14,52 @@ constrained layout so labels do not overlap.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import (
+    FuncFormatter,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+)
 from scipy import stats
 
+from sim.analysis.motion import MATURE_MONTHS
 from sim.engine.ledger import Ledger
 from sim.stats import verdict
 
 __all__ = [
     "PALETTE",
+    "channels_chart",
     "comparison_bars",
     "fan_chart",
     "fmt_value",
     "funnel_chart",
     "mean_ci",
     "money",
+    "month_ticks",
     "paired_difference_chart",
     "paired_differences",
+    "parameter_label",
     "recycle_chart",
     "response_curve",
     "response_heatmap",
+    "segments_chart",
     "sensitivity_chart",
     "speed_to_lead_chart",
     "speed_to_lead_hours",
     "team_load_chart",
     "tornado_chart",
+    "unit",
+    "waterfall_chart",
 ]
 
 PALETTE = (
@@ -73,17 +87,20 @@ FUNNEL_STAGES = (
     ("wins", "wins"),
 )
 
-_MONEY_WORDS = ("arr", "mrr", "cost", "programs", "ltv", "cac", "bookings", "pipeline", "revenue")
+_MONEY_WORDS = (
+    "arr", "mrr", "cost", "programs", "ltv", "cac", "acv", "bookings", "pipeline", "revenue"
+)  # fmt: skip
 _SHARE_NAMES = {"nrr", "grr", "win_rate", "attrition_rate"}
 
 LABELS: dict[str, str] = {
     "arr": "ARR",
     "mrr": "MRR",
-    "new_arr": "bookings (new ARR)",
+    "new_arr": "new ARR",
     "ending_arr": "ending ARR",
     "expansion_arr": "expansion ARR",
     "churned_arr": "churned ARR",
     "recycled_new_arr": "new ARR from recycled leads",
+    "acv": "ACV",
 }
 """Display names where the metric name is not readable as is."""
 
@@ -99,11 +116,40 @@ def _kind(metric: str) -> str:
     return "count"
 
 
+_ACRONYMS = {
+    form: word.upper() + plural
+    for word in ("acv", "ae", "arr", "bdr", "cac", "csm", "fte", "grr", "ltv", "mql", "mrr",
+                 "nrr", "roi", "sdr", "smb", "sql")
+    for form, plural in ((word, ""), (word + "s", "s"))
+}  # fmt: skip
+"""Words of parameter names shown in capitals (``mql_threshold`` reads ``MQL threshold``)."""
+
+
+def parameter_label(name: str) -> str:
+    """Readable name of a scenario parameter (a dotted ``--set`` path) or a KPI.
+
+    ``inside_sales.headcount`` reads ``inside sales: headcount`` and
+    ``marketing.scoring.mql_threshold`` reads ``marketing: scoring: MQL threshold``; a name
+    with no dot is a KPI or a column and reads as :func:`label` shows it (with its unit) if
+    it is one of :data:`LABELS`, else with spaces for underscores.
+    """
+    if "." not in name and name in LABELS:
+        return label(name)
+    parts = name.split(".")
+    words = [
+        " ".join(_ACRONYMS.get(word, word) for word in part.split("_") if word) for part in parts
+    ]
+    return ": ".join(w for w in words if w) or name
+
+
 def label(metric: str) -> str:
     """Readable name of a metric with its unit, e.g. ``ARR ($)``."""
-    name = LABELS.get(metric, metric.replace("_", " "))
-    unit = {"money": " ($)", "share": " (%)", "count": ""}[_kind(metric)]
-    return name + unit
+    return LABELS.get(metric, metric.replace("_", " ")) + unit(metric)
+
+
+def unit(metric: str) -> str:
+    """The unit :func:`label` appends to a metric's name: `` ($)``, `` (%)`` or nothing."""
+    return {"money": " ($)", "share": " (%)", "count": ""}[_kind(metric)]
 
 
 def money(value: float, _pos: object = None) -> str:
@@ -144,9 +190,27 @@ def _axis_format(ax: Axes, metric: str, axis: str = "y") -> None:
         target.set_major_locator(MaxNLocator(nbins=6))
         target.set_major_formatter(FuncFormatter(money))
     elif kind == "share":
-        target.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+        _percent(target)
     else:
         target.set_major_formatter(FuncFormatter(_count))
+
+
+class _PercentLocator(MaxNLocator):
+    """Ticks of a share at 1, 2 or 5 times a power of ten (no 2.5% tick shown as ``2%``)."""
+
+    def __init__(self) -> None:
+        super().__init__(nbins="auto", steps=[1, 2, 5, 10])
+
+
+def _percent(axis: Axis) -> None:
+    """Format a share axis (0.25 reads ``25%``) with ticks :class:`_PercentLocator` places."""
+    axis.set_major_locator(_PercentLocator())
+    axis.set_major_formatter(FuncFormatter(_share))
+
+
+def _share(value: float, _pos: object = None) -> str:
+    """A share as a tick label, as few decimals as it needs: ``5%``, ``0.05%``, ``110%``."""
+    return f"{round(value * 100, 6):g}%"
 
 
 def _figure(width: float = 8.0, height: float = 4.5, ncols: int = 1, nrows: int = 1) -> Figure:
@@ -162,15 +226,68 @@ def _plain_text(fig: Figure) -> Figure:
     return fig
 
 
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+MOST_MONTH_TICKS = 8
+"""Labelled ticks on a month axis at most: past that, every other quarter start is labelled
+(half years), then January only (years); the other quarter starts keep a minor tick."""
+
+
+def month_ticks(
+    months: Sequence[str], most: int = MOST_MONTH_TICKS
+) -> tuple[list[int], list[str], list[int]]:
+    """Where to tick a month axis: on quarter starts (January, April, July, October).
+
+    Parameters
+    ----------
+    months
+        ``YYYY-MM`` labels of the months, one per position ``0, 1, ...`` on the axis.
+    most
+        Labelled ticks at most; quarter starts are thinned to half years, then years.
+
+    Returns
+    -------
+    tuple
+        Positions and labels of the major ticks (``Jan`` + newline + year on the first tick and
+        on every January, else the month's name), and the positions of every quarter start
+        (minor ticks). With no quarter start among ``months`` (one or two months), every
+        month is a major tick; labels that are not ``YYYY-MM`` are shown as they are.
+    """
+    parsed: list[tuple[int, int] | None] = []
+    for text in months:
+        head, _, tail = str(text).partition("-")
+        ok = head.isdigit() and tail.isdigit() and 1 <= int(tail) <= 12
+        parsed.append((int(head), int(tail)) if ok else None)
+    if any(p is None for p in parsed):
+        step = max(1, math.ceil(len(months) / most))
+        major = list(range(0, len(months), step))
+        return major, [str(months[i]) for i in major], []
+    dates = [p for p in parsed if p is not None]
+    quarters = [i for i, (_, number) in enumerate(dates) if number % 3 == 1]
+    if not quarters:
+        quarters = list(range(len(months)))
+    major = quarters
+    for every in (6, 12):  # half years, then years
+        if len(major) <= most:
+            break
+        major = [i for i in quarters if dates[i][1] % every == 1]
+    if len(major) > most:  # decades of months: every few years
+        stride = math.ceil(len(major) / most)
+        major = major[::stride]
+    labels = []
+    for n, i in enumerate(major):
+        year, number = dates[i]
+        name = MONTH_NAMES[number - 1]
+        labels.append(f"{name}\n{year}" if n == 0 or number == 1 else name)
+    return major, labels, quarters
+
+
 def _month_axis(ax: Axes, months: Sequence[str]) -> None:
+    """Tick a month axis (positions ``0..n-1``) on quarter starts; see :func:`month_ticks`."""
     ax.set_xlabel("month")
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
-    ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda x, _p: months[int(x)] if 0 <= int(x) < len(months) else "")
-    )
-    for tick in ax.get_xticklabels():
-        tick.set_rotation(30)
-        tick.set_horizontalalignment("right")
+    major, labels, minor = month_ticks(months)
+    ax.set_xticks(major, labels)
+    ax.set_xticks(minor, minor=True)
 
 
 def _wide(monthly: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -215,7 +332,8 @@ def fan_chart(
     monthly
         Tidy monthly table of one scenario (``replication, month, metric, value``).
     metric
-        The series, e.g. ``arr`` (month-end ARR) or ``new_arr`` (bookings).
+        The series, e.g. ``arr`` (month-end ARR) or ``new_arr`` (new ARR: bookings are new
+        + expansion ARR).
     target
         A constant target, or one target per month, drawn as a dashed line.
     title
@@ -259,14 +377,22 @@ def funnel_chart(kpis: pd.DataFrame, title: str | None = None) -> Figure:
     Returns
     -------
     matplotlib.figure.Figure
-        Horizontal bars, one per stage from leads (top) to wins, each annotated with its
-        volume and its conversion from the previous stage.
+        Horizontal bars on a log scale (later stages are orders of magnitude smaller than
+        the leads, and would be slivers on a linear one), one per stage from leads (top) to
+        wins, each annotated with its volume and its conversion from the previous stage.
     """
     names = [name for name, _ in FUNNEL_STAGES]
     volumes = kpis[names].mean().to_numpy(float)
     fig = _figure(8.0, 4.0)
     ax = fig.axes[0]
     y = np.arange(len(names))[::-1]
+    positive = volumes[np.isfinite(volumes) & (volumes > 0)]
+    log = positive.size > 0
+    if log:
+        # the smallest stage spans at least half a decade; the largest leaves room for labels
+        low = 10.0 ** math.floor(math.log10(positive.min() / 3))
+        high = 10.0 ** (math.log10(low) + (math.log10(positive.max()) - math.log10(low)) / 0.72)
+        ax.set_xscale("log")
     bars = ax.barh(y, volumes, color=PALETTE[0])
     ax.set_yticks(y, [shown for _, shown in FUNNEL_STAGES])
     for i, bar in enumerate(bars):
@@ -278,17 +404,25 @@ def funnel_chart(kpis: pd.DataFrame, title: str | None = None) -> Figure:
             shown = "SQLs + fast-passed"
         if i > 0 and previous > 0:
             text += f"  ({volumes[i] / previous:.1%} of {shown})"
+        end = bar.get_width() if bar.get_width() > 0 or not log else low
         ax.annotate(
             text,
-            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+            (end, bar.get_y() + bar.get_height() / 2),
             xytext=(4, 0),
             textcoords="offset points",
             va="center",
             fontsize=9,
         )
-    ax.set_xlim(0, volumes.max() * 1.6 if volumes.max() > 0 else 1)
+    if log:
+        ax.set_xlim(low, high)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(FuncFormatter(_count))
-    ax.set_xlabel("count over the horizon (mean per replication)")
+    scale = " (log scale)" if log else ""
+    ax.set_xlabel(f"count over the horizon, mean per replication{scale}")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
     ax.set_title(title or f"Funnel: volumes and conversion, {len(kpis)} replications")
     return _plain_text(fig)
 
@@ -376,7 +510,7 @@ def team_load_chart(monthly: pd.DataFrame, title: str | None = None) -> Figure:
             ax.plot(x, q["p50"].to_numpy(), color=PALETTE[i], linewidth=2, label=team)
     util_ax.set_title("Utilisation by month (P50, P10-P90 band)")
     util_ax.set_ylabel("utilisation (%)")
-    util_ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    _percent(util_ax.yaxis)
     util_ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
     queue_ax.set_title("Queue length at month end (P50, P10-P90 band)")
     queue_ax.set_ylabel("leads or accounts waiting")
@@ -456,7 +590,7 @@ def speed_to_lead_chart(
     ax.axvline(1.0, color="grey", linestyle=":", label="1 hour")
     ax.axvline(24.0, color="grey", linestyle="-.", label="1 day")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:,.4g}"))
-    ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
+    _percent(ax.yaxis)
     ax.set_xlabel("hours from MQL to first touch (log scale; under 0.1 h counted at 0.1 h)")
     ax.set_ylabel("share of touched leads (%)")
     total = values.size + untouched
@@ -467,6 +601,172 @@ def speed_to_lead_chart(
     )
     ax.legend(loc="upper right")
     return _plain_text(fig)
+
+
+WATERFALL_STEPS = (
+    ("lead_to_mql", "lead → MQL"),
+    ("mql_to_sql", "MQL → SQL"),
+    ("sql_to_opportunity", "SQL → opportunity"),
+    ("opportunity_to_win", "opportunity → win"),
+)
+"""Conversion columns of the waterfall stage report and their names."""
+
+
+def _band(table: pd.DataFrame, column: str) -> np.ndarray[Any, Any] | None:
+    """Distances from the mean down to P10 and up to P90 (an error bar), if the table has them."""
+    if f"{column}_p10" not in table or f"{column}_p90" not in table:
+        return None
+    mean = table[column].to_numpy(float)
+    low = mean - table[f"{column}_p10"].to_numpy(float)
+    high = table[f"{column}_p90"].to_numpy(float) - mean
+    band: np.ndarray[Any, Any] = np.nan_to_num(np.clip(np.vstack([low, high]), 0.0, None))
+    return band
+
+
+def waterfall_chart(
+    waterfall: pd.DataFrame, mature_months: int = MATURE_MONTHS, title: str | None = None
+) -> Figure:
+    """Conversion at each funnel step by the quarter the leads arrived (the waterfall report).
+
+    Parameters
+    ----------
+    waterfall
+        The waterfall stage report (``waterfall.csv`` of a results folder, or
+        ``Results.stage_reports()["waterfall"]``): one row per arrival quarter (plus ``all``
+        and ``mature``, left out here) with the conversion columns of
+        :data:`WATERFALL_STEPS`, their ``_p10``/``_p90`` and ``months_observed``.
+    mature_months
+        Cohorts watched for fewer months are still converting: their part of the chart is
+        shaded and their points hollow.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One line per step (mean over replications, P10-P90 error bars), cohorts in time order.
+
+    Raises
+    ------
+    ValueError
+        If the table has no arrival quarter.
+    """
+    _require(waterfall, [c for c, _ in WATERFALL_STEPS] + ["months_observed"])
+    cohorts = waterfall.drop(index=[c for c in ("all", "mature") if c in waterfall.index])
+    cohorts = cohorts.sort_index()
+    if cohorts.empty:
+        raise ValueError("no arrival quarter in the waterfall table: nothing to plot")
+    x = np.arange(len(cohorts))
+    young = cohorts["months_observed"].to_numpy(float) < mature_months
+    fig = _figure(9.0, 4.8)
+    ax = fig.axes[0]
+    if young.any():
+        first = int(np.argmax(young))
+        ax.axvspan(first - 0.5, len(cohorts) - 0.5, color="grey", alpha=0.12, linewidth=0,
+                   label=f"watched < {mature_months} months: still converting")  # fmt: skip
+    for i, (column, name) in enumerate(WATERFALL_STEPS):
+        values = cohorts[column].to_numpy(float)
+        colour = PALETTE[i]
+        ax.errorbar(x, values, yerr=_band(cohorts, column), color=colour, marker="o",
+                    capsize=3, linewidth=2, label=name)  # fmt: skip
+        if young.any():  # hollow markers where the cohort is still converting
+            ax.plot(x[young], values[young], linestyle="none", marker="o", color=colour,
+                    markerfacecolor="white", zorder=3)  # fmt: skip
+    ax.set_xticks(x, [str(c) for c in cohorts.index])
+    ax.margins(x=0.04, y=0.08)
+    ax.set_ylim(bottom=-0.03 * ax.get_ylim()[1])  # a point at 0% is not cut in half
+    _percent(ax.yaxis)
+    ax.set_xlabel("quarter the leads arrived")
+    ax.set_ylabel("conversion (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
+    reps = int(cohorts["replications"].max()) if "replications" in cohorts else None
+    ax.set_title(
+        title
+        or "Conversion by arrival quarter: mean and P10-P90"
+        + (f", {reps} replications" if reps else "")
+    )
+    return _plain_text(fig)
+
+
+def _stage_bars(
+    table: pd.DataFrame, panels: Sequence[tuple[str, str | None]], key: str, title: str
+) -> Figure:
+    """One panel per column of a stage report: a bar per row (mean), P10-P90 error bars.
+
+    ``panels`` holds (column, name): the panel's title is the name (the column's
+    :func:`label` if None) with the column's :func:`unit`.
+    """
+    _require(table, [column for column, _ in panels])
+    names = [parameter_label(str(n)) for n in table.index]
+    fig = _figure(3.4 * len(panels) + 1.0, max(3.2, 1.6 + 0.45 * len(table)), ncols=len(panels))
+    y = np.arange(len(table))
+    for n, (ax, (column, name)) in enumerate(zip(fig.axes, panels, strict=True)):
+        band = _band(table, column)
+        ax.barh(y, table[column].to_numpy(float), xerr=band, capsize=3,
+                color=PALETTE[n % len(PALETTE)])  # fmt: skip
+        ax.set_yticks(y, names if n == 0 else [""] * len(names))
+        ax.set_ylim(len(table) - 0.5, -0.5)  # first row on top, rows aligned across panels
+        ax.set_title(name + unit(column) if name else label(column), fontsize=10)
+        _axis_format(ax, column, axis="x")
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        ax.margins(x=0.08)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_axisbelow(True)
+    fig.axes[0].set_ylabel(key)
+    fig.suptitle(title)
+    return _plain_text(fig)
+
+
+def segments_chart(segments: pd.DataFrame, title: str | None = None) -> Figure:
+    """New ARR, win rate and ACV per segment (the segments stage report).
+
+    Parameters
+    ----------
+    segments
+        The segments stage report (``segments.csv``, or
+        ``Results.stage_reports()["segments"]``): one row per segment with ``new_arr``,
+        ``win_rate`` and ``acv`` and, optionally, their ``_p10``/``_p90``.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels, one bar per segment (mean over replications, P10-P90 error bars).
+    """
+    return _stage_bars(
+        segments,
+        (("new_arr", "new ARR"), ("win_rate", "win rate of opportunities"), ("acv", None)),
+        "segment",
+        title or "Segments: mean and P10-P90 across replications",
+    )
+
+
+def channels_chart(channels: pd.DataFrame, title: str | None = None) -> Figure:
+    """New ARR, lead cost and CAC per marketing channel (the channels stage report).
+
+    Parameters
+    ----------
+    channels
+        The channels stage report (``channels.csv``, or
+        ``Results.stage_reports()["channels"]``): one row per channel with ``new_arr``,
+        ``cost`` and ``cac`` and, optionally, their ``_p10``/``_p90``.
+    title
+        Optional title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three panels, one bar per channel (mean over replications, P10-P90 error bars); CAC
+        counts the price of the leads only.
+    """
+    return _stage_bars(
+        channels,
+        (("new_arr", "new ARR"), ("cost", "lead cost / spend"), ("cac", "CAC, leads only")),
+        "channel",
+        title or "Channels: mean and P10-P90 across replications (CAC: lead cost only)",
+    )
 
 
 def mean_ci(x: np.ndarray[Any, Any]) -> tuple[float, float]:
@@ -606,6 +906,7 @@ def paired_difference_chart(differences: pd.DataFrame, title: str | None = None)
                 capsize=4,
             )
         ax.axvline(0.0, color="grey", linewidth=1)
+        ax.margins(x=0.12)  # a point or cap at the edge of the data is not cut in half
         ax.set_yticks(y, rows["scenario"].tolist())
         ax.set_ylim(-0.7, len(rows) - 0.3)
         ax.set_title(f"Δ {label(metric)}")
@@ -642,7 +943,10 @@ def response_curve(
     Returns
     -------
     matplotlib.figure.Figure
-        One line (with markers at the points) per value of ``by``, or a single line.
+        One line (with markers at the points) per value of ``by`` (the legend's entries, under
+        the parameter's name), or a single line. The x axis is ticked on the values swept
+        (up to :data:`MOST_GRID_TICKS` of them) and parameters read as
+        :func:`parameter_label` shows them.
     """
     _require(points, [parameter, kpi] + ([by] if by else []))
     ci = f"{kpi}_ci95"
@@ -652,20 +956,44 @@ def response_curve(
     for i, (key, group) in enumerate(groups):
         rows = group.sort_values(parameter)
         colour = PALETTE[i % len(PALETTE)]
-        name = f"{by}={key!s}" if by else label(kpi)
+        name = _level(key) if by else label(kpi)
         ax.plot(rows[parameter], rows[kpi], marker="o", color=colour, label=name)
         if ci in rows:
             ax.fill_between(
                 rows[parameter], rows[kpi] - rows[ci], rows[kpi] + rows[ci], color=colour, alpha=0.2
             )
-    ax.set_xlabel(parameter)
+    _grid_ticks(ax, points[parameter])
+    ax.margins(x=0.05, y=0.08)  # markers at the first and last values are not cut
+    ax.set_xlabel(parameter_label(parameter))
     ax.set_ylabel(label(kpi))
     _axis_format(ax, kpi)
     ax.grid(alpha=0.3)
     if by:
-        ax.legend(loc="best")
-    ax.set_title(title or f"{label(kpi)} against {parameter}")
+        ax.legend(loc="best", title=parameter_label(by))
+    ax.set_title(title or f"{label(kpi)} against {parameter_label(parameter)}")
     return _plain_text(fig)
+
+
+MOST_GRID_TICKS = 12
+"""A sweep axis is ticked on every value swept up to this many values (else evenly)."""
+
+
+def _level(value: Any) -> str:
+    """A swept value as a tick label: ``12``, ``0.25``, ``1.5e+06``, or its text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _grid_ticks(ax: Axes, values: pd.Series[Any]) -> None:
+    """Tick the x axis on the numeric values actually swept, if there are few enough."""
+    if not pd.api.types.is_numeric_dtype(values):
+        return
+    levels = np.unique(values.dropna().to_numpy(float))
+    if not 0 < len(levels) <= MOST_GRID_TICKS:
+        return
+    ax.set_xticks(levels, [_level(v) for v in levels])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _require(points: pd.DataFrame, columns: Sequence[str]) -> None:
@@ -702,10 +1030,10 @@ def response_heatmap(
     fig = _figure(7.5, 5.5)
     ax = fig.axes[0]
     image = ax.imshow(grid.to_numpy(float), origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(np.arange(grid.shape[1]), [f"{v:g}" for v in grid.columns])
-    ax.set_yticks(np.arange(grid.shape[0]), [f"{v:g}" for v in grid.index])
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    ax.set_xticks(np.arange(grid.shape[1]), [_level(v) for v in grid.columns])
+    ax.set_yticks(np.arange(grid.shape[0]), [_level(v) for v in grid.index])
+    ax.set_xlabel(parameter_label(x))
+    ax.set_ylabel(parameter_label(y))
     values = grid.to_numpy(float)
     middle = np.nanmean(values)
     for (i, j), v in np.ndenumerate(values):
@@ -724,9 +1052,11 @@ def response_heatmap(
     if kind == "money":
         bar.formatter = FuncFormatter(money)
     elif kind == "share":
-        bar.formatter = PercentFormatter(xmax=1.0, decimals=0)
+        bar.locator = _PercentLocator()
+        bar.formatter = FuncFormatter(_share)
     bar.update_ticks()
-    ax.set_title(title or f"{label(kpi)}: mean over {y} and {x}")
+    what = f"{label(kpi)}: mean over {parameter_label(y)} and {parameter_label(x)}"
+    ax.set_title(title or textwrap.fill(what, 64))  # long parameter names: two lines
     return _plain_text(fig)
 
 
@@ -765,10 +1095,10 @@ def tornado_chart(
     ax.barh(y - 0.2, low_bars, height=0.4, left=base, color=PALETTE[5], label="low setting")
     ax.barh(y + 0.2, high_bars, height=0.4, left=base, color=PALETTE[0], label="high setting")
     ax.axvline(base, color="black", linewidth=1)
-    names = table["parameter"].tolist()
+    names = [parameter_label(str(p)) for p in table["parameter"]]
     if {"low_label", "high_label"} <= set(table.columns):
         names = [
-            f"{p} ({lo} / {hi})"
+            f"{p} ({_level(lo)} / {_level(hi)})"
             for p, lo, hi in zip(names, table["low_label"], table["high_label"], strict=True)
         ]
     ax.set_yticks(y, names)
@@ -847,7 +1177,7 @@ def sensitivity_chart(indices: pd.DataFrame, kpi: str, title: str | None = None)
         offset = (len(bars) - 1) / 2 * height - i * height
         ax.barh(y - offset, values, height=height, xerr=xerr, capsize=3,
                 color=PALETTE[i], label=name)  # fmt: skip
-    ax.set_yticks(y, indices["parameter"].tolist())
+    ax.set_yticks(y, [parameter_label(str(p)) for p in indices["parameter"]])
     ax.invert_yaxis()  # the table comes most influential first
     ax.axvline(0, color="grey", linewidth=1)
     ax.grid(axis="x", alpha=0.3)

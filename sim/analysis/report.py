@@ -29,13 +29,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim import __version__
-from sim.analysis import plots
+from sim.analysis import charts, plots
 from sim.analysis.diagnose import Diagnosis, diagnose
 from sim.analysis.export import ResultsError, read_results
 from sim.analysis.metrics import KPI_GROUPS, KPIS
 from sim.analysis.motion import MATURE_MONTHS
-from sim.experiment.runner import replicate, run
-from sim.io import atomic_write
+from sim.errors import OutputError
+from sim.experiment.runner import run
+from sim.io import atomic_write, comparison_members
 from sim.scenario import load_scenario
 from sim.scenario.summary import summarize
 
@@ -113,9 +114,7 @@ def load_input(
         saved = read_results(path)
         scenario_file = str(path / "scenario.json")
         sc = load_scenario(scenario_file)
-        first = int(saved.kpis["replication"].min()) if len(saved.kpis) else 0
-        ledger = replicate(sc, saved.seed, first, keep_ledger=True).ledger
-        hours, untouched = plots.speed_to_lead_hours([ledger] if ledger else [])
+        hours, untouched, note = charts.saved_speed_to_lead(saved)
         return ScenarioData(
             name=saved.name,
             source=str(path),
@@ -127,7 +126,7 @@ def load_input(
             summary_lines=summarize(sc),
             speed_hours=hours,
             untouched=untouched,
-            speed_note=f"replication {first} of the saved run, re-run with its seed",
+            speed_note=note,
             motion=saved.motion,
         )
     if not path.is_file():
@@ -328,17 +327,22 @@ def _motion_view(motion: dict[str, pd.DataFrame]) -> dict[str, Any] | None:
 
 
 def _scenario_charts(data: ScenarioData) -> list[dict[str, str]]:
-    charts = [
-        ("ARR by month", plots.fan_chart(data.monthly, "arr")),
-        ("Bookings (new ARR) by month", plots.fan_chart(data.monthly, "new_arr")),
-        ("Funnel", plots.funnel_chart(data.kpis)),
-        ("Recycle loop", plots.recycle_chart(data.monthly)),
-        ("Team load", plots.team_load_chart(data.monthly)),
-    ]
-    if data.speed_hours.size:
-        speed = plots.speed_to_lead_chart(data.speed_hours, data.untouched)
-        charts.append((f"Speed to lead ({data.speed_note})", speed))
-    return [{"title": title, "png": _png(fig)} for title, fig in charts]
+    """The charts of :data:`sim.analysis.charts.REPORT_CHARTS` the scenario has data for."""
+    source = charts.ChartData(
+        data.monthly,
+        data.kpis,
+        data.motion,
+        lambda: (data.speed_hours, data.untouched),
+        data.speed_note,
+    )
+    out = []
+    for kind in charts.REPORT_CHARTS:
+        try:
+            fig = kind.draw(source)
+        except charts.NoChartData:  # no touched lead, say: the chart is left out
+            continue
+        out.append({"title": kind.caption.format(note=data.speed_note), "png": _png(fig)})
+    return out
 
 
 def _comparison(datasets: Sequence[ScenarioData]) -> dict[str, Any] | None:
@@ -491,7 +495,9 @@ def build_report(
         The report written.
     """
     datasets = []
-    for source in sources:
+    # a compare folder stands for the results folder of each of its scenarios
+    expanded = [str(m) for s in sources for m in (comparison_members(s) or [Path(s)])]
+    for source in expanded:
         if progress:
             progress(f"loading {source}")
         datasets.append(load_input(source, sets, replications, seed, workers))
@@ -572,12 +578,26 @@ def browser_check(html: str | os.PathLike[str]) -> BrowserCheck:
     return BrowserCheck(shown, total, console)
 
 
+def page_height(html: str | os.PathLike[str], width: int = 1280) -> int:
+    """The height in pixels of the report laid out ``width`` pixels wide (the report's
+    script writes it on ``<body>`` once loaded; read from the DOM headless Chromium dumps)."""
+    output = browser(
+        html, f"--window-size={width},800", "--virtual-time-budget=10000", "--dump-dom"
+    )
+    found = re.search(r'data-height="(\d+)"', output)
+    if found is None:
+        raise OutputError(f"{html}: the page did not report its height (not a revloop report?)")
+    return int(found.group(1))
+
+
 def screenshot(
     html: str | os.PathLike[str], png: str | os.PathLike[str], width: int = 1280
 ) -> Path:
-    """Screenshot the whole report (a tall window) into ``png`` with headless Chromium."""
+    """Screenshot the whole report into ``png`` with headless Chromium: a window as tall as
+    the page (:func:`page_height`), so nothing is cut and nothing is added below it."""
     target = Path(png).resolve()
-    browser(html, f"--screenshot={target}", f"--window-size={width},9000")
+    height = page_height(html, width)
+    browser(html, f"--screenshot={target}", f"--window-size={width},{height}")
     return target
 
 
@@ -727,8 +747,9 @@ a deal motion of its own has its phases apart ("segment: phase").</p>{% endif %}
 {% if m.attainment %}<h3>Quota attainment</h3>
 {{ motion_table(m.attainment) }}
 <p class="meta">AEs on the team the whole year, by year from the start; quota ramped by
-tenure; bookings credited to the AE who owned each deal when it was won. Attainment is
-booked / quota across those AEs (P10, median, P90 within a replication, then averaged);
+tenure; new ARR credited to the AE who owned each deal when it was won (expansion is not
+credited to AEs). Attainment is booked new ARR / quota across those AEs (P10, median, P90
+within a replication, then averaged);
 "at quota": share at 100% or more.</p>{% endif %}
 {% if m.sdr_attainment %}<h3>SDR targets</h3>
 {{ motion_table(m.sdr_attainment) }}
@@ -757,11 +778,13 @@ of its ramped AEs; the wait is from hand-off to an AE taking the deal.</p>{% end
 {% endfor %}
 </main>
 <script>
-  // Lets a headless check read whether every image decoded (see tests/test_report.py).
+  // Lets a headless check read whether every image decoded (see tests/test_report.py),
+  // and the page's height, for a screenshot of the whole page (see screenshot()).
   window.addEventListener("load", function () {
     var imgs = Array.prototype.slice.call(document.images);
     var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
     document.body.setAttribute("data-images", ok + "/" + imgs.length);
+    document.body.setAttribute("data-height", document.documentElement.scrollHeight);
   });
 </script>
 </body>

@@ -32,7 +32,7 @@ from sim.commandline import (
     workers_option,
 )
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
-from sim.io import csv_writer, safe_name, write_folder, write_json
+from sim.io import COMPARISON, csv_writer, safe_name, write_folder, write_json
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
 
@@ -220,13 +220,24 @@ def _percent(value: float) -> str:
 
 
 def _save_comparison(result: Comparison, out: str) -> None:
+    """``comparison.csv`` and ``kpis.csv``, and each scenario's results folder inside ``out``
+    (listed in ``comparison.json``), so that report, export and chart read it."""
+    folders = []
+    for label, results in zip(result.labels, result.results, strict=True):
+        name = safe_name(label)
+        results.save(Path(out) / name, command=f"revloop compare ... --out {out}")
+        folders.append({"label": label, "folder": name})
+    listing = {"baseline": result.labels[0], "seed": result.seed, "scenarios": folders}
     files = {
         "comparison.csv": csv_writer(result.summary(), index=False),
         "kpis.csv": csv_writer(result.kpis(), index=False),
+        COMPARISON: lambda p: write_json(p, listing),
     }
-    write_folder(out, files)
-    console = stdout()
-    console.print(f"wrote comparison.csv and kpis.csv to {out}/", highlight=False)
+    write_folder(out, files, keep=[f["folder"] for f in folders])
+    say(
+        f"wrote comparison.csv, kpis.csv and a results folder per scenario to {out}/; next: "
+        f"revloop report {shlex.quote(out)}"
+    )
 
 
 @click.command("sweep")

@@ -126,7 +126,7 @@ def summarize(sc: Scenario) -> list[str]:
         lines.append(
             "  quota:     "
             + (f"${quota:,.0f} new ARR a year per ramped AE" if quota is not None else "none")
-            + (f"; commission {fs.commission_rate:.0%} of bookings" if fs.commission_rate else "")
+            + (f"; commission {fs.commission_rate:.0%} of new ARR" if fs.commission_rate else "")
         )
     spreads = [
         f"{team} {getattr(sc, team).productivity_spread:g}"
