@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from rich.table import Table
 
 from sim.analysis.metrics import KPI_GROUPS
 from sim.commandline import (
@@ -16,6 +15,7 @@ from sim.commandline import (
     EXIT_INTERRUPTED,
     EXIT_WORKERS_LOST,
     Group,
+    Table,
     fail,
     fmt,
     guard,
@@ -363,7 +363,7 @@ def check_model(reps: int, seed: int, workers: int | None) -> None:
         ("judged within", "right"),
         ("verdict", "left"),
     ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+        table.add_column(col, justify=justify)
     for c in checks:
         gap = abs(c.simulated - c.expected)
         table.add_row(

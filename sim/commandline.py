@@ -16,9 +16,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+import rich.table
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -39,6 +40,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_WORKERS_LOST",
     "Group",
+    "Table",
     "fail",
     "fmt",
     "guard",
@@ -64,6 +66,18 @@ EXIT_WORKERS_LOST = 5
 was kept and the message says what is missing."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C); whatever was computed has been kept."""
+
+
+class Table(rich.table.Table):
+    """A table that never cuts a value in a narrow terminal (no ``$15.1…``): a cell that
+    does not fit wraps onto more lines, so every character of a name or an amount is shown.
+    """
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        """Add a column that wraps (never truncates) what does not fit."""
+        kwargs["overflow"] = "fold"
+        kwargs["no_wrap"] = False
+        super().add_column(*args, **kwargs)
 
 
 PIPED_WIDTH = 240

@@ -80,3 +80,14 @@ def test_compare_prints_the_verdict_of_each_difference(tmp_path: Path) -> None:
     assert "sqls, base#2 - base: no difference in any of the 3 pairs" in out
     assert "sqls, many_sdrs - base: distinguishable from zero at 3 pairs" in out
     assert "ending_arr, many_sdrs - base: not distinguishable from zero at 3 pairs; about " in out
+
+
+def test_a_narrow_terminal_wraps_numbers_rather_than_cutting_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    args = [str(BASE), str(BASE), "--reps", "2", "--set", "horizon_months=1"]
+    result = CliRunner().invoke(compare_command, [*args, "--executor", "serial"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    assert max(len(line) for line in result.output.splitlines() if "│" in line) <= 60

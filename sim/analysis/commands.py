@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 import pandas as pd
-from rich.table import Table
 
 from sim.commandline import (
+    Table,
     fail,
     guard,
     progress_bar,

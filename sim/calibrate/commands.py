@@ -16,7 +16,6 @@ from pathlib import Path
 
 import click
 import pandas as pd
-from rich.table import Table
 
 from sim.calibrate.backtest import ARRIVALS, Backtest, backtest
 from sim.calibrate.columns import PRESETS, CrmData, read_crm
@@ -25,7 +24,7 @@ from sim.calibrate.fit import Calibration, calibrate
 from sim.calibrate.forecast import forecast, write_forecast
 from sim.calibrate.report import Report
 from sim.calibrate.writer import write_scenario
-from sim.commandline import fail, guard, say, stdout
+from sim.commandline import Table, fail, guard, say, stdout
 from sim.io import csv_writer, text_writer, write_folder
 
 EXIT_WEAK_FIT = 4

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 import click
 import pandas as pd
 from rich import box
-from rich.table import Table
 
 from sim.analysis.metrics import KPIS
 from sim.commandline import (
     EXIT_INTERRUPTED,
+    Table,
     fmt,
     guard,
     progress_bar,

@@ -12,11 +12,11 @@ import sys
 import click
 from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from sim.commandline import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
+    Table,
     guard,
     progress_bar,
     say,
@@ -83,7 +83,7 @@ def realism_command(
         ("verdict", "left"),
         ("source", "left"),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify)
     for f in report:
         ci = f" ± {f.value_text(f.ci95)}" if f.n > 1 else ""
         style = _STYLE[f.verdict] if f.settled or f.verdict == "no data" else "yellow"
