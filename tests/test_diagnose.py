@@ -115,3 +115,18 @@ def test_diagnose_a_results_folder_reuses_its_scenario_seed_and_load(tmp_path: P
     assert result.exit_code == 0, result.output
     assert "team load (saved run, seed 9)" in result.output
     assert "One more AE (10 -> 11) adds" in result.output
+
+
+def test_auto_goes_on_until_settled_or_says_it_could_not(tmp_path: Path) -> None:
+    # one month: an extra CSM changes nothing the first month, so its difference never
+    # leaves zero; the budget runs out and the diagnosis says so
+    args = [str(BASE), "--max-reps", "4", "--workers", "1", "--set", "horizon_months=1"]
+    result = CliRunner().invoke(diagnose_command, args)
+    assert result.exit_code == 0, result.output
+    assert "diagnosing: not every difference is settled: 4 replications each" in result.output
+    assert "could be told from zero within 4 paired replications" in " ".join(
+        result.output.split()
+    )
+    bad = CliRunner().invoke(diagnose_command, [str(BASE), "--reps", "1"])
+    assert bad.exit_code == 2
+    assert "--reps: must be 'auto' or a whole number of at least 2" in bad.output

@@ -57,16 +57,29 @@ def _scenario_source(target: str, seed: int | None) -> tuple[str, int, pd.DataFr
 @click.option(
     "--reps",
     "-n",
-    default=10,
+    default="auto",
+    show_default=True,
+    help="Replications of each paired run (base, +1 SDR, +1 AE, +1 CSM); auto: from 10, "
+    "doubling until every extra head's ending-ARR difference is told from zero or "
+    "--max-reps is reached.",
+)
+@click.option(
+    "--max-reps",
+    default=40,
     show_default=True,
     type=click.IntRange(min=2),
-    help="Replications of each paired run (base, +1 SDR, +1 AE, +1 CSM).",
+    help="With --reps auto: the most replications per paired run.",
 )
 @_seed_option
 @workers_option
 @set_option
 def diagnose_command(
-    target: str, reps: int, seed: int | None, workers: int | None, sets: tuple[str, ...]
+    target: str,
+    reps: str,
+    max_reps: int,
+    seed: int | None,
+    workers: int | None,
+    sets: tuple[str, ...],
 ) -> None:
     """Find the bottleneck team and what one more SDR, AE or CSM adds, with 95% CIs.
 
@@ -74,9 +87,15 @@ def diagnose_command(
     is read from its saved monthly series) or a scenario file. The scenario runs four times
     on the same seed: as is, and with one more head on day one in inside sales, field sales
     and customer success; the differences are paired replication by replication (common
-    random numbers).
+    random numbers). By default it goes on until every difference is told from zero, or
+    says it could not within --max-reps.
     """
     from sim.analysis.diagnose import diagnose
+
+    auto = reps == "auto"
+    if not auto and not (reps.isdigit() and int(reps) >= 2):
+        fail(f"--reps: must be 'auto' or a whole number of at least 2 (got {reps!r})")
+    first = min(10, max(2, max_reps // 2)) if auto else int(reps)
 
     scenario, root_seed, saved_monthly = guard(lambda: _scenario_source(target, seed))
     with steps("diagnosing") as status:
@@ -84,14 +103,15 @@ def diagnose_command(
             lambda: diagnose(
                 scenario,
                 sets,
-                replications=reps,
+                replications=first,
                 seed=root_seed,
                 workers=workers,
                 monthly=saved_monthly,
                 progress=status,
+                most=max_reps if auto else None,
             )
         )
-    source = "saved run" if saved_monthly is not None else f"{reps} replications"
+    source = "saved run" if saved_monthly is not None else f"{result.replications} replications"
     table = Table(
         title=f"{result.scenario}: team load ({source}, seed {root_seed})",
         caption="* bottleneck",

@@ -20,6 +20,7 @@ import pandas as pd
 from sim.analysis.plots import fmt_value, paired_differences
 from sim.experiment.runner import run
 from sim.scenario import load_scenario
+from sim.stats import settled
 
 __all__ = ["TEAMS", "Diagnosis", "bottleneck", "diagnose", "marginal_heads"]
 
@@ -92,6 +93,7 @@ def marginal_heads(
     seed: int = 0,
     workers: int | None = None,
     progress: Callable[[str], None] | None = None,
+    most: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Paired runs of the scenario with one more head in each team.
 
@@ -109,14 +111,42 @@ def marginal_heads(
         Worker processes per run (default one per CPU).
     progress
         Called with the name of each variant before it runs.
+    most
+        Settle the differences: while the ending-ARR difference of some extra head is not
+        distinguishable from zero, double the replications, up to ``most`` (``None``: run
+        ``replications`` once).
 
     Returns
     -------
     tuple of pandas.DataFrame
         The differences (one row per team and KPI of :data:`HEAD_KPIS`: ``team``, ``role``,
-        ``headcount`` before, ``mean``, ``ci95``, ``lo``, ``hi``, ``pct``, ``n``), the base
-        run's tidy monthly table and its KPI table.
+        ``headcount`` before, ``mean``, ``ci95``, ``lo``, ``hi``, ``pct``, ``n``,
+        ``verdict``), the base run's tidy monthly table and its KPI table.
     """
+    n = replications
+    while True:
+        diffs, monthly, kpis = _paired_heads(scenario, sets, n, seed, workers, progress)
+        if most is None or n >= most or _all_settled(diffs):
+            return diffs, monthly, kpis
+        n = min(2 * n, most)
+        if progress:
+            progress(f"not every difference is settled: {n} replications each")
+
+
+def _all_settled(diffs: pd.DataFrame) -> bool:
+    """Is every extra head's ending-ARR difference told from zero?"""
+    arr = diffs[diffs["kpi"] == "ending_arr"]
+    return all(settled(lo, hi) for lo, hi in zip(arr["lo"], arr["hi"], strict=True))
+
+
+def _paired_heads(
+    scenario: str | os.PathLike[str],
+    sets: Sequence[str],
+    replications: int,
+    seed: int,
+    workers: int | None,
+    progress: Callable[[str], None] | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     base_sc = load_scenario(scenario, list(sets))
     if progress:
         progress("base")
@@ -145,6 +175,8 @@ class Diagnosis:
     seed: int
     load: pd.DataFrame
     heads: pd.DataFrame
+    most: int | None = None
+    """The replication budget of a run that tried to settle every difference (or None)."""
 
     @property
     def bottleneck(self) -> str:
@@ -185,6 +217,12 @@ class Diagnosis:
                 f"for {fmt_value('total_cost', extra_cost)} more total cost: "
                 f"{h['verdict']}."
             )
+        if self.most is not None and not _all_settled(self.heads):
+            out.append(
+                f"Not every extra head's difference could be told from zero within "
+                f"{self.most} paired replications each: those above said not "
+                "distinguishable are no finding (raise --max-reps to try further)."
+            )
         return out
 
 
@@ -196,6 +234,7 @@ def diagnose(
     workers: int | None = None,
     monthly: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
+    most: int | None = None,
 ) -> Diagnosis:
     """Find the bottleneck team and the marginal value of one more head in each team.
 
@@ -212,13 +251,20 @@ def diagnose(
         by default the paired base run's.
     progress
         Called with the name of each variant before it runs.
+    most
+        Run until every extra head's ending-ARR difference is distinguishable from zero,
+        doubling the replications up to ``most`` (:func:`marginal_heads`); ``None``: run
+        ``replications`` once.
 
     Returns
     -------
     Diagnosis
         The load table (bottleneck first) and the paired differences per extra head.
     """
-    heads, base_monthly, _ = marginal_heads(scenario, sets, replications, seed, workers, progress)
+    heads, base_monthly, _ = marginal_heads(
+        scenario, sets, replications, seed, workers, progress, most
+    )
     load = bottleneck(base_monthly if monthly is None else monthly)
     name = str(base_monthly["scenario"].iloc[0]) if len(base_monthly) else str(scenario)
-    return Diagnosis(name, replications, seed, load, heads)
+    used = int(heads["n"].max()) if len(heads) else replications
+    return Diagnosis(name, used, seed, load, heads, most)
