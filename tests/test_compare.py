@@ -131,6 +131,27 @@ def test_auto_replications_stop_at_the_target_precision() -> None:
     assert list(result.results[0].kpis()["replication"]) == list(range(len(x)))
 
 
+def test_auto_replications_stop_once_every_difference_is_told_from_zero() -> None:
+    # ten SDRs instead of three qualify far more leads the first month: the first batch
+    # settles the difference, so no precision target (however tight) asks for more
+    base = small(months=1)
+    many = small(months=1, sets=["inside_sales.headcount=10"])
+    result = compare([base, many], replications="auto", seed=2, executor="serial",
+                     target_kpi="sqls", target=1e-9, min_replications=3,
+                     max_replications=40)  # fmt: skip
+    assert result.converged
+    assert result.replications == 3
+    row = result.summary(["sqls"]).iloc[1]
+    assert row["diff_low"] > 0
+    assert row["verdict"].startswith("distinguishable from zero at 3 pairs")
+    # the same scenario twice is never told apart: the precision target decides
+    same = compare([base, base], replications="auto", seed=2, executor="serial",
+                   target_kpi="sqls", target=1e-9, min_replications=3,
+                   max_replications=6)  # fmt: skip
+    assert not same.converged
+    assert same.replications == 6
+
+
 def test_auto_replications_respect_the_cap() -> None:
     result = compare(
         [small(months=1, sets=["starting_book.nurture_leads=0"])],

@@ -89,9 +89,10 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
 @click.option(
     "--reps",
     "-n",
-    default="30",
+    default="auto",
     show_default=True,
-    help="Replications per scenario, or 'auto' (see --target).",
+    help="Replications per scenario, or 'auto': from 10, more until every difference in "
+    "--target-kpi is told from zero or its CI is within --target of the mean.",
 )
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @click.option(
@@ -107,7 +108,8 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
     default=0.02,
     show_default=True,
     type=click.FloatRange(min=0, min_open=True),
-    help="--reps auto: stop when the 95%% CI half-width is below this share of the mean.",
+    help="--reps auto: stop when the 95%% CI half-width is below this share of the mean "
+    "(or when every difference is told from zero).",
 )
 @click.option(
     "--max-reps",
@@ -177,8 +179,9 @@ def compare_command(
     _print_comparison(result, shown)
     if result.target is not None and not result.converged:
         err.print(
-            f"--reps auto: stopped at the cap of {max_reps} replications before the CI of "
-            f"{target_kpi} reached {target:.1%} of its mean",
+            f"--reps auto: stopped at the cap of {max_reps} replications before every "
+            f"difference in {target_kpi} was told from zero or its CI reached {target:.1%} "
+            "of its mean",
             style="yellow",
         )
     if out is not None:

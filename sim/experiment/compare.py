@@ -24,7 +24,7 @@ from sim.experiment.executors import ExecutorLike, make_executor
 from sim.experiment.results import PERCENTILES, Results
 from sim.experiment.runner import Progress, replicate
 from sim.scenario.schema import Scenario
-from sim.stats import verdict
+from sim.stats import settled, verdict
 
 __all__ = [
     "BETTER",
@@ -288,9 +288,13 @@ def compare(
         baseline every other one is compared with.
     replications
         Replications per scenario, or ``"auto"``: start with ``min_replications`` and add
-        replications until the 95% CI half-width of ``target_kpi``'s mean is at most
-        ``target`` times the absolute mean for every scenario, or ``max_replications`` is
-        reached (then ``converged`` is False).
+        replications until the decision is known, or ``max_replications`` is reached (then
+        ``converged`` is False). The decision is known when every scenario's paired
+        difference in ``target_kpi`` to the first is distinguishable from zero (its 95% CI
+        leaves out 0: :func:`sim.stats.settled`), or when the 95% CI half-width of
+        ``target_kpi``'s mean is at most ``target`` times the absolute mean for every
+        scenario (a difference still not told from zero is then too small to matter at
+        that precision).
     seed
         Root seed; replication ``r`` of every scenario is seeded from ``(seed, r)``.
     executor, workers
@@ -354,7 +358,7 @@ def compare(
             if not auto:
                 break
             needed = _needed(runs, target_kpi, target)
-            if needed <= wanted:
+            if needed <= wanted or _told_apart(runs, target_kpi):
                 break
             if wanted >= max_replications:
                 converged = False
@@ -373,6 +377,19 @@ def compare(
 def _empty_results(scenario: Scenario, seed: int) -> Results:
     months = month_labels(scenario.start_date, scenario.horizon_months)
     return Results(scenario=scenario, seed=seed, requested=0, months=months)
+
+
+def _told_apart(runs: list[Results], kpi: str) -> bool:
+    """Is every scenario's paired difference in ``kpi`` to the first told from zero?"""
+    if len(runs) < 2:
+        return False
+    base = np.array([rep.kpis[kpi] for rep in runs[0].replications], dtype=float)
+    for res in runs[1:]:
+        other = np.array([rep.kpis[kpi] for rep in res.replications], dtype=float)
+        diff = paired_difference(base, other)
+        if not settled(diff["diff_low"], diff["diff_high"]):
+            return False
+    return True
 
 
 def _needed(runs: list[Results], kpi: str, target: float) -> int:
