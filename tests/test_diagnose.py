@@ -124,9 +124,7 @@ def test_auto_goes_on_until_settled_or_says_it_could_not(tmp_path: Path) -> None
     result = CliRunner().invoke(diagnose_command, args)
     assert result.exit_code == 0, result.output
     assert "diagnosing: not every difference is settled: 4 replications each" in result.output
-    assert "could be told from zero within 4 paired replications" in " ".join(
-        result.output.split()
-    )
+    assert "could be told from zero within 4 paired replications" in " ".join(result.output.split())
     bad = CliRunner().invoke(diagnose_command, [str(BASE), "--reps", "1"])
     assert bad.exit_code == 2
     assert "--reps: must be 'auto' or a whole number of at least 2" in bad.output
