@@ -312,10 +312,12 @@ class World:
         for name, value in values.items():
             self.stocks[name][m] = float(value)
         start = self.ctx.month_starts[m]
+        month: dict[int, dict[str, float]] = {}  # each roster's figures, by id
         for team, rosters in self.teams.items():
             staff = self.staff[team]
             for roster in rosters:
-                for name, value in roster.month_figures(start, t).items():
+                month[id(roster)] = roster.month_figures(start, t)
+                for name, value in month[id(roster)].items():
                     staff[name][m] += value
                 staff["headcount"][m] += float(len(roster.active))
         for name, level in (
@@ -331,7 +333,7 @@ class World:
             self.areas["fs_open"][m] += open_days
             figures = self.ae_teams.get(desk.name)
             if figures is not None:
-                own = desk.roster.month_figures(start, t)
+                own = month[id(desk.roster)]
                 figures["headcount"][m] = float(len(desk.roster.active))
                 figures["person_days"][m] = own["person_days"]
                 figures["effective_days"][m] = own["effective_days"]
