@@ -5,7 +5,10 @@ fall out are recycled. The public API:
 
 - :func:`load_scenario` reads and validates a scenario YAML file;
 - :func:`simulate` runs one replication and returns its :class:`Ledger`;
-- :func:`run` runs many replications (in parallel) and returns :class:`Results`;
+- :func:`run` runs many replications (in parallel) and returns :class:`Results`; with
+  ``replications="auto"`` as many as a :class:`StoppingRule` asks for;
+- :func:`compare` runs scenarios on common random numbers and pairs their replications
+  (:class:`Comparison`: bands, paired differences and their verdict in words);
 - :func:`waterfall`, :func:`channel_table`, :func:`segment_table`, :func:`phase_table`,
   :func:`attainment_table`, :func:`sdr_attainment_table`, :func:`retention_table` turn one
   replication's ledger into stage reports
@@ -33,9 +36,10 @@ from sim.analysis.motion import (
 from sim.engine.ledger import Ledger
 from sim.engine.world import simulate
 from sim.errors import InvariantError, Problem, RevloopError, ScenarioError
+from sim.experiment.compare import Comparison, compare
 from sim.experiment.results import Results
 from sim.experiment.reverse import ReverseFunnel, reverse_funnel
-from sim.experiment.runner import run
+from sim.experiment.runner import StoppingRule, run
 from sim.scenario import load_scenario
 from sim.scenario.schema import Scenario
 from sim.validation.realism import RealismFigure, RealismReport, realism_check
@@ -46,6 +50,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
+    "Comparison",
     "InvariantError",
     "Ledger",
     "Problem",
@@ -56,9 +61,11 @@ __all__ = [
     "RevloopError",
     "Scenario",
     "ScenarioError",
+    "StoppingRule",
     "__version__",
     "attainment_table",
     "channel_table",
+    "compare",
     "load_scenario",
     "phase_table",
     "realism_check",

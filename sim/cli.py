@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from sim.analysis.metrics import KPI_GROUPS
+from sim.analysis.metrics import KPI_GROUPS, KPIS
 from sim.commandline import (
+    AUTO_MIN_REPS,
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
     EXIT_WORKERS_LOST,
@@ -20,6 +21,7 @@ from sim.commandline import (
     fmt,
     guard,
     progress_bar,
+    reps_options,
     say,
     set_option,
     stderr,
@@ -69,7 +71,11 @@ QUICK_MONTHS = 12
 
 @main.command("run")
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--reps", "-n", default=100, show_default=True, type=click.IntRange(min=1))
+@reps_options(
+    "auto",
+    "Replications, or 'auto': from 10, more until --target-kpi's mean is known to within "
+    "--target (95% CI half-width as a share of the mean), at most --max-reps.",
+)
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
 @workers_option
 @click.option(
@@ -91,7 +97,10 @@ QUICK_MONTHS = 12
 @set_option
 def run_command(
     scenario: str,
-    reps: int,
+    reps: int | str,
+    target_kpi: str,
+    target: float,
+    max_reps: int,
     seed: int,
     workers: int | None,
     out: str | None,
@@ -99,13 +108,20 @@ def run_command(
     quick: bool,
     sets: tuple[str, ...],
 ) -> None:
-    """Run SCENARIO for --reps replications, report the headline KPIs and save the results
-    folder that report, export, chart and diagnose read."""
-    from sim.experiment.runner import run
+    """Run SCENARIO for --reps replications (by default as many as it takes to know ending
+    ARR to within 2%), report the headline KPIs and save the results folder that report,
+    export, chart and diagnose read."""
+    from sim.experiment.executors import default_workers
+    from sim.experiment.runner import StoppingRule, run
 
+    if target_kpi not in KPIS:
+        raise click.BadParameter(
+            f"unknown KPI {target_kpi!r}; KPIs are {', '.join(KPIS)}", param_hint="--target-kpi"
+        )
+    rule = StoppingRule(target_kpi, target, min(AUTO_MIN_REPS, max_reps), max_reps)
     sc = _load(scenario, sets)
     if quick:
-        reps = min(reps, QUICK_REPS)
+        reps = QUICK_REPS if reps == "auto" else min(int(reps), QUICK_REPS)
         if sc.horizon_months > QUICK_MONTHS:
             sc = _load(scenario, (*sets, f"horizon_months={QUICK_MONTHS}"))
         say(
@@ -115,11 +131,47 @@ def run_command(
         )
     if out is None and not no_save:
         out = str(Path("results") / (safe_name(sc.name) + ("-quick" if quick else "")))
-    with progress_bar(f"{sc.name}: replications", reps) as progress:
+    total = rule.min_replications if reps == "auto" else int(reps)
+    months = sc.horizon_months
+    in_process = workers == 1 or total == 1 or (workers is None and default_workers() == 1)
+    # run in this process, the bar moves month by month; on a pool, replication by replication
+    unit = "months" if in_process else "replications"
+    scale = months if in_process else 1
+    with progress_bar(f"{sc.name}: {unit}", total * scale, unit) as progress:
+        finished = [0, total]
+
+        def replications_done(done: int, wanted: int) -> None:
+            finished[:] = [done, wanted]
+            progress(done * scale, wanted * scale)
+
+        def month_done(month: int, _months: int) -> None:
+            progress(finished[0] * months + month, finished[1] * months)
+
         results = guard(
-            lambda: run(sc, replications=reps, seed=seed, workers=workers, progress=progress)
+            lambda: run(
+                sc,
+                replications=reps,  # type: ignore[arg-type]
+                seed=seed,
+                workers=workers,
+                progress=replications_done,
+                on_month=month_done if in_process else None,
+                rule=rule,
+            )
         )
     _print_summary(results, quick)
+    if reps == "auto" and results.complete:
+        if results.converged:
+            say(
+                f"--reps auto: {len(results.replications)} replications put {target_kpi}'s "
+                f"95% CI within {target:.1%} of its mean",
+                error=True,
+            )
+        else:
+            say(
+                f"--reps auto: stopped at the cap of {max_reps} replications before "
+                f"{target_kpi}'s 95% CI reached {target:.1%} of its mean",
+                error=True,
+            )
     if results.restarts:
         say(
             f"warning: a worker process died {results.restarts} time(s); its replications "
@@ -128,6 +180,9 @@ def run_command(
         )
     if out is not None and results.replications:
         words = ["revloop", "run", scenario, "--reps", str(reps), "--seed", str(seed)]
+        if reps == "auto":
+            words += ["--target-kpi", target_kpi, "--target", str(target)]
+            words += ["--max-reps", str(max_reps)]
         words += ["--workers", str(workers)] if workers else []
         words += ["--quick"] if quick else []
         words += ["--out", out, *(w for item in sets for w in ("--set", item))]
@@ -142,13 +197,16 @@ def run_command(
         lost = ", ".join(str(r) for r in results.lost)
         say(
             f"error: worker processes kept dying: replication(s) {lost} did not finish "
-            f"(on fresh pools too); kept {len(results.replications)} of {reps}"
+            f"(on fresh pools too); kept {len(results.replications)} of {results.requested}"
             + (f", saved in {out}/ marked incomplete" if out is not None else ""),
             error=True,
         )
         sys.exit(EXIT_WORKERS_LOST)
     if not results.complete:
-        say(f"interrupted: kept {len(results.replications)} of {reps} replications", error=True)
+        say(
+            f"interrupted: kept {len(results.replications)} of {results.requested} replications",
+            error=True,
+        )
         sys.exit(EXIT_INTERRUPTED)
 
 

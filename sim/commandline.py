@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CHECK_FAILED = 1
 """A check ran and found something outside what it checks (check-model, realism)."""
@@ -218,6 +219,7 @@ def progress_bar(
     start = time.monotonic()
     first: list[int] = []
     last = [-math.inf]
+    shown: list[tuple[int, int]] = []
 
     def line(done: int, total: int) -> None:
         now = time.monotonic()
@@ -225,6 +227,9 @@ def progress_bar(
             first.append(done)
         if now - last[0] < PLAIN_EVERY_SECONDS and done < total and len(first) > 1:
             return
+        if shown and shown[-1] == (done, total):
+            return  # the same step told twice (a month that ends a replication)
+        shown.append((done, total))
         first.append(done)
         last[0] = now
         rate = (done - first[0]) / (now - start) if now > start else 0.0
@@ -273,6 +278,56 @@ workers_option = click.option(
     "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
 )
 """The ``--workers`` option of commands that run replications on local processes."""
+
+AUTO_MIN_REPS = 10
+"""Replications ``--reps auto`` starts with (fewer if ``--max-reps`` is lower)."""
+
+
+def _reps(ctx: click.Context, param: click.Parameter, value: Any) -> int | str:
+    if value == "auto" or (isinstance(value, int) and value >= 1):
+        return value  # type: ignore[no-any-return]
+    try:
+        reps = int(value)
+    except (TypeError, ValueError):
+        reps = 0
+    if reps < 1:
+        raise click.BadParameter(f"must be a positive integer or 'auto' (got {value!r})")
+    return reps
+
+
+def reps_options(default: str, reps_help: str) -> Callable[[F], F]:
+    """``--reps N|auto`` and the stopping rule of ``auto``: ``--target-kpi``, ``--target``,
+    ``--max-reps`` (passed on as ``reps``, ``target_kpi``, ``target``, ``max_reps``)."""
+    options = [
+        click.option(
+            "--reps", "-n", default=default, show_default=True, callback=_reps, help=reps_help
+        ),
+        click.option(
+            "--target-kpi", default="ending_arr", show_default=True, help="--reps auto: the KPI."
+        ),
+        click.option(
+            "--target",
+            default=0.02,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="--reps auto: stop when the 95%% CI half-width of the KPI's mean is below "
+            "this share of the mean.",
+        ),
+        click.option(
+            "--max-reps",
+            default=200,
+            show_default=True,
+            type=click.IntRange(min=2),
+            help="--reps auto: the most replications it may run.",
+        ),
+    ]
+
+    def decorate(command: F) -> F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
 
 
 # ----------------------------------------------------------------------------- numbers

@@ -1,19 +1,118 @@
-"""What a paired difference lets us say, in words.
+"""Intervals, paired differences, and what a paired difference lets us say, in words.
+
+The one home of revloop's small statistics: the Student-t interval of a mean
+(:func:`ci_half_width`, :func:`mean_ci`), the paired difference of two aligned samples
+(:func:`paired_difference`), and :func:`verdict`.
 
 A difference between two scenarios run on the same seeds is a finding only when its 95%
 confidence interval leaves out zero. Everywhere a difference is printed (``revloop
 compare``, ``revloop diagnose``, the report), :func:`verdict` says which it is, and for an
 unsettled one about how many pairs would settle it.
+
+scipy is imported only when an interval is computed: it is slow to import.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
-__all__ = ["MOST_PAIRS", "pairs_to_settle", "settled", "verdict"]
+import numpy as np
+
+__all__ = [
+    "MOST_PAIRS",
+    "ci_half_width",
+    "mean_ci",
+    "paired_difference",
+    "pairs_to_settle",
+    "settled",
+    "t_quantile",
+    "verdict",
+]
 
 MOST_PAIRS = 100_000
 """Past this many pairs a difference is called too small to matter, not worth settling."""
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The ``p`` quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy import stats  # imported when asked: it is slow to import
+
+    return float(stats.t.ppf(p, df))
+
+
+def ci_half_width(values: Any, level: float = 0.95) -> float:
+    """Half-width of the Student-t confidence interval of the mean of ``values``.
+
+    NaNs are ignored; fewer than two values give NaN.
+
+    Examples
+    --------
+    >>> round(ci_half_width([1.0, 2.0, 3.0]), 3)
+    2.484
+    """
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    if len(x) < 2:
+        return math.nan
+    return t_quantile(0.5 + level / 2, len(x) - 1) * float(x.std(ddof=1)) / math.sqrt(len(x))
+
+
+def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float]:
+    """Mean of the finite values and the half-width of its CI (NaN if fewer than two)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan
+    return float(x.mean()), ci_half_width(x, level)
+
+
+def paired_difference(base: Any, other: Any, better: int = 1) -> dict[str, float]:
+    """Statistics of ``other - base`` taken pair by pair (replication by replication).
+
+    Parameters
+    ----------
+    base, other
+        One value per replication, aligned; pairs with a NaN on either side are dropped.
+    better
+        +1 if higher is better, -1 if lower is, 0 if neither (then the probabilities are NaN).
+
+    Returns
+    -------
+    dict[str, float]
+        ``diff`` (mean difference), ``diff_ci95`` (half-width of its 95% CI), ``diff_low``,
+        ``diff_high``, ``diff_sd``, ``p_better`` (share of pairs in which ``other`` is better,
+        ties counting half: the chance that it does better in one simulated future) and
+        ``p_mean_better`` (the probability that the mean difference favours ``other``, from
+        the Student-t posterior under a flat prior), ``n`` (pairs used).
+    """
+    a, b = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    d = b[keep] - a[keep]
+    n = len(d)
+    mean = float(d.mean()) if n else math.nan
+    sd = float(d.std(ddof=1)) if n > 1 else math.nan
+    half = ci_half_width(d)
+    p_better = p_mean = math.nan
+    if better and n:
+        signed = better * d
+        p_better = float((np.sum(signed > 0) + 0.5 * np.sum(signed == 0)) / n)
+        if n > 1 and sd > 0:
+            from scipy import stats
+
+            p_mean = float(stats.t.cdf(better * mean / (sd / math.sqrt(n)), n - 1))
+        elif n > 1:
+            p_mean = 0.5 if mean == 0 else float(better * mean > 0)
+    return {
+        "diff": mean,
+        "diff_ci95": half,
+        "diff_low": mean - half,
+        "diff_high": mean + half,
+        "diff_sd": sd,
+        "p_better": p_better,
+        "p_mean_better": p_mean,
+        "n": float(n),
+    }
 
 
 def settled(low: float, high: float) -> bool:
@@ -31,11 +130,9 @@ def pairs_to_settle(mean: float, sd: float) -> float:
     """
     if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0:
         return math.inf
-    from scipy import stats  # imported when asked: it is slow to import
-
     ratio = sd / abs(mean)
     n = max(2, math.ceil((1.96 * ratio) ** 2))  # the normal approximation, from below
-    while n <= MOST_PAIRS and stats.t.ppf(0.975, n - 1) * ratio / math.sqrt(n) > 1.0:
+    while n <= MOST_PAIRS and t_quantile(0.975, n - 1) * ratio / math.sqrt(n) > 1.0:
         n += 1 if n < 100 else max(1, n // 1000)
     return float(n) if n <= MOST_PAIRS else math.inf
 

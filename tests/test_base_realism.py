@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from sim import Results, load_scenario
-from sim.analysis.plots import mean_ci
 from sim.experiment.compare import compare, paired_difference
+from sim.stats import mean_ci
 from sim.validation.realism import realism_check
 from tests.helpers import BASE, SCENARIOS
 

@@ -31,13 +31,11 @@ from tests.helpers import BASE, ROOT, small
 TWO_MONTHS = ["--set", "horizon_months=2"]
 
 
-def replicate_or_die(
-    scenario: object, seed: int, replication: int, keep_ledger: bool = False
-) -> object:
+def replicate_or_die(scenario: object, seed: int, replication: int, *rest: object) -> object:
     """:func:`replicate`, except that replication ``$POISON`` kills its worker every time."""
     if replication == int(os.environ["POISON"]):
         os.kill(os.getpid(), signal.SIGKILL)
-    return replicate(scenario, seed, replication, keep_ledger)  # type: ignore[arg-type]
+    return replicate(scenario, seed, replication, *rest)  # type: ignore[arg-type]
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -256,12 +254,11 @@ def test_a_killed_worker_is_replaced_and_the_numbers_do_not_change(tmp_path: Pat
 @pytest.mark.parametrize("command", ["run", "compare"])
 def test_workers_that_keep_dying_are_one_line_and_exit_5(command: str, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    target = "runner" if command == "run" else "compare"
     extra = [str(BASE)] if command == "compare" else []
     reps = "3" if command == "run" else "2"
     argv = [command, str(BASE), *extra, "-n", reps, "-w", "2", *TWO_MONTHS, "--out", str(out)]
     code = (
-        f"import sim.experiment.{target} as m, tests.test_hardening_outputs as t\n"
+        "import sim.experiment.runner as m, tests.test_hardening_outputs as t\n"
         "m.replicate = t.replicate_or_die\n"
         f"from sim.cli import main\nmain({argv!r})\n"
     )

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from sim import commandline
 from sim.cli import main
 from tests.helpers import BASE
 
@@ -27,10 +29,21 @@ def _progress(output: str, label: str) -> list[tuple[int, int]]:
 def test_plain_lines_end_with_the_last_step() -> None:
     result = CliRunner().invoke(main, ["run", str(BASE), "-n", "3", "-w", "1", "--no-save", *SHORT])
     assert result.exit_code == 0, result.output
-    lines = _progress(result.output, "base: replications")
+    # one worker: the run is in this process and its progress counts simulated months
+    lines = _progress(result.output, "base: months")
     assert lines[0][0] >= 1
-    assert lines[-1] == (3, 3)
+    assert lines[-1] == (6, 6)
     assert [d for d, _ in lines] == sorted(d for d, _ in lines)
+    pooled = CliRunner().invoke(main, ["run", str(BASE), "-n", "2", "-w", "2", "--no-save", *SHORT])
+    assert _progress(pooled.output, "base: replications")[-1] == (2, 2)
+
+
+def test_one_long_replication_shows_each_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(commandline, "PLAIN_EVERY_SECONDS", 0.0)
+    args = ["run", str(BASE), "-n", "1", "--no-save", "--set", "horizon_months=3"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert _progress(result.output, "base: months") == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_plan_and_realism_show_progress(tmp_path: Path) -> None:

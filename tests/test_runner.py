@@ -72,6 +72,63 @@ def test_interrupted_run_keeps_what_finished() -> None:
     pd.testing.assert_frame_equal(results.monthly(), again.monthly())
 
 
+def test_a_run_from_a_later_first_replication_continues_the_same_seeds(serial) -> None:  # type: ignore[no-untyped-def]
+    rest = run(small(months=4), replications=2, seed=21, workers=1, first=1)
+    assert [r.replication for r in rest.replications] == [1, 2]
+    pd.testing.assert_frame_equal(
+        rest.kpis().reset_index(drop=True),
+        serial.kpis().iloc[1:].reset_index(drop=True),
+    )
+
+
+def test_stop_ends_a_run_early_and_each_replication_is_handed_over() -> None:
+    seen: list[int] = []
+    results = run(
+        small(months=2),
+        replications=6,
+        seed=1,
+        workers=2,
+        on_replication=lambda rep: seen.append(rep.replication),
+        stop=lambda: len(seen) >= 2,
+    )
+    assert not results.complete
+    assert 2 <= len(results.replications) < 6
+    assert sorted(seen) == [r.replication for r in results.replications]
+
+
+def test_auto_run_adds_replications_until_the_target_precision() -> None:
+    from sim.experiment.runner import StoppingRule
+    from sim.stats import ci_half_width
+
+    sc = small(months=2)
+    pilot = run(sc, replications=4, seed=3, workers=1).kpis()["ending_arr"].to_numpy(float)
+    target = 0.7 * ci_half_width(pilot) / abs(pilot.mean())  # the first 4 miss it
+    rule = StoppingRule("ending_arr", target, min_replications=4, max_replications=40)
+    results = run(sc, replications="auto", seed=3, workers=1, rule=rule)
+    x = results.kpis()["ending_arr"].to_numpy(float)
+    assert results.converged
+    assert results.complete
+    assert len(x) > 4
+    assert ci_half_width(x) <= target * abs(x.mean())
+    np.testing.assert_array_equal(x[:4], pilot)
+    capped = run(sc, replications="auto", seed=3, workers=1,
+                 rule=StoppingRule("ending_arr", target / 100, 4, 6))  # fmt: skip
+    assert len(capped.replications) == 6
+    assert not capped.converged
+
+
+def test_cli_run_reps_auto_says_how_many_it_took(tmp_path: Path) -> None:
+    args = ["run", str(BASE), "--workers", "1", "--set", "horizon_months=2", "--no-save"]
+    result = CliRunner().invoke(main, [*args, "--target", "0.5", "--max-reps", "3"])
+    assert result.exit_code == 0, result.output
+    assert "--reps auto: 3 replications put ending_arr's 95% CI within 50.0%" in result.output
+    tight = CliRunner().invoke(main, [*args, "--target", "0.0001", "--max-reps", "3"])
+    assert "stopped at the cap of 3 replications" in tight.output
+    bad = CliRunner().invoke(main, [*args, "--reps", "many"])
+    assert bad.exit_code == 2
+    assert "positive integer or 'auto'" in bad.output
+
+
 def test_save_writes_every_file_atomically(serial, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     written = serial.save(tmp_path / "out", command="revloop run x")
     names = sorted(p.name for p in written)
@@ -136,7 +193,7 @@ def test_cli_run_saves_to_a_default_folder_and_says_what_next(
     assert (tmp_path / "results" / "base" / "manifest.json").exists()
     assert "next: revloop report results/base" in result.output
     # a progress line, not a bar, when the output is not a terminal
-    assert "base: replications: 2/2 replications" in result.output
+    assert "base: months: 4/4 months" in result.output  # 2 replications of 2 months
     nothing = CliRunner().invoke(main, [*args, "--no-save", "--seed", "1"])
     assert nothing.exit_code == 0, nothing.output
     assert "wrote" not in nothing.output

@@ -30,11 +30,10 @@ from matplotlib.ticker import (
     NullFormatter,
     NullLocator,
 )
-from scipy import stats
 
 from sim.analysis.motion import MATURE_MONTHS
 from sim.engine.ledger import Ledger
-from sim.stats import verdict
+from sim.stats import mean_ci, verdict
 
 __all__ = [
     "PALETTE",
@@ -43,7 +42,6 @@ __all__ = [
     "fan_chart",
     "fmt_value",
     "funnel_chart",
-    "mean_ci",
     "money",
     "month_ticks",
     "paired_difference_chart",
@@ -767,18 +765,6 @@ def channels_chart(channels: pd.DataFrame, title: str | None = None) -> Figure:
         "channel",
         title or "Channels: mean and P10-P90 across replications (CAC: lead cost only)",
     )
-
-
-def mean_ci(x: np.ndarray[Any, Any]) -> tuple[float, float]:
-    """Mean of the finite values and the half-width of its 95% CI (Student t; NaN if n < 2)."""
-    x = x[np.isfinite(x)]
-    n = x.size
-    if n == 0:
-        return float("nan"), float("nan")
-    if n == 1:
-        return float(x[0]), float("nan")
-    half = float(stats.t.ppf(0.975, n - 1) * x.std(ddof=1) / np.sqrt(n))
-    return float(x.mean()), half
 
 
 def comparison_bars(

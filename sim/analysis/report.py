@@ -39,6 +39,7 @@ from sim.experiment.runner import run
 from sim.io import atomic_write, comparison_members
 from sim.scenario import load_scenario
 from sim.scenario.summary import summarize
+from sim.stats import mean_ci
 
 __all__ = [
     "CHROMIUM_NAMES",
@@ -168,7 +169,7 @@ def _kpi_rows(kpis: pd.DataFrame) -> list[dict[str, Any]]:
             x = x[np.isfinite(x)]
             if x.size == 0:
                 continue
-            mean, half = plots.mean_ci(x)
+            mean, half = mean_ci(x)
             p10, p50, p90 = np.percentile(x, [10, 50, 90])
             rows.append(
                 {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import math
 from bisect import bisect_right
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
@@ -279,11 +279,14 @@ class World:
             mk.nurture(lead)
 
     # -- bookkeeping processes ------------------------------------------------------------
-    def _month_ends(self) -> Generator[Any, Any, None]:
+    def _month_ends(self, on_month: Callable[[int, int], None] | None) -> Generator[Any, Any, None]:
         starts = self.ctx.month_starts
-        for m in range(self.scenario.horizon_months - 1):
+        months = self.scenario.horizon_months
+        for m in range(months - 1):
             yield self.env.timeout(starts[m + 1] - self.env.now)
             self._close_month(m)
+            if on_month is not None:
+                on_month(m + 1, months)
 
     def _close_month(self, m: int) -> None:
         t = self.env.now
@@ -365,14 +368,17 @@ class World:
         }
 
     # -- run ------------------------------------------------------------------------------
-    def run(self) -> Ledger:
-        """Run to the end of the horizon, check the invariants, return the ledger."""
+    def run(self, on_month: Callable[[int, int], None] | None = None) -> Ledger:
+        """Run to the end of the horizon, check the invariants, return the ledger.
+
+        ``on_month(done, months)`` is called as each month closes (progress of a long run).
+        """
         env = self.env
         env.process(self.marketing.arrivals())
         env.process(self.customer_success.referrals())
         if not self.inside_sales.open:
             env.process(self.inside_sales.shifts())
-        env.process(self._month_ends())
+        env.process(self._month_ends(on_month))
         for rosters in self.teams.values():
             for roster in rosters:
                 env.process(roster.plans())
@@ -392,6 +398,8 @@ class World:
             if collecting:
                 gc.enable()
         self._close_month(self.scenario.horizon_months - 1)
+        if on_month is not None:
+            on_month(self.scenario.horizon_months, self.scenario.horizon_months)
         self.check()
         return self._ledger()
 
@@ -639,7 +647,9 @@ def _residual(gen: np.random.Generator, dist: AnyDistribution, n: int) -> np.nda
     return np.asarray(biased * gen.random(n))
 
 
-def simulate(scenario: Scenario, seed: SeedLike = 0) -> Ledger:
+def simulate(
+    scenario: Scenario, seed: SeedLike = 0, on_month: Callable[[int, int], None] | None = None
+) -> Ledger:
     """Run one replication of ``scenario``.
 
     Parameters
@@ -649,6 +659,9 @@ def simulate(scenario: Scenario, seed: SeedLike = 0) -> Ledger:
     seed
         A non-negative int or a :class:`numpy.random.SeedSequence`; the same scenario and
         seed give the same ledger, bit for bit.
+    on_month
+        Optional callback ``on_month(done, months)`` as each simulated month closes, for the
+        progress of a long replication; it does not change the numbers.
 
     Returns
     -------
@@ -660,4 +673,4 @@ def simulate(scenario: Scenario, seed: SeedLike = 0) -> Ledger:
     InvariantError
         If leads were not conserved or the ARR ledger does not balance (a bug).
     """
-    return World(scenario, seed).run()
+    return World(scenario, seed).run(on_month)

@@ -21,11 +21,13 @@ from rich import box
 
 from sim.analysis.metrics import KPIS
 from sim.commandline import (
+    AUTO_MIN_REPS,
     EXIT_INTERRUPTED,
     Table,
     fmt,
     guard,
     progress_bar,
+    reps_options,
     say,
     stderr,
     stdout,
@@ -68,30 +70,15 @@ _scheduler_option = click.option(
 )
 
 
-def _reps(value: str) -> int | str:
-    if value == "auto":
-        return value
-    try:
-        reps = int(value)
-    except ValueError:
-        reps = 0
-    if reps < 1:
-        raise click.BadParameter(f"must be a positive integer or 'auto' (got {value!r})")
-    return reps
-
-
 def _load(path: str, sets: Sequence[str]) -> Scenario:
     return guard(lambda: load_scenario(path, sets))
 
 
 @click.command("compare")
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--reps",
-    "-n",
-    default="auto",
-    show_default=True,
-    help="Replications per scenario, or 'auto': from 10, more until every difference in "
+@reps_options(
+    "auto",
+    "Replications per scenario, or 'auto': from 10, more until every difference in "
     "--target-kpi is told from zero or its CI is within --target of the mean.",
 )
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
@@ -101,22 +88,6 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
     multiple=True,
     metavar="KPI",
     help="KPI to show (repeatable; 'all' for every KPI). Default: the headline KPIs.",
-)
-@click.option("--target-kpi", default="ending_arr", show_default=True, help="--reps auto: the KPI.")
-@click.option(
-    "--target",
-    default=0.02,
-    show_default=True,
-    type=click.FloatRange(min=0, min_open=True),
-    help="--reps auto: stop when the 95%% CI half-width is below this share of the mean "
-    "(or when every difference is told from zero).",
-)
-@click.option(
-    "--max-reps",
-    default=200,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="--reps auto cap.",
 )
 @click.option(
     "--out",
@@ -131,7 +102,7 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
 @_set_option
 def compare_command(
     scenarios: tuple[str, ...],
-    reps: str,
+    reps: int | str,
     seed: int,
     kpis: tuple[str, ...],
     target_kpi: str,
@@ -151,7 +122,6 @@ def compare_command(
     its mean is better, P(mean better).
     """
     err = stderr()
-    replications = _reps(reps)
     shown = list(KPIS) if "all" in kpis else list(kpis or HEADLINE_KPIS)
     unknown = [k for k in [*shown, target_kpi] if k not in KPIS]
     if unknown:
@@ -162,14 +132,14 @@ def compare_command(
             result = guard(
                 lambda: compare(
                     loaded,
-                    replications=replications,  # type: ignore[arg-type]
+                    replications=reps,  # type: ignore[arg-type]
                     seed=seed,
                     executor=scheduler or executor,
                     workers=workers,
                     progress=progress,
                     target_kpi=target_kpi,
                     target=target,
-                    min_replications=min(10, max_reps),
+                    min_replications=min(AUTO_MIN_REPS, max_reps),
                     max_replications=max_reps,
                 )
             )

@@ -12,19 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.analysis.metrics import KPIS
-from sim.engine.calendar import month_labels
-from sim.experiment.executors import ExecutorLike, make_executor
+from sim.experiment.executors import ExecutorLike
 from sim.experiment.results import PERCENTILES, Results
-from sim.experiment.runner import Progress, replicate
+from sim.experiment.runner import Progress, Replications, StoppingRule, run_together
 from sim.scenario.schema import Scenario
-from sim.stats import settled, verdict
+from sim.stats import ci_half_width, paired_difference, verdict
 
 __all__ = [
     "BETTER",
@@ -119,66 +117,6 @@ HEADLINE_KPIS = (
     "is_utilisation",
 )
 """KPIs the ``compare`` command shows unless told otherwise."""
-
-Replications = int | Literal["auto"]
-
-
-def ci_half_width(values: np.ndarray[Any, Any], level: float = 0.95) -> float:
-    """Half-width of the Student-t confidence interval of the mean of ``values``.
-
-    NaNs are ignored; fewer than two values give NaN.
-    """
-    x = values[~np.isnan(values)]
-    if len(x) < 2:
-        return math.nan
-    return float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-
-
-def paired_difference(
-    base: np.ndarray[Any, Any], other: np.ndarray[Any, Any], better: int = 1
-) -> dict[str, float]:
-    """Statistics of ``other - base`` taken pair by pair (replication by replication).
-
-    Parameters
-    ----------
-    base, other
-        One value per replication, aligned; pairs with a NaN on either side are dropped.
-    better
-        +1 if higher is better, -1 if lower is, 0 if neither (then the probabilities are NaN).
-
-    Returns
-    -------
-    dict[str, float]
-        ``diff`` (mean difference), ``diff_ci95`` (half-width of its 95% CI), ``diff_low``,
-        ``diff_high``, ``diff_sd``, ``p_better`` (share of pairs in which ``other`` is better,
-        ties counting half: the chance that it does better in one simulated future) and
-        ``p_mean_better`` (the probability that the mean difference favours ``other``, from
-        the Student-t posterior under a flat prior), ``n`` (pairs used).
-    """
-    keep = ~(np.isnan(base) | np.isnan(other))
-    d = other[keep] - base[keep]
-    n = len(d)
-    mean = float(d.mean()) if n else math.nan
-    sd = float(d.std(ddof=1)) if n > 1 else math.nan
-    half = ci_half_width(d)
-    p_better = p_mean = math.nan
-    if better and n:
-        signed = better * d
-        p_better = float((np.sum(signed > 0) + 0.5 * np.sum(signed == 0)) / n)
-        if n > 1 and sd > 0:
-            p_mean = float(stats.t.cdf(better * mean / (sd / math.sqrt(n)), n - 1))
-        elif n > 1:
-            p_mean = 0.5 if mean == 0 else float(better * mean > 0)
-    return {
-        "diff": mean,
-        "diff_ci95": half,
-        "diff_low": mean - half,
-        "diff_high": mean + half,
-        "diff_sd": sd,
-        "p_better": p_better,
-        "p_mean_better": p_mean,
-        "n": float(n),
-    }
 
 
 @dataclass
@@ -316,98 +254,27 @@ def compare(
     """
     if not scenarios:
         raise ValueError("compare needs at least one scenario")
-    if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer (got {seed})")
-    auto = replications == "auto"
-    if auto:
-        if target_kpi not in KPIS:
-            raise ValueError(f"unknown KPI {target_kpi!r}; KPIs are {', '.join(KPIS)}")
-        if not target > 0:
-            raise ValueError(f"target must be positive (got {target})")
-        if not 2 <= min_replications <= max_replications:
-            raise ValueError(
-                "need 2 <= min_replications <= max_replications "
-                f"(got {min_replications}, {max_replications})"
-            )
-        wanted = min_replications
-    elif isinstance(replications, int) and not isinstance(replications, bool):
-        if replications < 1:
-            raise ValueError(f"replications must be at least 1 (got {replications})")
-        wanted = replications
-    else:
-        raise ValueError(
-            f"replications must be a positive integer or 'auto' (got {replications!r})"
-        )
-
-    runs = [_empty_results(sc, seed) for sc in scenarios]
-    converged = True
-    with make_executor(executor, workers) as pool:
-        done = 0
-        while True:
-            have = len(runs[0].replications)
-            tasks = [(sc, seed, r) for r in range(have, wanted) for sc in scenarios]
-            total = wanted * len(scenarios)
-            for index, rep in pool.imap_unordered(replicate, tasks):
-                runs[index % len(scenarios)].replications.append(rep)
-                done += 1
-                if progress:
-                    progress(done, total)
-            for res in runs:
-                res.replications.sort(key=lambda rep: rep.replication)
-                res.requested = wanted
-            if not auto:
-                break
-            needed = _needed(runs, target_kpi, target)
-            if needed <= wanted or _told_apart(runs, target_kpi):
-                break
-            if wanted >= max_replications:
-                converged = False
-                break
-            wanted = min(max_replications, needed)
+    rule = None
+    if replications == "auto":
+        rule = StoppingRule(target_kpi, target, min_replications, max_replications)
+    runs = run_together(
+        scenarios,
+        replications,
+        seed,
+        executor=executor,
+        workers=workers,
+        progress=progress,
+        rule=rule,
+        partial=False,  # Ctrl-C or lost workers: the caller stops too
+    )
     return Comparison(
         results=runs,
         labels=_labels(scenarios),
         seed=seed,
-        target_kpi=target_kpi if auto else None,
-        target=target if auto else None,
-        converged=converged,
+        target_kpi=target_kpi if rule else None,
+        target=target if rule else None,
+        converged=runs[0].converged,
     )
-
-
-def _empty_results(scenario: Scenario, seed: int) -> Results:
-    months = month_labels(scenario.start_date, scenario.horizon_months)
-    return Results(scenario=scenario, seed=seed, requested=0, months=months)
-
-
-def _told_apart(runs: list[Results], kpi: str) -> bool:
-    """Is every scenario's paired difference in ``kpi`` to the first told from zero?"""
-    if len(runs) < 2:
-        return False
-    base = np.array([rep.kpis[kpi] for rep in runs[0].replications], dtype=float)
-    for res in runs[1:]:
-        other = np.array([rep.kpis[kpi] for rep in res.replications], dtype=float)
-        diff = paired_difference(base, other)
-        if not settled(diff["diff_low"], diff["diff_high"]):
-            return False
-    return True
-
-
-def _needed(runs: list[Results], kpi: str, target: float) -> int:
-    """Replications the slowest-converging scenario needs, from the CI's 1/sqrt(n) law."""
-    needed = 0
-    for res in runs:
-        x = np.array([rep.kpis[kpi] for rep in res.replications], dtype=float)
-        n = int(np.sum(~np.isnan(x)))
-        half, mean = ci_half_width(x), float(np.nanmean(x)) if n else math.nan
-        goal = target * abs(mean)
-        if n < 2 or not math.isfinite(half) or not math.isfinite(goal):
-            # nothing to estimate from: ask for one more batch of the same size
-            needed = max(needed, 2 * len(res.replications))
-        elif half > goal:
-            needed = max(needed, math.ceil(n * (half / goal) ** 2), n + 1)
-        else:
-            needed = max(needed, len(res.replications))
-    return needed
 
 
 def _labels(scenarios: Sequence[Scenario]) -> list[str]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sim.analysis import motion
 from sim.analysis.metrics import KPIS
@@ -20,6 +19,7 @@ from sim.engine.ledger import Ledger
 from sim.errors import WorkersLost
 from sim.io import csv_writer, write_folder, write_json
 from sim.scenario.schema import Scenario
+from sim.stats import ci_half_width
 
 PERCENTILES = (10, 50, 90)
 
@@ -59,6 +59,8 @@ class Results:
     lost: list[int] = field(default_factory=list)
     restarts: int = 0
     """How many times a worker process died and its replications ran again on a fresh pool."""
+    converged: bool = True
+    """With ``replications="auto"``: whether the stopping rule was met before its cap."""
 
     def whole(self) -> Results:
         """These results if every replication finished; for callers that need all of them.
@@ -117,7 +119,7 @@ class Results:
             rows[name] = {
                 "mean": float(x.mean()) if n else float("nan"),
                 "sd": sd,
-                "ci95": float(stats.t.ppf(0.975, n - 1) * sd / np.sqrt(n)) if n > 1 else np.nan,
+                "ci95": ci_half_width(x),
                 "p10": float(p10),
                 "p50": float(p50),
                 "p90": float(p90),

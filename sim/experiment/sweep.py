@@ -44,12 +44,12 @@ from scipy import stats
 
 from sim.analysis.metrics import KPIS
 from sim.errors import Problem, ScenarioError
-from sim.experiment.compare import ci_half_width
 from sim.experiment.executors import ExecutorLike, make_executor
 from sim.experiment.runner import Progress, replicate
 from sim.experiment.store import ResultStore
 from sim.scenario.loader import SET_FILE, SourceMap, apply_overrides, read_layered, validate
 from sim.scenario.schema import Scenario
+from sim.stats import ci_half_width
 
 __all__ = [
     "Sweep",

@@ -25,6 +25,7 @@ from sim.experiment.runner import run
 from sim.scenario import bundled, load_scenario
 from sim.scenario.distributions import AnyDistribution, Exponential, Fixed
 from sim.scenario.schema import Scenario
+from sim.stats import ci_half_width
 from sim.validation.chain import funnel_chain
 from sim.validation.theory import erlang_a, erlang_c, renewal_survivors
 
@@ -52,10 +53,9 @@ class Check:
 
 
 def _interval(values: Sequence[float], level: float) -> float:
-    x = np.asarray(values, dtype=float)
-    if len(x) < 2:
+    if len(values) < 2:
         return math.inf
-    return float(stats.t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return ci_half_width(values, level)
 
 
 def _compare(

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.motion import MATURE_MONTHS
-from sim.experiment.compare import ci_half_width
 from sim.experiment.results import Results
 from sim.experiment.runner import Progress, run
 from sim.scenario.schema import Scenario
+from sim.stats import ci_half_width
 
 __all__ = [
     "RANGES",
