@@ -22,27 +22,74 @@ fall out are recycled. The public API:
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-from sim.analysis.motion import (
-    attainment_table,
-    channel_table,
-    phase_table,
-    retention_table,
-    sdr_attainment_table,
-    segment_table,
-    waterfall,
-)
-from sim.engine.ledger import Ledger
-from sim.engine.world import simulate
-from sim.errors import InvariantError, Problem, RevloopError, ScenarioError
-from sim.experiment.compare import Comparison, compare
-from sim.experiment.results import Results
-from sim.experiment.reverse import ReverseFunnel, reverse_funnel
-from sim.experiment.runner import StoppingRule, run
-from sim.scenario import load_scenario
-from sim.scenario.schema import Scenario
-from sim.validation.realism import RealismFigure, RealismReport, realism_check
+if TYPE_CHECKING:  # the names below are imported when first used (see __getattr__)
+    from sim.analysis.motion import (
+        attainment_table,
+        channel_table,
+        phase_table,
+        retention_table,
+        sdr_attainment_table,
+        segment_table,
+        waterfall,
+    )
+    from sim.engine.ledger import Ledger
+    from sim.engine.world import simulate
+    from sim.errors import InvariantError, Problem, RevloopError, ScenarioError
+    from sim.experiment.compare import Comparison, compare
+    from sim.experiment.results import Results
+    from sim.experiment.reverse import ReverseFunnel, reverse_funnel
+    from sim.experiment.runner import StoppingRule, run
+    from sim.scenario import load_scenario
+    from sim.scenario.schema import Scenario
+    from sim.validation.realism import RealismFigure, RealismReport, realism_check
+
+_HOMES = {
+    "attainment_table": "sim.analysis.motion",
+    "channel_table": "sim.analysis.motion",
+    "phase_table": "sim.analysis.motion",
+    "retention_table": "sim.analysis.motion",
+    "sdr_attainment_table": "sim.analysis.motion",
+    "segment_table": "sim.analysis.motion",
+    "waterfall": "sim.analysis.motion",
+    "Ledger": "sim.engine.ledger",
+    "simulate": "sim.engine.world",
+    "InvariantError": "sim.errors",
+    "Problem": "sim.errors",
+    "RevloopError": "sim.errors",
+    "ScenarioError": "sim.errors",
+    "Comparison": "sim.experiment.compare",
+    "compare": "sim.experiment.compare",
+    "Results": "sim.experiment.results",
+    "ReverseFunnel": "sim.experiment.reverse",
+    "reverse_funnel": "sim.experiment.reverse",
+    "StoppingRule": "sim.experiment.runner",
+    "run": "sim.experiment.runner",
+    "load_scenario": "sim.scenario",
+    "Scenario": "sim.scenario.schema",
+    "RealismFigure": "sim.validation.realism",
+    "RealismReport": "sim.validation.realism",
+    "realism_check": "sim.validation.realism",
+}
+"""Where each public name lives; ``import sim`` imports none of them until asked, so it is
+quick (scipy, pandas and the engine load with the first name used)."""
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'sim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # the next lookup does not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))
+
 
 try:
     __version__ = version("revloop")
