@@ -15,11 +15,13 @@ SCENARIOS = ROOT / "scenarios"
 BASE = SCENARIOS / "base.yaml"
 
 OLIST = ROOT.parent / "shared" / "data" / "olist"
-"""The public Olist marketing-funnel data, beside the project (README: Calibrating)."""
+"""The public Olist marketing-funnel data, beside the project (docs/guides/finance-forecast.md:
+Calibrating)."""
 
 needs_olist = pytest.mark.skipif(
     not OLIST.is_dir() and not os.environ.get("CI"),
-    reason=f"Olist data not present: put it in {OLIST} (README: Calibrating)",
+    reason=f"Olist data not present: put it in {OLIST} "
+    "(docs/guides/finance-forecast.md: Calibrating)",
 )
 """For tests on the Olist data: skipped on a machine without it, never in CI, where a
 missing folder fails the tests instead of hiding them."""

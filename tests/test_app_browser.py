@@ -38,7 +38,8 @@ except ImportError:  # pragma: no cover - depends on the installation
     sync_playwright = None
 
 START_SECONDS = 10.0
-"""``revloop app`` must answer within this (the README's promise on a 2-core machine)."""
+"""``revloop app`` must answer within this on a 2-core machine (the promise of
+docs/guides/consultant-scenarios.md)."""
 
 
 def _free_port() -> int:
