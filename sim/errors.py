@@ -74,6 +74,20 @@ class OutputError(RevloopError, OSError):
     """
 
 
+class MissingExtra(RevloopError, ImportError):
+    """An optional part of revloop is not installed; the message says how to install it.
+
+    Attributes
+    ----------
+    extra
+        The extra to install (``dask``, ``app``).
+    """
+
+    def __init__(self, extra: str, needed_for: str) -> None:
+        self.extra = extra
+        super().__init__(f'{needed_for} needs the optional extra: pip install "revloop[{extra}]"')
+
+
 class InvariantError(RevloopError):
     """A replication broke a conservation law (leads or ARR). This is a bug, never bad input."""
 

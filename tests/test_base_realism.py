@@ -24,14 +24,12 @@ LEVER_REPS = 16  # the lever differences are judged on paired 95% CIs; 8 left on
 MONTHS = ["horizon_months=24"]
 
 
-@pytest.mark.regression
 def test_the_bundled_base_is_inside_every_published_range() -> None:
     report = realism_check(load_scenario(BASE), replications=REPS, seed=0, workers=2)
     outside = [f"{f.label}: {f.words}" for f in report.outside]
     assert report.inside, "outside the published ranges: " + "; ".join(outside)
 
 
-@pytest.mark.regression
 @pytest.mark.parametrize("name", ["by_segment.yaml", "retention.yaml", "the_model.yaml"])
 def test_the_bundled_companies_are_inside_every_published_range(name: str) -> None:
     sc = load_scenario(SCENARIOS / name)

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.errors import ScenarioError
+from sim.errors import InputError
 from sim.experiment.commands import sweep_command
 from sim.experiment.compare import compare
 from sim.experiment.executors import DaskExecutor, make_executor
@@ -152,5 +152,5 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path: Path) -> None:
     file = tmp_path / "sweep.yaml"
     file.write_text(textwrap.dedent(SWEEP))
     nowhere = DaskExecutor(f"tcp://127.0.0.1:{_free_port()}", timeout=3)  # nothing listens
-    with pytest.raises(ScenarioError, match="cannot reach the Dask scheduler"):
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         sweep(file, tmp_path / "out.duckdb", executor=nowhere)

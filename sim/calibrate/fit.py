@@ -39,12 +39,11 @@ from sim.calibrate.survival import (
     lognormal_cdf,
 )
 from sim.errors import Problem
-from sim.scenario.schema import add_months
+from sim.scenario.schema import DAYS_PER_MONTH, add_months
 
 Array = np.ndarray[Any, np.dtype[np.float64]]
 
 DAY = pd.Timedelta(days=1)
-DAYS_PER_MONTH = 365.25 / 12
 MIN_EVENT_DAYS = 1.0 / 1440.0
 """Conversions recorded at age 0 (same minute, or clamped) are placed one minute in."""
 SEASON_MONTHS = 24

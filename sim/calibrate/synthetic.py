@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sim.calibrate.fit import DAYS_PER_MONTH
+from sim.scenario.schema import DAYS_PER_MONTH
 
 
 @dataclass(frozen=True)

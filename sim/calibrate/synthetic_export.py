@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from sim.calibrate.fit import DAYS_PER_MONTH
+from sim.scenario.schema import DAYS_PER_MONTH
 
 __all__ = [
     "OpportunityTruth",

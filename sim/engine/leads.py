@@ -26,7 +26,6 @@ STATES = (
     "recycle",
     "retired",
 )
-INTENT_CLASSES = ("now", "later", "never")
 ACTIVE, DORMANT, NEVER = range(3)
 INF = math.inf
 

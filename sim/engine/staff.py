@@ -19,9 +19,9 @@ import simpy
 from sim.engine.core import Context, call_later
 from sim.engine.streams import mix64
 from sim.scenario.distributions import Exponential, Fixed, LogNormal
+from sim.scenario.schema import DAYS_PER_MONTH as DAYS_PER_MONTH  # its home is the scenario
 from sim.scenario.schema import Staffing
 
-DAYS_PER_MONTH = 365.25 / 12
 NEVER = math.inf
 
 

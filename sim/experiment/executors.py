@@ -6,7 +6,7 @@ results themselves never depend on the executor: each task carries its own seed,
 or a comparison gives the same numbers, bit for bit, serially, on two local processes or on
 a cluster of any size.
 
-Dask is an optional extra (``pip install 'revloop[dask]'``); it is imported only when a Dask
+Dask is an optional extra (``pip install "revloop[dask]"``); it is imported only when a Dask
 executor is asked for.
 """
 
@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
 
-from sim.errors import Problem, ScenarioError, WorkersLost
+from sim.errors import InputError, MissingExtra, Problem, WorkersLost
 
 T = TypeVar("T")
 
@@ -270,7 +270,7 @@ class DaskExecutor(Executor):
             try:
                 self._client = distributed.Client(self._address, timeout=self.timeout)
             except (OSError, TimeoutError) as err:
-                raise ScenarioError(
+                raise InputError(
                     [
                         Problem(
                             f"cannot reach the Dask scheduler: {err}",
@@ -398,15 +398,9 @@ def _sigint_blocked() -> Iterator[None]:
 
 
 def _import_distributed() -> Any:
+    """The ``distributed`` package, or :class:`~sim.errors.MissingExtra` saying how to get it."""
     try:
         import distributed
     except ImportError:
-        raise ScenarioError(
-            [
-                Problem(
-                    "running on Dask needs the optional extra: pip install 'revloop[dask]'",
-                    "--scheduler",
-                )
-            ]
-        ) from None
+        raise MissingExtra("dask", "running on Dask") from None
     return distributed

@@ -20,27 +20,75 @@ leaves only whole tasks behind. Parameter columns are ``BIGINT``, ``DOUBLE``, ``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from sim.errors import Problem, ScenarioError
+from sim.errors import InputError, Problem
 
 if TYPE_CHECKING:
-    from sim.experiment.sweep import Sweep, TaskResult
+    from sim.scenario.schema import Scenario
 
-__all__ = ["ResultStore", "StoreError", "code_fingerprint"]
+__all__ = ["ResultStore", "StoreError", "StoredSweep", "StoredTask", "code_fingerprint"]
 
 
-class StoreError(ScenarioError):
+class StoreError(InputError):
     """The results file cannot be used: in use, not a store, or made by another sweep."""
+
+
+class _SweepSpec(Protocol):
+    """The parts of a sweep file the store records."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def design(self) -> str: ...
+    @property
+    def replications(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+
+
+class StoredSweep(Protocol):
+    """What the store needs of a sweep (:class:`sim.experiment.sweep.Sweep` has it all)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def digest(self) -> str: ...
+    @property
+    def spec(self) -> _SweepSpec: ...
+    @property
+    def points(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def parameters(self) -> list[str]: ...
+    @property
+    def scenarios(self) -> Sequence[Scenario]: ...
+    def definition(self) -> dict[str, Any]: ...
+
+
+class StoredTask(Protocol):
+    """What one finished task gives the store (:class:`sim.experiment.sweep.TaskResult`)."""
+
+    @property
+    def replication(self) -> int: ...
+    @property
+    def seed(self) -> str: ...
+    @property
+    def kpis(self) -> Mapping[str, float]: ...
+    @property
+    def monthly(self) -> Mapping[str, np.ndarray[Any, Any]]: ...
 
 
 class ResultStore:
@@ -91,7 +139,7 @@ class ResultStore:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def prepare(self, sweep: Sweep) -> bool:
+    def prepare(self, sweep: StoredSweep) -> bool:
         """Create the tables for ``sweep``, or check that the file already belongs to it.
 
         Returns
@@ -130,7 +178,7 @@ class ResultStore:
         self._create(sweep)
         return False
 
-    def _create(self, sweep: Sweep) -> None:
+    def _create(self, sweep: StoredSweep) -> None:
         from sim import __version__
 
         types = _types(sweep)
@@ -180,7 +228,7 @@ class ResultStore:
         self.con.commit()
         self._types = types
 
-    def add(self, sweep: Sweep, point: int, result: TaskResult) -> None:
+    def add(self, sweep: StoredSweep, point: int, result: StoredTask) -> None:
         """Store one finished task, all its rows in one transaction."""
         values = sweep.points[point]
         head = {
@@ -238,11 +286,6 @@ class ResultStore:
         spec: dict[str, Any] = definition["sweep"]
         return spec
 
-    def info(self) -> dict[str, Any]:
-        """The ``sweep`` row as a dict."""
-        self._require()
-        return dict(self.con.execute("SELECT * FROM sweep").df().iloc[0])
-
     def points(self) -> pd.DataFrame:
         """One row per point: ``sweep_id``, ``point_id`` and the parameter values."""
         return self._table("points", "point_id")
@@ -276,21 +319,37 @@ class ResultStore:
         return tuple(row)
 
 
-def code_fingerprint() -> str:
+def code_fingerprint(*parts: str) -> str:
     """SHA-256 of the ``sim`` package's Python sources (paths and contents).
 
     The sweep digest covers the inputs; this covers the code that turns them into numbers, so
     resuming with other code (an upgrade, a local edit) can be flagged.
+
+    Parameters
+    ----------
+    parts
+        Folders or files inside the package (``"engine"``, ``"experiment/plan.py"``) to
+        cover; none: the whole package. Computed once per process for each ``parts``.
     """
+    return _fingerprint(parts)
+
+
+@functools.cache
+def _fingerprint(parts: tuple[str, ...]) -> str:
     root = Path(__file__).resolve().parent.parent
+    paths = {
+        path
+        for part in parts or ("",)
+        for path in ([root / part] if part.endswith(".py") else (root / part).rglob("*.py"))
+    }
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(paths):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
-def _month_labels(sweep: Sweep, point: int) -> list[str]:
+def _month_labels(sweep: StoredSweep, point: int) -> list[str]:
     from sim.engine.calendar import month_labels
 
     scenario = sweep.scenarios[point]  # a sweep may vary the horizon or the start
@@ -301,7 +360,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _types(sweep: Sweep) -> dict[str, str]:
+def _types(sweep: StoredSweep) -> dict[str, str]:
     """The SQL type of each parameter column: the narrowest that holds every value."""
     return {name: _sql_type([p[name] for p in sweep.points]) for name in sweep.parameters}
 

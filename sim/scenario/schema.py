@@ -48,7 +48,8 @@ Points = Annotated[Number, Field(ge=-MAX_POINTS, le=MAX_POINTS)]
 Month = Annotated[Integer, Field(ge=1, le=1200, description="simulated month, 1 = the first")]
 MonthlyLeads = Annotated[Number, Field(ge=0.0, le=MAX_MONTHLY_LEADS)]
 
-SEGMENT_KEYED = "a number for every segment, or a mapping segment -> number"
+DAYS_PER_MONTH = 365.25 / 12
+"""Days in an average month: turns a month of tenure or a term into days."""
 IntentState = Literal["active", "dormant", "never"]
 INTENT_STATES: tuple[IntentState, ...] = ("active", "dormant", "never")
 RECYCLE_REASONS = ("not_now", "unreached", "rejected", "lost", "churned")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from sim.engine.staff import DAYS_PER_MONTH
-from sim.scenario.schema import GENERALISTS, Scenario, Staffing
+from sim.scenario.schema import DAYS_PER_MONTH, GENERALISTS, Scenario, Staffing
 
 
 def _money(x: float) -> str:

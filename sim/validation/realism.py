@@ -23,6 +23,7 @@ import pandas as pd
 from sim.analysis.motion import MATURE_MONTHS
 from sim.experiment.results import Results
 from sim.experiment.runner import Progress, run
+from sim.formats import fmt
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width
 
@@ -100,9 +101,6 @@ _WATERFALL = (
 
 
 def _money(value: float) -> str:
-    # imported here so that ``import sim`` stays free of the command-line stack
-    from sim.commandline import fmt
-
     return fmt("new_arr", value)
 
 
