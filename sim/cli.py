@@ -261,7 +261,8 @@ def _print_summary(results: Results, quick: bool = False) -> None:
 @click.option(
     "--planner",
     is_flag=True,
-    help="Also run the README's planning search (revloop plan ... --target-arr 27M) from an "
+    help="Also run the headcount guide's planning search (revloop plan ... --target-arr 27M) "
+    "from an "
     "empty store: simulations foreseen and run, wall time.",
 )
 @click.option(
@@ -288,7 +289,7 @@ def bench(
     With --pair-with, also run --pairs paired replications of the scenario and of the
     variant and report, per KPI, how much common random numbers cut the variance of their
     difference (var A + var B over var(B - A), with a 95% bootstrap CI). With --planner, also
-    time the README's planning search.
+    time the planning search of docs/guides/cro-headcount.md.
     """
     from sim.experiment.bench import REFERENCE_EVENTS, pairing
     from sim.experiment.bench import bench as run_bench

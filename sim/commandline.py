@@ -10,11 +10,12 @@ contract once, so that commands living beside the functions they call (in ``sim.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
@@ -31,7 +32,15 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from sim.errors import InputError, InvariantError, OutputError, ResultsError, WorkersLost
+from sim.errors import (
+    InputError,
+    InvariantError,
+    MissingExtra,
+    OutputError,
+    ResultsError,
+    WorkersLost,
+)
+from sim.formats import fmt
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -119,13 +128,18 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_BAD_INPUT)
 
 
-def guard(action: Callable[[], T]) -> T:
+def guard(action: Callable[[], T], flags: Mapping[str, str] | None = None) -> T:
     """Run ``action`` and turn the errors revloop raises on purpose into exit statuses.
+
+    ``flags`` maps the parameter names that library errors are located by to the command's
+    options (``{"target_arr": "--target-arr"}``), so the messages name what the user typed.
 
     - :class:`~sim.errors.InputError` (a scenario, a plan, a CRM export): one
       ``file:line: field: message (got value)`` line per problem, a count, exit 2;
     - :class:`~sim.errors.ResultsError` (a results folder) and
       :class:`~sim.errors.OutputError` (a file that cannot be written): ``error: ...``, exit 2;
+    - :class:`~sim.errors.MissingExtra` (an optional extra not installed): ``error: ...``
+      naming the ``pip install``, exit 2;
     - :class:`OSError` (a file that cannot be read or written): ``error: ...``, exit 2;
     - :class:`~sim.errors.WorkersLost` (worker processes kept dying): ``error: ...``, exit 5;
     - :class:`~sim.errors.InvariantError`: ``internal error (please report)``, exit 3.
@@ -134,10 +148,12 @@ def guard(action: Callable[[], T]) -> T:
         return action()
     except InputError as err:
         for problem in err.problems:
+            if flags and problem.path in flags:
+                problem = dataclasses.replace(problem, path=flags[problem.path])
             say(str(problem), error=True)
         stderr().print(f"{len(err.problems)} problem(s) found.", style="bold red")
         sys.exit(EXIT_BAD_INPUT)
-    except (ResultsError, OutputError) as err:
+    except (ResultsError, OutputError, MissingExtra) as err:
         fail(str(err))
     except OSError as err:
         fail(_os_message(err))
@@ -328,64 +344,3 @@ def reps_options(default: str, reps_help: str) -> Callable[[F], F]:
         return command
 
     return decorate
-
-
-# ----------------------------------------------------------------------------- numbers
-
-_MONEY = frozenset(
-    {
-        "ending_arr",
-        "new_arr",
-        "expansion_arr",
-        "contraction_arr",
-        "churned_arr",
-        "recycled_new_arr",
-        "marketing_cost",
-        "sm_cost",
-        "total_cost",
-        "cac_blended",
-        "cac_paid",
-        "ltv",
-        "bookings_per_ae",
-        "pipeline_per_sdr",
-        "revenue_per_employee",
-        "quota_capacity",
-        "variable_pay",
-        "upsell_arr",
-    }
-)
-_SHARE = frozenset(
-    {
-        "nrr",
-        "grr",
-        "win_rate",
-        "is_utilisation",
-        "fs_utilisation",
-        "cs_utilisation",
-        "attrition_rate",
-        "ae_at_quota_share",
-        "sdr_at_target_share",
-        "ae_attainment_median",
-        "sdr_attainment_median",
-        "bookings_to_quota",
-        "health_at_renewal",
-        "tech_touch_utilisation",
-        "upsell_unfollowed_share",
-    }
-)
-
-
-def fmt(kpi: str, value: float, signed: bool = False) -> str:
-    """``value`` of ``kpi`` for a table: $M or $ for money, % for shares, else a number.
-
-    ``signed`` prints a ``+`` before positive values (differences); not finite is ``-``.
-    """
-    if not math.isfinite(value):
-        return "-"
-    sign = "-" if value < 0 else "+" if signed else ""
-    size = abs(value)
-    if kpi in _MONEY:
-        return f"{sign}${size / 1e6:,.2f}M" if size >= 1e5 else f"{sign}${size:,.0f}"
-    if kpi in _SHARE:
-        return f"{sign}{size:.1%}"
-    return f"{sign}{size:,.1f}" if size < 100 else f"{sign}{size:,.0f}"

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import errno
+import sys
 
 import pytest
 
 from sim.analysis.metrics import KPI_GROUPS
 from sim.calibrate.report import CrmError
 from sim.commandline import EXIT_BAD_INPUT, EXIT_INTERNAL, fmt, guard
-from sim.errors import InvariantError, Problem, ResultsError, ScenarioError
+from sim.errors import (
+    InputError,
+    InvariantError,
+    MissingExtra,
+    Problem,
+    ResultsError,
+    RevloopError,
+    ScenarioError,
+)
+from sim.experiment.executors import _import_distributed
+from sim.experiment.plan import PlanError
+from sim.experiment.store import StoreError
+from sim.experiment.sweep import SweepError
 
 
 def _exit(error: BaseException, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
@@ -48,6 +61,36 @@ def test_results_and_file_errors_are_one_line(capsys: pytest.CaptureFixture[str]
     denied = PermissionError(errno.EACCES, "Permission denied", "/root/x.csv")
     code, lines = _exit(denied, capsys)
     assert (code, lines) == (EXIT_BAD_INPUT, ["error: /root/x.csv: permission denied"])
+
+
+@pytest.mark.parametrize("kind", [PlanError, StoreError, SweepError])
+def test_plan_sweep_and_store_errors_are_input_errors_not_scenario_errors(
+    kind: type[InputError], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not issubclass(kind, ScenarioError)
+    code, lines = _exit(kind([Problem("holds another sweep", file="out.duckdb")]), capsys)
+    assert (code, lines) == (
+        EXIT_BAD_INPUT,
+        ["out.duckdb: holds another sweep", "1 problem(s) found."],
+    )
+
+
+def test_a_missing_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "distributed", None)  # ``import distributed`` fails
+    with pytest.raises(MissingExtra) as caught:
+        _import_distributed()
+    error = caught.value
+    assert isinstance(error, RevloopError)
+    assert isinstance(error, ImportError)
+    assert not isinstance(error, InputError)
+    assert error.extra == "dask"
+    code, lines = _exit(error, capsys)
+    assert (code, lines) == (
+        EXIT_BAD_INPUT,
+        ['error: running on Dask needs the optional extra: pip install "revloop[dask]"'],
+    )
 
 
 def test_a_broken_invariant_is_reported_as_a_bug(capsys: pytest.CaptureFixture[str]) -> None:

@@ -138,3 +138,16 @@ def test_notebook_committed_clean(path: Path) -> None:
     assert len(parameters) == 1, f"{path.name}: expected one cell tagged 'parameters'"
     assert "REVLOOP_NB_REPS" in parameters[0].source, f"{path.name}: parameters ignore REPS"
     assert nb.cells[0].cell_type == "markdown", f"{path.name}: should open with a markdown cell"
+
+
+SUBMODULE_IMPORT = re.compile(r"^\s*(from\s+sim\.|import\s+sim\.)", re.MULTILINE)
+"""An import of a ``sim`` submodule: notebooks use the names of ``import sim`` only."""
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_uses_the_top_level_api(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    code = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    deep = [line for source in code for line in SUBMODULE_IMPORT.findall(source)]
+    assert not deep, f"{path.name}: imports sim submodules; use import sim and sim.* names"
+    assert any(re.search(r"^import sim$", source, re.MULTILINE) for source in code)

@@ -15,6 +15,7 @@ from scipy import stats
 
 from sim import simulate
 from sim.engine.streams import replication_seed
+from sim.experiment import plan as plan_module
 from sim.experiment.commands import plan_command
 from sim.experiment.plan import (
     CONFIRM_OFFSET,
@@ -400,6 +401,35 @@ def test_the_store_refuses_another_search(tmp_path: Path) -> None:
     )
     with pytest.raises(PlanError, match="another scenario, month or seed"):
         plan_search(base, 1e6, 2, 0.8, space, seed=5, executor="serial", store=store)
+
+
+def test_values_stored_by_other_engine_code_are_simulated_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = tmp_path / "plan.duckdb"
+    space = PlanSpace((RoleRange("sdr", 0),), (1,))
+
+    def search() -> tuple[int, int]:
+        found = plan_search(
+            small(months=2),
+            1e12,
+            2,
+            0.8,
+            space,
+            max_reps=2,
+            first_reps=2,
+            executor="serial",
+            store=store,
+        )
+        return found.simulations, found.stored
+
+    monkeypatch.setattr(plan_module, "code_fingerprint", lambda *parts: "a" * 64)
+    first = search()
+    assert first[0] > 0
+    assert search() == (0, first[0])  # same code: every value reused
+    monkeypatch.setattr(plan_module, "code_fingerprint", lambda *parts: "b" * 64)
+    assert search() == first  # other code: nothing reused, all simulated again
+    assert search() == (0, first[0])  # and stored under the new fingerprint
 
 
 def test_arr_at_confidence_is_the_lower_quantile() -> None:

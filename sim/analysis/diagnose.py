@@ -19,7 +19,8 @@ import pandas as pd
 
 from sim.analysis.plots import fmt_value, paired_differences
 from sim.experiment.runner import run
-from sim.scenario import load_scenario
+from sim.scenario import as_scenario
+from sim.scenario.schema import Scenario
 from sim.stats import settled
 
 __all__ = ["TEAMS", "Diagnosis", "bottleneck", "diagnose", "marginal_heads"]
@@ -87,7 +88,7 @@ def bottleneck(monthly: pd.DataFrame) -> pd.DataFrame:
 
 
 def marginal_heads(
-    scenario: str | os.PathLike[str],
+    scenario: Scenario | str | os.PathLike[str],
     sets: Sequence[str] = (),
     replications: int = 10,
     seed: int = 0,
@@ -100,7 +101,7 @@ def marginal_heads(
     Parameters
     ----------
     scenario
-        A scenario file (YAML, or the ``scenario.json`` of a results folder).
+        A scenario, or a scenario file (YAML, or the ``scenario.json`` of a results folder).
     sets
         ``dotted.path=value`` overrides applied to the base and to every variant.
     replications
@@ -140,21 +141,21 @@ def _all_settled(diffs: pd.DataFrame) -> bool:
 
 
 def _paired_heads(
-    scenario: str | os.PathLike[str],
+    scenario: Scenario | str | os.PathLike[str],
     sets: Sequence[str],
     replications: int,
     seed: int,
     workers: int | None,
     progress: Callable[[str], None] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    base_sc = load_scenario(scenario, list(sets))
+    base_sc = as_scenario(scenario, list(sets))
     if progress:
         progress("base")
     base = run(base_sc, replications=replications, seed=seed, workers=workers).whole()
     others = {}
     for section, (_prefix, role, _name) in TEAMS.items():
         heads = int(getattr(base_sc, section).headcount)
-        variant = load_scenario(scenario, [*sets, f"{section}.headcount={heads + 1}"])
+        variant = as_scenario(scenario, [*sets, f"{section}.headcount={heads + 1}"])
         if progress:
             progress(f"+1 {role}")
         result = run(variant, replications=replications, seed=seed, workers=workers).whole()
@@ -227,7 +228,7 @@ class Diagnosis:
 
 
 def diagnose(
-    scenario: str | os.PathLike[str],
+    scenario: Scenario | str | os.PathLike[str],
     sets: Sequence[str] = (),
     replications: int = 10,
     seed: int = 0,
@@ -241,7 +242,9 @@ def diagnose(
     Parameters
     ----------
     scenario
-        A scenario file (YAML, or the ``scenario.json`` of a results folder).
+        A scenario, a scenario file (YAML, or the ``scenario.json`` of a results folder), or
+        a results folder: its scenario, and its monthly table for the load unless
+        ``monthly`` is given.
     sets
         Overrides, applied to the base and to every variant.
     replications, seed, workers
@@ -261,6 +264,12 @@ def diagnose(
     Diagnosis
         The load table (bottleneck first) and the paired differences per extra head.
     """
+    if not isinstance(scenario, Scenario) and os.path.isdir(scenario):
+        from sim.analysis.export import read_results
+
+        saved = read_results(scenario)
+        scenario = saved.path / "scenario.json"
+        monthly = saved.monthly if monthly is None else monthly
     heads, base_monthly, _ = marginal_heads(
         scenario, sets, replications, seed, workers, progress, most
     )

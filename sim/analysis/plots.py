@@ -1182,3 +1182,48 @@ def sensitivity_chart(indices: pd.DataFrame, kpi: str, title: str | None = None)
              "lhs": "Rank correlations (LHS)", "grid": "Main effects (grid)"}  # fmt: skip
     ax.set_title(title or f"{names[method]} of {what}")
     return _plain_text(fig)
+
+
+def plan_odds_chart(plans: pd.DataFrame, confidence: float, title: str | None = None) -> Figure:
+    """Each hiring plan's odds of reaching the target against its cost, with their CIs.
+
+    Parameters
+    ----------
+    plans
+        :meth:`sim.experiment.plan.PlanSearch.table`: one row per plan with ``cost``,
+        ``status``, ``p``, ``p_low``, ``p_high`` and ``recommended``; plans never run are
+        left out.
+    confidence
+        The odds asked for, drawn as a dashed line.
+    title
+        Optional figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: a point and error bar per plan run, coloured by status, the recommended
+        plan ringed.
+    """
+    fig = _figure()
+    ax = fig.axes[0]
+    ran = plans[plans["replications"] > 0]
+    for i, (status, rows) in enumerate(ran.groupby("status", sort=False)):
+        below = (rows["p"] - rows["p_low"]).clip(lower=0)
+        above = (rows["p_high"] - rows["p"]).clip(lower=0)
+        ax.errorbar(rows["cost"], rows["p"], yerr=[below, above], fmt="o", capsize=3,
+                    color=PALETTE[i % len(PALETTE)], label=str(status))  # fmt: skip
+    best = ran[ran["recommended"]]
+    if len(best):
+        ax.scatter(best["cost"], best["p"], s=180, facecolors="none", edgecolors="black",
+                   label="recommended")  # fmt: skip
+    ax.axhline(confidence, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("cost of the plan")
+    ax.set_ylabel("P(reach the target)")
+    _axis_format(ax, "cost", axis="x")
+    _percent(ax.yaxis)
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    if len(ran):
+        ax.legend(loc="lower right")
+    fig.suptitle(title or f"Plans searched: odds of the target (95% CI), {confidence:.0%} asked")
+    return _plain_text(fig)

@@ -14,6 +14,10 @@
 
 from __future__ import annotations
 
+import sys
+import types
+from typing import Any
+
 from sim.calibrate.backtest import Backtest, backtest
 from sim.calibrate.columns import ColumnMap, CrmData, load_column_map, read_crm
 from sim.calibrate.fit import Calibration, calibrate
@@ -40,3 +44,14 @@ __all__ = [
     "scenario_yaml",
     "write_scenario",
 ]
+
+
+class _Package(types.ModuleType):
+    """``sim.calibrate`` is this package and, called, :func:`calibrate` (``sim.calibrate(
+    data, ...)``): one name whether or not the package was imported first."""
+
+    def __call__(self, data: CrmData, **options: Any) -> Calibration:
+        return calibrate(data, **options)
+
+
+sys.modules[__name__].__class__ = _Package

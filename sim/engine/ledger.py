@@ -7,9 +7,15 @@ Monthly counters are lists indexed by month, bumped in the event loop; everythin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from sim import display
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 FLOWS = (
     # marketing
@@ -159,9 +165,12 @@ class Level:
         return area
 
 
-@dataclass
-class Ledger:
+@dataclass(repr=False)
+class Ledger(display.Shown):
     """Everything one replication produced.
+
+    In a notebook it shows itself as a short table (scenario, seed, horizon, ending ARR);
+    :meth:`to_frame` gives the monthly flows and stocks and :meth:`plot` draws one of them.
 
     Attributes
     ----------
@@ -235,3 +244,55 @@ class Ledger:
     sql_targets: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
     ae_teams: dict[str, dict[str, np.ndarray[Any, Any]]] = field(default_factory=dict)
     ae_team_segments: dict[str, list[str]] = field(default_factory=dict)
+
+    def _facts(self) -> display.Facts:
+        def total(name: str) -> float:
+            return float(np.sum(self.flows[name])) if name in self.flows else float("nan")
+
+        arr = self.stocks.get("arr")
+        ending = float(arr[-1]) if arr is not None and len(arr) else float("nan")
+        return f"Ledger: {self.scenario} (one replication)", [
+            ("seed", self.seed),
+            ("horizon", display.horizon(self.months)),
+            ("leads", display.value("leads", total("leads_created"))),
+            ("wins", display.value("wins", total("wins"))),
+            ("new ARR", display.value("new_arr", total("new_arr"))),
+            ("ending ARR", display.value("ending_arr", ending)),
+        ]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The monthly flows (:data:`FLOWS`, summed over the month) and stocks
+        (:data:`STOCKS`, at month end): one row per month, one column per name.
+        """
+        import pandas as pd
+
+        columns = {**self.flows, **self.stocks}
+        table = pd.DataFrame({name: np.asarray(v, dtype=float) for name, v in columns.items()})
+        table.index = pd.Index(self.months, name="month")
+        return table
+
+    def plot(self, kind: str = "arr") -> Figure:
+        """Draw one monthly series of :meth:`to_frame` by month.
+
+        Parameters
+        ----------
+        kind
+            A flow or stock name, e.g. ``arr`` (month-end ARR), ``new_arr``, ``mqls``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is neither a flow nor a stock.
+        """
+        from sim.analysis.plots import fan_chart
+
+        table = self.to_frame()
+        if kind not in table:
+            raise ValueError(f"unknown series {kind!r}: use a flow or stock, such as arr")
+        tidy = table[[kind]].reset_index().melt(id_vars="month", var_name="metric")
+        tidy.insert(0, "replication", 0)
+        return fan_chart(tidy, kind, title=f"{self.scenario}: {kind} (one replication)")

@@ -493,7 +493,8 @@ def plan_command(
                         executor=where,
                         workers=workers,
                         progress=progress,
-                    )
+                    ),
+                    flags=planner.FLAGS,
                 )
             except KeyboardInterrupt:
                 err.print("interrupted: nothing kept", style="yellow")
@@ -518,7 +519,7 @@ def plan_command(
         "confirm_reps": confirm_reps,
         "prune": not no_prune,
     }
-    cost = guard(lambda: planner.search_cost(scenario, by, **procedure))
+    cost = guard(lambda: planner.search_cost(scenario, by, **procedure), planner.FLAGS)
     err.print(cost.sentence(), markup=False, highlight=False, soft_wrap=True)
     with progress_bar("plan", unit="simulations") as progress:
         result = guard(
@@ -533,7 +534,8 @@ def plan_command(
                 workers=workers,
                 store=folder / PLAN_STORE,
                 progress=progress,
-            )
+            ),
+            flags=planner.FLAGS,
         )
     _print_plans(result, runners_up)
     guard(lambda: _save_plans(result, folder))
@@ -724,7 +726,8 @@ def reverse_funnel_command(
                     executor=scheduler or executor,
                     workers=workers,
                     progress=progress,
-                )
+                ),
+                {"by": "--by", "replications": "--reps", "seed": "--seed"},
             )
         except KeyboardInterrupt:
             stderr().print("interrupted: nothing kept", style="yellow")

@@ -10,19 +10,25 @@ after the common noise cancels, usually far less than the variance of two indepe
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from sim import display
 from sim.analysis.metrics import KPIS
 from sim.experiment.executors import ExecutorLike
 from sim.experiment.results import PERCENTILES, Results
 from sim.experiment.runner import Progress, Replications, StoppingRule, run_together
+from sim.scenario import as_scenario
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width, paired_difference, verdict
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "BETTER",
@@ -118,10 +124,17 @@ HEADLINE_KPIS = (
 )
 """KPIs the ``compare`` command shows unless told otherwise."""
 
+CHART_KPIS = ("ending_arr", "new_arr", "wins", "total_cost")
+"""KPIs :meth:`Comparison.plot` draws unless told otherwise."""
 
-@dataclass
-class Comparison:
+
+@dataclass(repr=False)
+class Comparison(display.Shown):
     """Scenarios run on the same seeds, and their paired differences to the first one.
+
+    In a notebook it shows itself as a short table (each scenario's ending ARR, each
+    difference to the baseline); :meth:`to_frame` gives :meth:`summary` and :meth:`plot`
+    the paired differences or the bands.
 
     Attributes
     ----------
@@ -145,6 +158,90 @@ class Comparison:
     def replications(self) -> int:
         """Replications per scenario."""
         return len(self.results[0].replications)
+
+    def _facts(self) -> display.Facts:
+        first = self.results[0]
+        rows = [
+            ("replications", f"{self.replications} per scenario, paired"),
+            ("seed", str(self.seed)),
+            ("horizon", display.horizon(first.months)),
+        ]
+        base = first.kpis()["ending_arr"].to_numpy(float)
+        for i, (label, res) in enumerate(zip(self.labels, self.results, strict=True)):
+            arr = res.kpis()["ending_arr"].to_numpy(float)
+            rows.append((f"{label}: ending ARR", display.band("ending_arr", arr)))
+            if i:
+                d = paired_difference(base, arr, 1)
+                diff = display.interval("ending_arr", d["diff"], d["diff_low"], d["diff_high"])
+                rows.append((f"{label} - {self.labels[0]}", diff))
+        return f"Comparison: {', '.join(self.labels)}", rows
+
+    def to_frame(self, kpis: Sequence[str] | None = None) -> pd.DataFrame:
+        """The natural table of a comparison: :meth:`summary` (bands, paired differences to
+        the first scenario and their verdicts), one row per KPI and scenario.
+
+        Parameters
+        ----------
+        kpis
+            KPIs to report (default: every KPI).
+        """
+        return self.summary(kpis)
+
+    def differences(self, kpis: Sequence[str] = CHART_KPIS) -> pd.DataFrame:
+        """Each scenario's paired differences to the first, replication by replication.
+
+        Parameters
+        ----------
+        kpis
+            KPIs to difference.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (scenario, kpi), as :func:`sim.analysis.plots.paired_differences`
+            gives it: ``mean``, ``ci95``, ``lo``, ``hi``, ``baseline_mean``, ``pct``, ``n``,
+            ``verdict``.
+        """
+        from sim.analysis.plots import paired_differences
+
+        tables = [res.kpis() for res in self.results]
+        others = dict(zip(self.labels[1:], tables[1:], strict=True))
+        return paired_differences(tables[0], others, kpis)
+
+    def plot(
+        self, kind: str = "differences", kpis: Sequence[str] = CHART_KPIS, title: str | None = None
+    ) -> Figure:
+        """Draw the comparison.
+
+        Parameters
+        ----------
+        kind
+            ``differences``: each scenario's paired difference to the first with its 95% CI,
+            one panel per KPI; ``bars``: each scenario's mean with its 95% CI.
+        kpis
+            KPIs to draw, one panel each.
+        title
+            Optional figure title.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is unknown.
+        """
+        from sim.analysis import plots
+
+        if kind == "differences":
+            return plots.paired_difference_chart(self.differences(kpis), title)
+        if kind == "bars":
+            tables = {
+                label: res.kpis() for label, res in zip(self.labels, self.results, strict=True)
+            }
+            return plots.comparison_bars(tables, kpis, title)
+        raise ValueError(f"unknown comparison chart {kind!r}: use differences or bars")
 
     def kpis(self) -> pd.DataFrame:
         """Long table: scenario, replication, seed, kpi, value."""
@@ -206,7 +303,7 @@ class Comparison:
 
 
 def compare(
-    scenarios: Sequence[Scenario],
+    scenarios: Sequence[Scenario | str | os.PathLike[str]],
     replications: Replications = 30,
     seed: int = 0,
     executor: ExecutorLike = None,
@@ -222,8 +319,8 @@ def compare(
     Parameters
     ----------
     scenarios
-        Two or more validated scenarios (one is allowed: bands only); the first is the
-        baseline every other one is compared with.
+        Two or more validated scenarios or scenario files (one is allowed: bands only); the
+        first is the baseline every other one is compared with.
     replications
         Replications per scenario, or ``"auto"``: start with ``min_replications`` and add
         replications until the decision is known, or ``max_replications`` is reached (then
@@ -254,11 +351,12 @@ def compare(
     """
     if not scenarios:
         raise ValueError("compare needs at least one scenario")
+    loaded = [as_scenario(sc) for sc in scenarios]
     rule = None
     if replications == "auto":
         rule = StoppingRule(target_kpi, target, min_replications, max_replications)
     runs = run_together(
-        scenarios,
+        loaded,
         replications,
         seed,
         executor=executor,
@@ -269,7 +367,7 @@ def compare(
     )
     return Comparison(
         results=runs,
-        labels=_labels(scenarios),
+        labels=_labels(loaded),
         seed=seed,
         target_kpi=target_kpi if rule else None,
         target=target if rule else None,

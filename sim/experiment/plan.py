@@ -39,7 +39,8 @@ distribution-free confidence interval from order statistics.
 
 Every simulated (plan, replication) can be kept in a DuckDB file (``store=``): an interrupted
 search loses nothing, and a new search of the same scenario, month and seed (any target,
-confidence or bounds) reuses what is stored.
+confidence or bounds) reuses what is stored -- unless other code stored it (an upgrade, a
+local edit of the sources in :data:`ARR_SOURCES`): then it is simulated again.
 """
 
 from __future__ import annotations
@@ -55,19 +56,25 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim import display
 from sim.engine.streams import replication_seed
 from sim.engine.world import simulate
-from sim.errors import Problem, ScenarioError
+from sim.errors import InputError, Problem
 from sim.experiment.executors import ExecutorLike, make_executor
 from sim.experiment.runner import Progress
+from sim.experiment.store import code_fingerprint
+from sim.scenario import as_scenario
 from sim.scenario.schema import GENERALISTS, Scenario, add_months
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "CONFIRM_OFFSET",
@@ -123,7 +130,7 @@ CONFIRM_OFFSET = 1_000_000
 """Confirmation replications are ``CONFIRM_OFFSET + r``: never used by the search itself."""
 
 
-class PlanError(ScenarioError):
+class PlanError(InputError):
     """A plan, a plan space or a target that cannot be used."""
 
 
@@ -701,8 +708,19 @@ def cut_at(scenario: Scenario, month: int) -> Scenario:
         return scenario
 
 
+ARR_SOURCES = ("engine", "scenario", "experiment/plan.py")
+"""The package sources that turn a (plan, replication) into its ARR: a plan store records
+their fingerprint (:func:`sim.experiment.store.code_fingerprint`), and values stored by
+other code are not reused."""
+
+
 class _Store:
-    """Simulated ARR by (plan, replication) in DuckDB, or in memory when no path is given."""
+    """Simulated ARR by (plan, replication) in DuckDB, or in memory when no path is given.
+
+    The key of a stored value is (scenario, month, seed) -- the ``digest``; another digest
+    is refused -- and the fingerprint of :data:`ARR_SOURCES`: values stored by other code are
+    dropped, to be simulated again.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None, digest: str) -> None:
         self.values: dict[tuple[str, int], float] = {}
@@ -714,23 +732,28 @@ class _Store:
         try:
             self._db = duckdb.connect(str(path))
         except duckdb.Error as err:
-            raise _problem(f"cannot open the plan store: {err}", "--out", str(path)) from None
+            raise _problem(f"cannot open the plan store: {err}", "store", str(path)) from None
         db = self._db
         db.execute("CREATE TABLE IF NOT EXISTS meta (digest VARCHAR, created VARCHAR)")
+        db.execute("ALTER TABLE meta ADD COLUMN IF NOT EXISTS code VARCHAR")  # older stores
         db.execute(
             "CREATE TABLE IF NOT EXISTS arr (plan VARCHAR, replication BIGINT, value DOUBLE)"
         )
-        row = db.execute("SELECT digest FROM meta").fetchone()
+        code = code_fingerprint(*ARR_SOURCES)
+        row = db.execute("SELECT digest, code FROM meta").fetchone()
         if row is None:
-            db.execute("INSERT INTO meta VALUES (?, ?)", [digest, dt.datetime.now().isoformat()])
+            now = dt.datetime.now().isoformat()
+            db.execute("INSERT INTO meta VALUES (?, ?, ?)", [digest, now, code])
         elif row[0] != digest:
             db.close()
             raise _problem(
-                "this store holds a search of another scenario, month or seed; "
-                "use another --out folder",
-                "--out",
+                "this store holds a search of another scenario, month or seed; use another store",
+                "store",
                 str(path),
             )
+        elif row[1] != code:
+            db.execute("DELETE FROM arr")  # stored by other code: simulate again
+            db.execute("UPDATE meta SET code = ?", [code])
         for plan, rep, value in db.execute("SELECT plan, replication, value FROM arr").fetchall():
             self.values[(plan, int(rep))] = float(value)
 
@@ -847,9 +870,12 @@ class Candidate:
     confirm_ok: bool = False
 
 
-@dataclass
-class PlanSearch:
+@dataclass(repr=False)
+class PlanSearch(display.Shown):
     """What :func:`plan_search` found.
+
+    In a notebook it shows itself as a short table (target, best plan, its ARR at the target
+    month); :meth:`to_frame` gives :meth:`table` and :meth:`plot` each plan's odds by cost.
 
     ``best`` is the recommended plan (``None`` if no plan was proven to meet the target);
     ``runners_up()`` the next plans worth a look; ``table()`` every plan with its status.
@@ -884,6 +910,48 @@ class PlanSearch:
     def confirmations(self) -> int:
         """Plans run on fresh replications (one, unless a winner was not confirmed)."""
         return sum(c.confirm is not None for c in self.candidates)
+
+    def _facts(self) -> display.Facts:
+        sc = self.scenario
+        target = display.value("arr", self.target_arr)
+        rows = [
+            ("target", f"{target} ARR by {self.month_label}, {self.confidence:.0%} odds"),
+            ("best plan", "none proven" if self.best is None else self.best.label),
+        ]
+        if self.best is not None:
+            b = self.best
+            rows.append(("cost", display.value("cost", b.cost)))
+            arr = b.confirm_arr if b.confirm_arr is not None else b.arr
+            rows.append((f"ARR at {self.month_label}", display.band("arr", arr)))
+        rows += [
+            ("plans", f"{len(self.candidates)}; {self.simulations} simulations run"),
+            ("seed", str(self.seed)),
+            ("horizon", f"{sc.horizon_months} months from {sc.start_date:%Y-%m}"),
+        ]
+        if not self.complete:
+            rows.append(("stopped", str(self.stopped)))
+        return f"Plan search: {sc.name}", rows
+
+    def to_frame(self) -> pd.DataFrame:
+        """The natural table of a search: :meth:`table`, one row per plan, cheapest first."""
+        return self.table()
+
+    def plot(self, title: str | None = None) -> Figure:
+        """Each plan's odds of reaching the target against its cost, with 95% CIs.
+
+        Parameters
+        ----------
+        title
+            Optional figure title.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            See :func:`sim.analysis.plots.plan_odds_chart`.
+        """
+        from sim.analysis.plots import plan_odds_chart
+
+        return plan_odds_chart(self.table(), self.confidence, title)
 
     def table(self) -> pd.DataFrame:
         """One row per plan, cheapest first: cost, status, estimates and CIs."""
@@ -1035,7 +1103,7 @@ def search_cost(
 
 
 def plan_search(
-    scenario: Scenario,
+    scenario: Scenario | str | os.PathLike[str],
     target_arr: float,
     by: str | int,
     confidence: float = 0.8,
@@ -1058,7 +1126,7 @@ def plan_search(
     Parameters
     ----------
     scenario
-        The validated scenario the hires are added to.
+        The validated scenario the hires are added to, or its file.
     target_arr
         ARR to reach (dollars) at the end of the month ``by``.
     by
@@ -1094,8 +1162,10 @@ def plan_search(
     Raises
     ------
     PlanError
-        On a bad target, month, confidence, space or budget, located by the option's name.
+        On a bad target, month, confidence, space or budget, located by the parameter's
+        name.
     """
+    scenario = as_scenario(scenario)
     month = target_month(scenario, by)
     _check_numbers(target_arr, confidence, first_reps, max_reps, confirm_reps, level, seed)
     candidates = _candidates(scenario, month, space)
@@ -1133,15 +1203,37 @@ def plan_search(
     return search
 
 
+plan = plan_search
+"""The public name of :func:`plan_search`: ``sim.plan(scenario, target_arr, by, ...)``."""
+
+
+FLAGS = {
+    "target_arr": "--target-arr",
+    "by": "--by",
+    "confidence": "--confidence",
+    "first_reps": "--first-reps",
+    "max_reps": "--max-reps",
+    "confirm_reps": "--confirm-reps",
+    "level": "--level",
+    "seed": "--seed",
+    "replications": "--reps",
+    "space.roles": "--hire",
+    "space.months": "--quarters",
+    "store": "--out",
+}
+"""The ``revloop plan`` option of each parameter a :class:`PlanError` of the library names
+(the command shows the option; see :func:`sim.commandline.guard`)."""
+
+
 def _candidates(scenario: Scenario, month: int, space: PlanSpace | None) -> list[Candidate]:
     """Every plan of the space, cheapest first, those over the budget marked so."""
     space = space or PlanSpace.default(scenario, month)
     for rng in space.roles:
-        _team(scenario, rng.role, "--hire")
+        _team(scenario, rng.role, "space.roles")
     if max(space.months) > month:
         raise _problem(
             f"hiring months must not be after the target month ({_label(scenario, month)})",
-            "--quarters",
+            "space.months",
             _label(scenario, max(space.months)),
         )
     plans = space.plans()
@@ -1158,9 +1250,9 @@ def target_month(scenario: Scenario, by: str | int) -> int:
     raises :class:`PlanError` outside the horizon."""
     if isinstance(by, int):
         if not 1 <= by <= scenario.horizon_months:
-            raise _problem(f"must be 1..{scenario.horizon_months}", "--by", by)
+            raise _problem(f"must be 1..{scenario.horizon_months}", "by", by)
         return by
-    return month_of(scenario, by, "--by")
+    return month_of(scenario, by, "by")
 
 
 def _check_numbers(
@@ -1168,21 +1260,21 @@ def _check_numbers(
 ) -> None:
     problems = []
     if not (math.isfinite(target) and target > 0):
-        problems.append(Problem("must be a positive amount", "--target-arr", value=target))
+        problems.append(Problem("must be a positive amount", "target_arr", value=target))
     if not 0 < confidence < 1:
         problems.append(
-            Problem("must be between 0 and 1 (0.8 = 80%)", "--confidence", value=confidence)
+            Problem("must be between 0 and 1 (0.8 = 80%)", "confidence", value=confidence)
         )
     if first < 1:
-        problems.append(Problem("must be at least 1", "--first-reps", value=first))
+        problems.append(Problem("must be at least 1", "first_reps", value=first))
     if most < first:
-        problems.append(Problem("must be at least --first-reps", "--max-reps", value=most))
+        problems.append(Problem("must be at least first_reps", "max_reps", value=most))
     if confirm < 1:
-        problems.append(Problem("must be at least 1", "--confirm-reps", value=confirm))
+        problems.append(Problem("must be at least 1", "confirm_reps", value=confirm))
     if not 0.5 < level < 1:
-        problems.append(Problem("must be between 0.5 and 1", "--level", value=level))
+        problems.append(Problem("must be between 0.5 and 1", "level", value=level))
     if seed < 0:
-        problems.append(Problem("must be a non-negative integer", "--seed", value=seed))
+        problems.append(Problem("must be a non-negative integer", "seed", value=seed))
     if problems:
         raise PlanError(problems)
 
@@ -1557,9 +1649,9 @@ def arr_at_confidence(
     """
     month = scenario.horizon_months if by is None else target_month(scenario, by)
     if not 0 < confidence < 1:
-        raise _problem("must be between 0 and 1 (0.8 = 80%)", "--confidence", confidence)
+        raise _problem("must be between 0 and 1 (0.8 = 80%)", "confidence", confidence)
     if replications < 2:
-        raise _problem("must be at least 2", "--reps", replications)
+        raise _problem("must be at least 2", "replications", replications)
     if isinstance(plan, str):
         plan = HiringPlan.parse(plan, scenario)
     plan = plan or HiringPlan()

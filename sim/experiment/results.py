@@ -8,11 +8,12 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from sim import display
 from sim.analysis import motion
 from sim.analysis.metrics import KPIS
 from sim.engine.ledger import Ledger
@@ -20,6 +21,9 @@ from sim.errors import WorkersLost
 from sim.io import csv_writer, write_folder, write_json
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 PERCENTILES = (10, 50, 90)
 
@@ -41,13 +45,16 @@ class Replication:
     motion: dict[str, pd.DataFrame] | None = None
 
 
-@dataclass
-class Results:
+@dataclass(repr=False)
+class Results(display.Shown):
     """The replications of one scenario, in replication order.
 
     ``complete`` is False when the run was interrupted or lost worker processes: the
     finished replications are kept, and ``lost`` lists the replications that worker
     processes kept dying on.
+
+    In a notebook it shows itself as a short table (scenario, replications, seed, horizon,
+    ending ARR); :meth:`to_frame` gives the KPIs per replication and :meth:`plot` its charts.
     """
 
     scenario: Scenario
@@ -77,6 +84,81 @@ class Results:
         if not self.complete:
             raise KeyboardInterrupt
         return self
+
+    def _facts(self) -> display.Facts:
+        done = f"{len(self.replications)}"
+        if len(self.replications) != self.requested:
+            done += f" of {self.requested}"
+        if not self.complete:
+            done += " (incomplete)"
+        return f"Results: {self.scenario.name}", [
+            ("replications", done),
+            ("seed", str(self.seed)),
+            ("horizon", display.horizon(self.months)),
+            ("ending ARR", display.band("ending_arr", self._kpi("ending_arr"))),
+        ]
+
+    def _kpi(self, name: str) -> list[float]:
+        return [r.kpis.get(name, np.nan) for r in self.replications]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The natural table of a run: one row per replication, one column per KPI.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``replication``, ``seed`` and every KPI (the same as :meth:`kpis`).
+        """
+        return self.kpis()
+
+    def plot(self, kind: str = "arr") -> Figure:
+        """Draw one of the run's charts.
+
+        Parameters
+        ----------
+        kind
+            A chart of :data:`sim.analysis.charts.CHARTS`: ``arr`` (month-end ARR, P50 and
+            P10-P90), ``new_arr``, ``funnel``, ``recycle``, ``team_load``, ``speed_to_lead``,
+            ``waterfall``, ``segments`` or ``channels``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            If ``kind`` is unknown (the message lists the kinds).
+        """
+        from sim.analysis import charts
+
+        return charts.chart(kind, self)
+
+    def finance(
+        self, period: str = "monthly", metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """The finance table of one period, as the workbook of :func:`sim.export` has it.
+
+        Parameters
+        ----------
+        period
+            ``monthly``, ``quarterly`` or ``annual``.
+        metrics
+            Figures to keep (keys of :data:`sim.analysis.export.FINANCE_METRICS`, e.g.
+            ``arr``, ``new_arr``, ``bookings``), each with its mean, P10, P50 and P90
+            columns; default: every column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per period (indexed by ``Period``), then the ``Total`` row.
+        """
+        from sim.analysis.export import STATISTICS, column, finance_tables
+
+        table = finance_tables(self.monthly())[period].set_index("Period")
+        if metrics is None:
+            return table
+        return table[[column(m, s) for m in metrics for s in STATISTICS]]
 
     def kpis(self) -> pd.DataFrame:
         """One row per replication, one column per KPI."""

@@ -8,6 +8,7 @@ workers or the order in which replications finish.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from sim.experiment.executors import (
     make_executor,
 )
 from sim.experiment.results import Replication, Results
+from sim.scenario import as_scenario
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width, paired_difference, settled
 
@@ -140,7 +142,7 @@ def replicate(
 
 
 def run(
-    scenario: Scenario,
+    scenario: Scenario | str | os.PathLike[str],
     replications: Replications = 100,
     seed: int = 0,
     workers: int | None = None,
@@ -159,7 +161,7 @@ def run(
     Parameters
     ----------
     scenario
-        A validated scenario.
+        A validated scenario, or a scenario file (read with :func:`sim.load_scenario`).
     replications
         How many replications, or ``"auto"``: as many as ``rule`` asks for (by default
         :class:`StoppingRule`: ending ARR's mean to within 2% at 95%, 10 to 200
@@ -202,6 +204,7 @@ def run(
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be at least 1 (got {workers})")
+    scenario = as_scenario(scenario)
     workers = default_workers() if workers is None else workers
     if executor is None:
         executor = "serial" if workers == 1 or replications == 1 else "processes"

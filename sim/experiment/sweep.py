@@ -26,6 +26,7 @@ the rows are the same whatever the executor, the number of workers or the order 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
@@ -34,7 +35,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -42,14 +43,18 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from scipy import stats
 
+from sim import display
 from sim.analysis.metrics import KPIS
-from sim.errors import Problem, ScenarioError
+from sim.errors import InputError, Problem, ScenarioError
 from sim.experiment.executors import ExecutorLike, make_executor
 from sim.experiment.runner import Progress, replicate
 from sim.experiment.store import ResultStore
 from sim.scenario.loader import SET_FILE, SourceMap, apply_overrides, read_layered, validate
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Sweep",
@@ -69,7 +74,7 @@ MAX_PROBLEMS = 20
 """Point validation stops reporting after this many distinct problems."""
 
 
-class SweepError(ScenarioError):
+class SweepError(InputError):
     """A sweep file is invalid, or a results store cannot take this sweep (bad input)."""
 
 
@@ -218,7 +223,7 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
 
     Raises
     ------
-    ScenarioError
+    SweepError, ScenarioError
         Every problem found, each as ``file:line: field: message (got value)``: in the sweep
         file (unknown keys, empty lists, bad ranges, unknown KPIs ...), in its base scenario,
         or a parameter value the scenario schema rejects (reported against the sweep file's
@@ -553,9 +558,13 @@ def run_task(
     )
 
 
-@dataclass
-class SweepRun:
-    """What one call of :func:`sweep` did.
+@dataclass(repr=False)
+class SweepRun(display.Shown):
+    """What one call of :func:`sweep` did, and a way to its results.
+
+    In a notebook it shows itself as a short table (design, points, replications, seed,
+    ending ARR across points); :meth:`to_frame` gives the per-point summary from the store
+    and :meth:`plot` the sensitivity, response curve, heatmap or tornado chart.
 
     Attributes
     ----------
@@ -574,6 +583,8 @@ class SweepRun:
     code_changed
         The store was started by other revloop code (another version or a local edit): the
         rows computed before may differ from what this code would compute.
+    definition
+        The sweep that ran.
     """
 
     sweep_id: str
@@ -585,11 +596,124 @@ class SweepRun:
     complete: bool = True
     executor: str = ""
     code_changed: bool = False
+    definition: Sweep | None = None
 
     @property
     def tasks_per_second(self) -> float:
         """Tasks computed per second of wall time."""
         return self.computed / self.seconds if self.seconds > 0 else math.nan
+
+    def _facts(self) -> display.Facts:
+        done = f"{self.computed} computed, {self.skipped} already stored, of {self.total}"
+        rows = [("tasks", done + ("" if self.complete else " (interrupted)"))]
+        sw = self.definition
+        if sw is not None:
+            spec = sw.spec
+            rows[:0] = [
+                ("design", f"{spec.design}: {', '.join(sw.parameters)}"),
+                ("points", f"{len(sw.points)} x {spec.replications} replications"),
+                ("seed", str(spec.seed)),
+                ("horizon", f"{sw.base.horizon_months} months from {sw.base.start_date:%Y-%m}"),
+            ]
+            if "ending_arr" in spec.kpis:
+                try:
+                    means = self.to_frame(["ending_arr"])["mean"]
+                except Exception:  # a repr never raises: the store may be busy or gone
+                    means = None
+                if means is not None:
+                    rows.append(("ending ARR (point means)", display.band("ending_arr", means)))
+        return f"Sweep: {self.sweep_id}", rows
+
+    def to_frame(self, kpis: Sequence[str] | None = None) -> pd.DataFrame:
+        """The per-point summary of the store (:func:`sweep_summary`).
+
+        Parameters
+        ----------
+        kpis
+            KPIs to summarise (default: every KPI stored).
+        """
+        return sweep_summary(self.out, kpis)
+
+    def sensitivity(self, kpi: str = "ending_arr") -> pd.DataFrame:
+        """How much each parameter moves ``kpi`` (:func:`sensitivity` of the store)."""
+        return sensitivity(self.out, kpi)
+
+    def plot(
+        self,
+        kind: str = "sensitivity",
+        kpi: str = "ending_arr",
+        x: str | None = None,
+        y: str | None = None,
+    ) -> Figure:
+        """Draw the sweep's results.
+
+        Parameters
+        ----------
+        kind
+            ``sensitivity``: :meth:`sensitivity` as bars with 95% CIs; ``curve``: the KPI's
+            mean against parameter ``x``, one line per value of ``y``; ``heatmap``: the
+            KPI's mean over ``x`` and ``y``; ``tornado`` (grid designs): the KPI's swing
+            when each parameter moves to its first and last level, the others at the base
+            scenario's values.
+        kpi
+            The KPI.
+        x, y
+            Parameters of the curve and heatmap (default: the first two swept).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            On an unknown kind, or a chart the sweep cannot give.
+        """
+        from sim.analysis import plots
+
+        if kind == "sensitivity":
+            return plots.sensitivity_chart(self.sensitivity(kpi), kpi)
+        points = self.to_frame([kpi]).rename(columns={"mean": kpi, "ci95": f"{kpi}_ci95"})
+        names = self.definition.parameters if self.definition else []
+        x = x or (names[0] if names else None)
+        y = y or (names[1] if len(names) > 1 else None)
+        if kind == "curve" and x:
+            return plots.response_curve(points, x, kpi, by=y)
+        if kind == "heatmap" and x and y:
+            return plots.response_heatmap(points, x, y, kpi)
+        if kind == "tornado" and self.definition and self.definition.spec.design == "grid":
+            return _tornado(self.definition, points, kpi)
+        raise ValueError(
+            f"cannot draw {kind!r} of this sweep: use sensitivity, curve (one parameter), "
+            "heatmap (two) or tornado (a grid)"
+        )
+
+
+def _tornado(sw: Sweep, points: pd.DataFrame, kpi: str) -> Figure:
+    """Tornado chart of a grid: each parameter at its first and last level, the others at
+    the base scenario's values (where the grid has them)."""
+    from sim.analysis import plots
+
+    base = {name: functools.reduce(getattr, name.split("."), sw.base) for name in sw.parameters}
+
+    def mean_at(setting: dict[str, Any]) -> float:
+        at = np.logical_and.reduce([points[p] == v for p, v in setting.items()])
+        return float(points.loc[at, kpi].mean())
+
+    rows = []
+    for name in sw.parameters:
+        levels = list(dict.fromkeys(points[name]))
+        low, high = levels[0], levels[-1]
+        rows.append(
+            {
+                "parameter": name,
+                "low": mean_at(base | {name: low}),
+                "high": mean_at(base | {name: high}),
+                "low_label": low,
+                "high_label": high,
+            }
+        )
+    return plots.tornado_chart(pd.DataFrame(rows), kpi, mean_at(base))
 
 
 def sweep(
@@ -624,8 +748,9 @@ def sweep(
 
     Raises
     ------
-    ScenarioError
-        Bad sweep file, or ``out`` holds a different sweep or is not a revloop store.
+    SweepError, ScenarioError, StoreError
+        Bad sweep file or base scenario, or ``out`` holds a different sweep or is not a
+        revloop store.
     """
     sw = definition if isinstance(definition, Sweep) else load_sweep(definition)
     spec = sw.spec
@@ -639,7 +764,7 @@ def sweep(
             for p in range(len(sw.points))
             if (p, r) not in finished
         ]
-        run = SweepRun(sw.id, os.fspath(out), sw.tasks, sw.tasks - len(todo))
+        run = SweepRun(sw.id, os.fspath(out), sw.tasks, sw.tasks - len(todo), definition=sw)
         run.code_changed = code_changed
         if progress:
             progress(run.skipped, run.total)

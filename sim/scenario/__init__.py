@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.scenario.loader import load
+from sim.scenario.loader import apply_overrides, load, validate
 from sim.scenario.schema import Scenario
 
 
@@ -26,6 +26,30 @@ def load_scenario(path: str | os.PathLike[str], sets: Sequence[str] = ()) -> Sce
         With every problem found, each located as ``file:line: dotted.path: message``.
     """
     return load(Scenario, path, sets)
+
+
+def as_scenario(source: Scenario | str | os.PathLike[str], sets: Sequence[str] = ()) -> Scenario:
+    """A scenario given as an object or as the path of a scenario file.
+
+    Parameters
+    ----------
+    source
+        A validated :class:`Scenario`, or a YAML file (or a results folder's
+        ``scenario.json``) read with :func:`load_scenario`.
+    sets
+        Overrides such as ``"inside_sales.headcount=12"``, applied to either.
+
+    Raises
+    ------
+    ScenarioError
+        If the file or the overrides do not give a valid scenario.
+    """
+    if not isinstance(source, Scenario):
+        return load_scenario(source, sets)
+    if not sets:
+        return source
+    data, sources = apply_overrides(source.model_dump(mode="json", by_alias=True), {}, sets)
+    return validate(Scenario, data, sources)
 
 
 def bundled(*parts: str) -> Path:
