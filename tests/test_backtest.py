@@ -15,9 +15,9 @@ from click.testing import CliRunner, Result
 
 from sim import load_scenario, simulate
 from sim.calibrate import backtest, read_crm, scenario_of
-from sim.calibrate.commands import backtest_command
 from sim.calibrate.synthetic import Truth, synthetic_crm
 from sim.calibrate.writer import pipeline_channel
+from sim.cli.calibrate import backtest_command
 from tests.helpers import OLIST, needs_olist
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,7 +17,6 @@ from click.testing import CliRunner, Result
 from sim import load_scenario, run
 from sim.calibrate import CrmError, calibrate, read_crm, scenario_of, scenario_yaml
 from sim.calibrate.columns import ColumnMap, DealColumns, LeadColumns, Owners, Stage
-from sim.calibrate.commands import calibrate_command
 from sim.calibrate.report import (
     AFTER_AS_OF,
     BAD_AMOUNT,
@@ -36,6 +35,7 @@ from sim.calibrate.survival import lognormal_cdf
 from sim.calibrate.synthetic import Truth, synthetic_crm
 from sim.calibrate.writer import pipeline_channel
 from sim.cli import main
+from sim.cli.calibrate import calibrate_command
 from sim.scenario.schema import add_months
 from tests.helpers import OLIST, needs_olist
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from sim.analysis import charts, plots
 from sim.analysis.charts import CHARTS, REPORT_CHARTS, ChartData, chart, chart_data, save_chart
-from sim.analysis.commands import chart_command
+from sim.cli.analysis import chart_command
 from sim.experiment.runner import run
 from tests.helpers import SCENARIOS, small
 

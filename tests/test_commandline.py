@@ -9,7 +9,7 @@ import pytest
 
 from sim.analysis.metrics import KPI_GROUPS
 from sim.calibrate.report import CrmError
-from sim.commandline import EXIT_BAD_INPUT, EXIT_INTERNAL, fmt, guard
+from sim.cli.common import EXIT_BAD_INPUT, EXIT_INTERNAL, fmt, guard
 from sim.errors import (
     InputError,
     InvariantError,
@@ -111,11 +111,11 @@ def test_other_exceptions_are_not_swallowed() -> None:
     ("kpi", "value", "signed", "text"),
     [
         ("ending_arr", 21_345_678.0, False, "$21.35M"),
-        ("ending_arr", -250_000.0, True, "-$0.25M"),
-        ("cac_blended", 41_250.0, False, "$41,250"),
+        ("ending_arr", -250_000.0, True, "-$250.0k"),
+        ("cac_blended", 41_250.0, False, "$41.2k"),
         ("win_rate", 0.2345, True, "+23.4%"),
         ("wins", 1234.0, False, "1,234"),
-        ("speed_to_lead_hours", 3.25, False, "3.2"),
+        ("speed_to_lead_hours", 3.25, False, "3.25"),
         ("ending_arr", float("nan"), False, "-"),
     ],
 )

@@ -11,11 +11,11 @@ from click.testing import CliRunner
 from scipy import stats
 
 from sim import run, simulate
-from sim.analysis.commands import export_command
 from sim.analysis.export import read_results
 from sim.analysis.metrics import KPIS
+from sim.cli.analysis import export_command
+from sim.cli.experiment import compare_command
 from sim.engine.calendar import month_starts
-from sim.experiment.commands import compare_command
 from sim.experiment.compare import BETTER, ci_half_width, compare, paired_difference
 from sim.io import comparison_members
 from tests.helpers import BASE, SCENARIOS, small

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from sim.cli.experiment import sweep_command
 from sim.errors import InputError
-from sim.experiment.commands import sweep_command
 from sim.experiment.compare import compare
 from sim.experiment.executors import DaskExecutor, make_executor
 from sim.experiment.store import ResultStore

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.analysis.commands import diagnose_command
 from sim.analysis.diagnose import Diagnosis, bottleneck, diagnose
+from sim.cli.analysis import diagnose_command
 from sim.experiment.runner import run
 from tests.helpers import BASE, small
 

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.analysis.commands import export_command
 from sim.analysis.export import (
     FINANCE_METRICS,
     FLOW_METRICS,
@@ -23,6 +22,7 @@ from sim.analysis.export import (
     finance_tables,
     read_results,
 )
+from sim.cli.analysis import export_command
 from sim.experiment.runner import run
 from tests.helpers import small
 

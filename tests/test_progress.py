@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sim import commandline
-from sim.cli import main
+from sim.cli import common, main
 from tests.helpers import BASE
 
 SHORT = ["--set", "horizon_months=2"]
@@ -39,7 +38,7 @@ def test_plain_lines_end_with_the_last_step() -> None:
 
 
 def test_one_long_replication_shows_each_month(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(commandline, "PLAIN_EVERY_SECONDS", 0.0)
+    monkeypatch.setattr(common, "PLAIN_EVERY_SECONDS", 0.0)
     args = ["run", str(BASE), "-n", "1", "--no-save", "--set", "horizon_months=3"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output

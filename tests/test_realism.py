@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from sim.cli import main
-from sim.commandline import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
+from sim.cli.common import EXIT_BAD_INPUT, EXIT_CHECK_FAILED
 from sim.experiment.results import Replication, Results
 from sim.validation import realism
 from sim.validation.realism import RANGES, RealismFigure, RealismReport, realism_figures

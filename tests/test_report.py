@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from sim.analysis import report
-from sim.analysis.commands import report_command
-from sim.experiment.commands import compare_command
+from sim.cli.analysis import report_command
+from sim.cli.experiment import compare_command
 from sim.experiment.runner import run
 from tests.helpers import SCENARIOS, small
 

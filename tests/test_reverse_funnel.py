@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import sim
-from sim.experiment.commands import reverse_funnel_command
+from sim.cli.experiment import reverse_funnel_command
 from sim.experiment.plan import PlanError
 from sim.experiment.reverse import (
     ReverseFunnel,

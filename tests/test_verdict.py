@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from scipy import stats
 
 from sim.analysis.plots import paired_differences
-from sim.experiment.commands import compare_command
+from sim.cli.experiment import compare_command
 from sim.stats import MOST_PAIRS, pairs_to_settle, settled, verdict
 from tests.helpers import BASE
 

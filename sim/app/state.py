@@ -32,12 +32,12 @@ import pandas as pd
 import yaml
 
 from sim.analysis import charts
-from sim.commandline import fmt
 from sim.engine.calendar import month_labels
 from sim.errors import Problem, ScenarioError
 from sim.experiment.compare import HEADLINE_KPIS, Comparison
 from sim.experiment.results import Replication, Results
 from sim.experiment.runner import run
+from sim.formats import fmt
 from sim.scenario.loader import apply_overrides, read_layered, validate
 from sim.scenario.schema import Scenario
 

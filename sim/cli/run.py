@@ -1,62 +1,52 @@
-"""The ``revloop`` command line: a thin layer over the public functions notebooks call."""
+"""``revloop validate``, ``revloop run`` and ``revloop bench``: a scenario checked, run, timed."""
 
 from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from sim.analysis.metrics import KPI_GROUPS, KPIS
-from sim.commandline import (
-    AUTO_MIN_REPS,
-    EXIT_CHECK_FAILED,
+from sim.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_WORKERS_LOST,
-    Group,
     Table,
+    bundled_scenario,
     fail,
     fmt,
     guard,
+    load,
     progress_bar,
-    reps_options,
     say,
-    set_option,
     stderr,
     stdout,
-    steps,
+)
+from sim.cli.options import (
+    AUTO_MIN_REPS,
+    count_option,
+    out_option,
+    reps_options,
+    seed_option,
+    set_option,
     workers_option,
 )
 from sim.experiment.results import Results
 from sim.io import safe_name
-from sim.scenario import bundled, load_scenario
 from sim.scenario.schema import Scenario
 
-
-def _load(path: str, sets: Sequence[str]) -> Scenario:
-    return guard(lambda: load_scenario(path, sets))
+__all__ = ["bench", "run_command", "validate"]
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="revloop")
-def main() -> None:
-    """revloop: Monte Carlo simulation of a B2B revenue organisation.
-
-    Leads flow marketing -> inside sales -> field sales -> customer success, and whatever
-    falls out is recycled. Bad input exits with status 2 and one line per problem.
-    """
-
-
-@main.command()
+@click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @set_option
 def validate(scenario: str, sets: tuple[str, ...]) -> None:
     """Check SCENARIO and print a one-screen summary of it."""
     from sim.scenario.summary import summarize
 
-    sc = _load(scenario, sets)
+    sc = load(scenario, sets)
     for line in summarize(sc):
         say(line)
     stdout().print(f"OK: {scenario} is valid (sha256 {sc.digest()[:12]})", style="green")
@@ -69,23 +59,19 @@ QUICK_MONTHS = 12
 """Horizon of ``revloop run --quick`` (at most; a shorter scenario keeps its own)."""
 
 
-@main.command("run")
+@click.command("run")
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @reps_options(
     "auto",
     "Replications, or 'auto': from 10, more until --target-kpi's mean is known to within "
     "--target (95% CI half-width as a share of the mean), at most --max-reps.",
 )
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@seed_option
 @workers_option
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder for monthly.csv/.parquet, kpis.csv, summary.json, manifest.json and the "
+@out_option(
+    "Folder for monthly.csv/.parquet, kpis.csv, summary.json, manifest.json and the "
     "stage reports (waterfall, channels, segments, phases .csv). "
-    "Default: results/<scenario> (results/<scenario>-quick with --quick).",
+    "Default: results/<scenario> (results/<scenario>-quick with --quick)."
 )
 @click.option("--no-save", is_flag=True, help="Print the KPIs and save nothing.")
 @click.option(
@@ -119,11 +105,11 @@ def run_command(
             f"unknown KPI {target_kpi!r}; KPIs are {', '.join(KPIS)}", param_hint="--target-kpi"
         )
     rule = StoppingRule(target_kpi, target, min(AUTO_MIN_REPS, max_reps), max_reps)
-    sc = _load(scenario, sets)
+    sc = load(scenario, sets)
     if quick:
         reps = QUICK_REPS if reps == "auto" else min(int(reps), QUICK_REPS)
         if sc.horizon_months > QUICK_MONTHS:
-            sc = _load(scenario, (*sets, f"horizon_months={QUICK_MONTHS}"))
+            sc = load(scenario, (*sets, f"horizon_months={QUICK_MONTHS}"))
         say(
             f"QUICK what-if: {reps} replications of {sc.horizon_months} months: a rough "
             "answer for a meeting, not for decisions (run without --quick for that)",
@@ -151,10 +137,10 @@ def run_command(
             lambda: run(
                 sc,
                 replications=reps,  # type: ignore[arg-type]
+                on_month=month_done if in_process else None,
                 seed=seed,
                 workers=workers,
                 progress=replications_done,
-                on_month=month_done if in_process else None,
                 rule=rule,
             )
         )
@@ -232,9 +218,9 @@ def _print_summary(results: Results, quick: bool = False) -> None:
     stdout().print(table)
 
 
-@main.command()
+@click.command()
 @click.argument("scenario", type=click.Path(dir_okay=False), default=None, required=False)
-@click.option("--repeats", default=3, show_default=True, type=click.IntRange(min=1))
+@count_option("--repeats", default=3, minimum=1)
 @click.option(
     "--pair-with",
     "pair_with",
@@ -243,13 +229,7 @@ def _print_summary(results: Results, quick: bool = False) -> None:
     help="Also measure pairing: the variant differs from the scenario by these overrides "
     "(e.g. --pair-with inside_sales.headcount=5; repeatable).",
 )
-@click.option(
-    "--pairs",
-    default=30,
-    show_default=True,
-    type=click.IntRange(min=3),
-    help="Paired replications.",
-)
+@count_option("--pairs", default=30, minimum=3, help="Paired replications.")
 @click.option(
     "--scales",
     default=None,
@@ -304,26 +284,26 @@ def bench(
         if not all(0.001 <= f <= 100 for f in factors):
             fail(f"--scales: each factor must be between 0.001 and 100 (got {scales!r})")
 
-    path = scenario or str(_bundled("base.yaml"))
-    sc = _load(path, sets)
+    path = scenario or str(bundled_scenario("base.yaml"))
+    sc = load(path, sets)
     result = run_bench(sc, repeats=repeats)
-    table = Table(title=f"{sc.name}: median of {repeats} replication(s)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("leads per replication", f"{result.leads:,}")
-    table.add_row("events per replication", f"{result.events:,}")
-    table.add_row("events per lead", f"{result.events_per_lead:.2f}")
-    table.add_row("model seconds", f"{result.model_seconds:.2f}")
-    table.add_row("microseconds per lead", f"{1e6 / result.leads_per_second:,.0f}")
-    table.add_row("leads / s", f"{result.leads_per_second:,.0f}")
-    table.add_row("model events / s", f"{result.events_per_second:,.0f}")
-    table.add_row("bare SimPy events / s", f"{result.bare_events_per_second:,.0f}")
-    table.add_row("time per event vs bare loop", f"{result.ratio:.2f}x")
-    table.add_row(
-        f"replication vs bare loop of {REFERENCE_EVENTS:,} events",
-        f"{result.replication_ratio:.2f}x",
+    _print_figures(
+        f"{sc.name}: median of {repeats} replication(s)",
+        {
+            "leads per replication": f"{result.leads:,}",
+            "events per replication": f"{result.events:,}",
+            "events per lead": f"{result.events_per_lead:.2f}",
+            "model seconds": f"{result.model_seconds:.2f}",
+            "microseconds per lead": f"{1e6 / result.leads_per_second:,.0f}",
+            "leads / s": f"{result.leads_per_second:,.0f}",
+            "model events / s": f"{result.events_per_second:,.0f}",
+            "bare SimPy events / s": f"{result.bare_events_per_second:,.0f}",
+            "time per event vs bare loop": f"{result.ratio:.2f}x",
+            f"replication vs bare loop of {REFERENCE_EVENTS:,} events": (
+                f"{result.replication_ratio:.2f}x"
+            ),
+        },
     )
-    stdout().print(table)
     if factors:
         with stderr().status("timing scaled replications"):
             sized = guard(lambda: run_scales(sc, factors))
@@ -345,7 +325,7 @@ def bench(
         _bench_planner(sc, planner_target, workers)
     if not pair_with:
         return
-    variant = _load(path, (*sets, *pair_with))
+    variant = load(path, (*sets, *pair_with))
     with progress_bar("paired replications", 2 * pairs) as bar:
         done = [0]
 
@@ -374,144 +354,26 @@ def _bench_planner(sc: Scenario, target: str | None, workers: int | None) -> Non
 
     with progress_bar("planning search", 1) as bar:
         result = guard(lambda: run_planner(sc, target=target, workers=workers, progress=bar))
-    table = Table(title=f"planning search ({sc.name}): {planner_command(result.target)}")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    table.add_row("plans", f"{result.plans:,}")
-    table.add_row("simulations foreseen: at most", f"{result.foreseen_most:,}")
-    table.add_row("simulations foreseen: about", f"{result.foreseen_expected:,}")
-    table.add_row("simulations run", f"{result.simulations:,}")
-    table.add_row("wall seconds", f"{result.seconds:,.1f}")
-    table.add_row("seconds per simulation", f"{result.seconds_per_simulation:.2f}")
-    stdout().print(table)
+    _print_figures(
+        f"planning search ({sc.name}): {planner_command(result.target)}",
+        {
+            "plans": f"{result.plans:,}",
+            "simulations foreseen: at most": f"{result.foreseen_most:,}",
+            "simulations foreseen: about": f"{result.foreseen_expected:,}",
+            "simulations run": f"{result.simulations:,}",
+            "wall seconds": f"{result.seconds:,.1f}",
+            "seconds per simulation": f"{result.seconds_per_simulation:.2f}",
+        },
+    )
     for line in result.answer:
         stdout().print(line, highlight=False, markup=False)
 
 
-def _bundled(name: str) -> Path:
-    here = bundled(name)
-    if not here.exists():
-        fail(f"no bundled scenario {name}; pass a scenario file")
-    return here
-
-
-@main.command("app")
-@click.argument("scenario", type=click.Path(dir_okay=False), default=None, required=False)
-@click.option("--port", default=5006, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--no-browser", is_flag=True, help="Serve the page without opening a browser.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--reps", "-n", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--no-quick", is_flag=True, help="Skip the quick rough answer; run in full at once.")
-@click.option("--store", type=click.Path(file_okay=False), help="Keep replications on disk here.")
-@workers_option
-def app_command(
-    scenario: str | None,
-    port: int,
-    no_browser: bool,
-    seed: int,
-    reps: int,
-    no_quick: bool,
-    store: str | None,
-    workers: int | None,
-) -> None:
-    """Open the what-if page on SCENARIO (default: the bundled base) at localhost:PORT.
-
-    Controls for the levers pulled most, the rest as YAML; charts, KPI bands and the paired
-    comparison with the saved file update as replications arrive. Needs the app extra.
-    """
-    try:
-        from sim.app.page import serve
-    except ImportError:
-        fail('the app needs its extra: pip install "revloop[app]"')
-    path = scenario or str(_bundled("base.yaml"))
-    _load(path, ())
-    say(f"revloop what-if page on http://localhost:{port} (Ctrl-C to stop)")
-    serve(path, port, not no_browser, seed, reps, workers or 2, not no_quick, store)
-
-
-@main.command("check-model")
-@click.option("--reps", "-n", default=20, show_default=True, type=click.IntRange(min=2))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@workers_option
-def check_model(reps: int, seed: int, workers: int | None) -> None:
-    """Check the model against theory: Erlang C/A, Markov chain, Poisson, renewals, Little.
-
-    Each check runs a bundled scenario of scenarios/validation/ and compares the simulated
-    mean (95% CI over replications) with the closed form computed from that scenario. A
-    check passes when theory lies within the 99.9% interval, shown as "judged within".
-    Exits 1 if any check fails.
-    """
-    from sim.validation.checks import validate_model
-
-    with steps("validating") as status:
-        checks = guard(
-            lambda: validate_model(reps=reps, seed=seed, workers=workers, progress=status)
-        )
-    table = Table(title=f"revloop check-model: {reps} replications per check, seed {seed}")
-    for col, justify in (
-        ("check", "left"),
-        ("quantity", "left"),
-        ("theory", "right"),
-        ("simulated ± 95% CI", "right"),
-        ("judged within", "right"),
-        ("verdict", "left"),
-    ):
-        table.add_column(col, justify=justify)
-    for c in checks:
-        gap = abs(c.simulated - c.expected)
-        table.add_row(
-            c.check,
-            c.quantity + (f" ({c.note})" if c.note else ""),
-            f"{c.expected:.4g}",
-            f"{c.simulated:.4g} ± {c.ci95:.2g}",
-            f"± {c.tolerance:.2g}",
-            ("[green]pass[/green]" if c.passed else "[red]FAIL[/red]")
-            + (" (outside the 95% CI)" if gap > c.ci95 else ""),
-        )
+def _print_figures(title: str, figures: dict[str, str]) -> None:
+    """A two-column table, figure and value, on stdout."""
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for figure, value in figures.items():
+        table.add_row(figure, value)
     stdout().print(table)
-    say(
-        "judged within: the 99.9% interval of the simulated mean (or the rounding floor): a "
-        "correct model fails one check in a thousand by chance; a pass outside the 95% CI "
-        "shown is such a near miss"
-    )
-    failed = [c for c in checks if not c.passed]
-    stdout().print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
-    if failed:
-        sys.exit(EXIT_CHECK_FAILED)
-
-
-def _register() -> None:
-    """Commands that live beside the functions they call."""
-    from sim.analysis.commands import (
-        chart_command,
-        diagnose_command,
-        export_command,
-        report_command,
-    )
-    from sim.calibrate.commands import backtest_command, calibrate_command, forecast_command
-    from sim.experiment.commands import (
-        compare_command,
-        plan_command,
-        reverse_funnel_command,
-        sweep_command,
-    )
-    from sim.validation.commands import realism_command
-
-    for command in (
-        compare_command,
-        sweep_command,
-        plan_command,
-        reverse_funnel_command,
-        diagnose_command,
-        report_command,
-        chart_command,
-        export_command,
-        calibrate_command,
-        backtest_command,
-        forecast_command,
-        realism_command,
-    ):
-        main.add_command(command)
-
-
-_register()

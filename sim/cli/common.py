@@ -4,8 +4,8 @@ Every command turns bad input into one line per problem on stderr and exit statu
 traceback), a broken conservation law into exit status 3, worker processes that kept dying
 into 5, and an interruption into 130; a
 check that ran and failed (``check-model``, ``realism``) exits with 1. This module holds that
-contract once, so that commands living beside the functions they call (in ``sim.experiment``,
-``sim.analysis``, ``sim.calibrate``, ``sim.validation``) behave exactly like ``sim.cli``.
+contract once, so that every command module of :mod:`sim.cli` behaves the same way; the
+options the commands share are in :mod:`sim.cli.options`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 import rich.table
@@ -42,6 +43,9 @@ from sim.errors import (
 )
 from sim.formats import fmt
 
+if TYPE_CHECKING:
+    from sim.scenario.schema import Scenario
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CHECK_FAILED",
@@ -50,20 +54,21 @@ __all__ = [
     "EXIT_WORKERS_LOST",
     "Group",
     "Table",
+    "bundled_scenario",
     "fail",
     "fmt",
     "guard",
+    "load",
+    "nothing_kept",
     "progress_bar",
     "say",
-    "set_option",
     "stderr",
     "stdout",
     "steps",
-    "workers_option",
+    "wrote",
 ]
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CHECK_FAILED = 1
 """A check ran and found something outside what it checks (check-model, realism)."""
@@ -281,66 +286,33 @@ def _os_message(err: OSError) -> str:
     return str(err)
 
 
-set_option = click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="PATH=VALUE",
-    help="Override a scenario value, e.g. --set inside_sales.headcount=12 (repeatable).",
-)
-"""The ``--set PATH=VALUE`` option every command that reads a scenario takes."""
+def load(path: str | Path, sets: Sequence[str] = ()) -> Scenario:
+    """The scenario at ``path`` with the ``--set`` overrides ``sets`` (bad input exits 2)."""
+    from sim.scenario import load_scenario
 
-workers_option = click.option(
-    "--workers", "-w", default=None, type=click.IntRange(min=1), help="Default: one per CPU."
-)
-"""The ``--workers`` option of commands that run replications on local processes."""
-
-AUTO_MIN_REPS = 10
-"""Replications ``--reps auto`` starts with (fewer if ``--max-reps`` is lower)."""
+    return guard(lambda: load_scenario(path, sets))
 
 
-def _reps(ctx: click.Context, param: click.Parameter, value: Any) -> int | str:
-    if value == "auto" or (isinstance(value, int) and value >= 1):
-        return value  # type: ignore[no-any-return]
+def bundled_scenario(name: str) -> Path:
+    """The path of the bundled scenario ``name``; exits 2 if this install lacks it."""
+    from sim.scenario import bundled
+
+    here = bundled(name)
+    if not here.exists():
+        fail(f"no bundled scenario {name}; pass a scenario file")
+    return here
+
+
+@contextmanager
+def nothing_kept() -> Iterator[None]:
+    """Around a job that keeps nothing if stopped: Ctrl-C says so and exits with 130."""
     try:
-        reps = int(value)
-    except (TypeError, ValueError):
-        reps = 0
-    if reps < 1:
-        raise click.BadParameter(f"must be a positive integer or 'auto' (got {value!r})")
-    return reps
+        yield
+    except KeyboardInterrupt:
+        stderr().print("interrupted: nothing kept", style="yellow")
+        sys.exit(EXIT_INTERRUPTED)
 
 
-def reps_options(default: str, reps_help: str) -> Callable[[F], F]:
-    """``--reps N|auto`` and the stopping rule of ``auto``: ``--target-kpi``, ``--target``,
-    ``--max-reps`` (passed on as ``reps``, ``target_kpi``, ``target``, ``max_reps``)."""
-    options = [
-        click.option(
-            "--reps", "-n", default=default, show_default=True, callback=_reps, help=reps_help
-        ),
-        click.option(
-            "--target-kpi", default="ending_arr", show_default=True, help="--reps auto: the KPI."
-        ),
-        click.option(
-            "--target",
-            default=0.02,
-            show_default=True,
-            type=click.FloatRange(min=0, min_open=True),
-            help="--reps auto: stop when the 95%% CI half-width of the KPI's mean is below "
-            "this share of the mean.",
-        ),
-        click.option(
-            "--max-reps",
-            default=200,
-            show_default=True,
-            type=click.IntRange(min=2),
-            help="--reps auto: the most replications it may run.",
-        ),
-    ]
-
-    def decorate(command: F) -> F:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
+def wrote(what: str, folder: str | Path) -> None:
+    """Say that ``what`` (file names) was written to ``folder``."""
+    stdout().print(f"wrote {what} to {folder}/", highlight=False)

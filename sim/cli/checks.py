@@ -1,7 +1,8 @@
-"""``revloop realism``: a scenario's operating figures beside published ranges.
+"""``revloop check-model`` and ``revloop realism``: checks that exit 1 when one fails.
 
-Registered by :mod:`sim.cli` (``main.add_command``). Exit status 0 when every figure is
-inside its range, 1 (:data:`~sim.commandline.EXIT_CHECK_FAILED`) when one is not (below,
+``check-model`` sets the model beside theory; ``realism`` sets a scenario's operating figures
+beside published ranges. Exit status 0 when every check passes, 1
+(:data:`~sim.cli.common.EXIT_CHECK_FAILED`) when one does not (for realism: a figure below,
 above, or without data), 2 for bad input, 130 when interrupted.
 """
 
@@ -13,28 +14,28 @@ import click
 from rich import box
 from rich.markup import escape
 
-from sim.commandline import (
+from sim.cli.common import (
     EXIT_CHECK_FAILED,
     EXIT_INTERRUPTED,
     Table,
     guard,
     progress_bar,
     say,
-    set_option,
     stderr,
     stdout,
-    workers_option,
+    steps,
 )
+from sim.cli.options import rep_count_option, seed_option, set_option, workers_option
 
-__all__ = ["realism_command"]
+__all__ = ["check_model", "realism_command"]
 
 _STYLE = {"inside": "green", "below": "red", "above": "red", "no data": "yellow"}
 
 
 @click.command("realism")
 @click.argument("scenario", type=click.Path(dir_okay=False))
-@click.option("--reps", "-n", default=10, show_default=True, type=click.IntRange(min=2))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@rep_count_option(10, minimum=2)
+@seed_option
 @workers_option
 @click.option(
     "--months",
@@ -109,4 +110,55 @@ def realism_command(
         )
         sys.exit(EXIT_INTERRUPTED)
     if not report.inside:
+        sys.exit(EXIT_CHECK_FAILED)
+
+
+@click.command("check-model")
+@rep_count_option(20, minimum=2)
+@seed_option
+@workers_option
+def check_model(reps: int, seed: int, workers: int | None) -> None:
+    """Check the model against theory: Erlang C/A, Markov chain, Poisson, renewals, Little.
+
+    Each check runs a bundled scenario of scenarios/validation/ and compares the simulated
+    mean (95% CI over replications) with the closed form computed from that scenario. A
+    check passes when theory lies within the 99.9% interval, shown as "judged within".
+    Exits 1 if any check fails.
+    """
+    from sim.validation.checks import validate_model
+
+    with steps("validating") as status:
+        checks = guard(
+            lambda: validate_model(reps=reps, seed=seed, workers=workers, progress=status)
+        )
+    table = Table(title=f"revloop check-model: {reps} replications per check, seed {seed}")
+    for col, justify in (
+        ("check", "left"),
+        ("quantity", "left"),
+        ("theory", "right"),
+        ("simulated ± 95% CI", "right"),
+        ("judged within", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(col, justify=justify)
+    for c in checks:
+        gap = abs(c.simulated - c.expected)
+        table.add_row(
+            c.check,
+            c.quantity + (f" ({c.note})" if c.note else ""),
+            f"{c.expected:.4g}",
+            f"{c.simulated:.4g} ± {c.ci95:.2g}",
+            f"± {c.tolerance:.2g}",
+            ("[green]pass[/green]" if c.passed else "[red]FAIL[/red]")
+            + (" (outside the 95% CI)" if gap > c.ci95 else ""),
+        )
+    stdout().print(table)
+    say(
+        "judged within: the 99.9% interval of the simulated mean (or the rounding floor): a "
+        "correct model fails one check in a thousand by chance; a pass outside the 95% CI "
+        "shown is such a near miss"
+    )
+    failed = [c for c in checks if not c.passed]
+    stdout().print(f"{len(checks) - len(failed)} passed, {len(failed)} failed")
+    if failed:
         sys.exit(EXIT_CHECK_FAILED)

@@ -1,9 +1,8 @@
-"""The ``revloop compare`` and ``revloop sweep`` commands.
+"""``revloop compare``, ``sweep``, ``plan`` and ``reverse-funnel``: experiments on scenarios.
 
 Thin click wrappers over :func:`sim.experiment.compare.compare`, :func:`sim.experiment.sweep
-.sweep`, :func:`~sim.experiment.sweep.sweep_summary` and
-:func:`~sim.experiment.sweep.sensitivity`. Register them on the ``revloop`` group with
-``main.add_command(compare_command)`` and ``main.add_command(sweep_command)``.
+.sweep`, :func:`~sim.experiment.sweep.sweep_summary`, :func:`~sim.experiment.sweep.sensitivity`,
+the plan search of :mod:`sim.experiment.plan` and :func:`sim.experiment.reverse.reverse_funnel`.
 """
 
 from __future__ import annotations
@@ -20,23 +19,31 @@ import pandas as pd
 from rich import box
 
 from sim.analysis.metrics import KPIS
-from sim.commandline import (
-    AUTO_MIN_REPS,
+from sim.cli.common import (
     EXIT_INTERRUPTED,
     Table,
     fmt,
     guard,
+    load,
+    nothing_kept,
     progress_bar,
-    reps_options,
     say,
     stderr,
     stdout,
-    workers_option,
+    wrote,
+)
+from sim.cli.options import (
+    AUTO_MIN_REPS,
+    count_option,
+    executor_options,
+    out_option,
+    rep_count_option,
+    reps_options,
+    scenarios_set_option,
+    seed_option,
 )
 from sim.experiment.compare import HEADLINE_KPIS, Comparison, compare
 from sim.io import COMPARISON, csv_writer, safe_name, write_folder, write_json
-from sim.scenario import load_scenario
-from sim.scenario.schema import Scenario
 
 if TYPE_CHECKING:
     from sim.experiment.plan import ArrAtConfidence, PlanSearch
@@ -48,32 +55,6 @@ PLAN_STORE = "plan.duckdb"
 """The store of every simulation of a plan search, beside plans.csv and plan.json."""
 
 
-_set_option = click.option(
-    "--set",
-    "sets",
-    multiple=True,
-    metavar="PATH=VALUE",
-    help="Override a value in every scenario, e.g. --set horizon_months=12 (repeatable).",
-)
-_executor_option = click.option(
-    "--executor",
-    type=click.Choice(["processes", "serial"]),
-    default="processes",
-    show_default=True,
-    help="Local processes or this process (ignored with --scheduler).",
-)
-_scheduler_option = click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="Run on a Dask cluster, e.g. tcp://host:8786 (needs revloop[dask]).",
-)
-
-
-def _load(path: str, sets: Sequence[str]) -> Scenario:
-    return guard(lambda: load_scenario(path, sets))
-
-
 @click.command("compare")
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @reps_options(
@@ -81,7 +62,7 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
     "Replications per scenario, or 'auto': from 10, more until every difference in "
     "--target-kpi is told from zero or its CI is within --target of the mean.",
 )
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@seed_option
 @click.option(
     "--kpi",
     "kpis",
@@ -89,17 +70,9 @@ def _load(path: str, sets: Sequence[str]) -> Scenario:
     metavar="KPI",
     help="KPI to show (repeatable; 'all' for every KPI). Default: the headline KPIs.",
 )
-@click.option(
-    "--out",
-    "-o",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Folder for comparison.csv (the table) and kpis.csv (every replication).",
-)
-@workers_option
-@_executor_option
-@_scheduler_option
-@_set_option
+@out_option("Folder for comparison.csv (the table) and kpis.csv (every replication).")
+@executor_options
+@scenarios_set_option
 def compare_command(
     scenarios: tuple[str, ...],
     reps: int | str,
@@ -111,7 +84,6 @@ def compare_command(
     out: str | None,
     workers: int | None,
     executor: str,
-    scheduler: str | None,
     sets: tuple[str, ...],
 ) -> None:
     """Run SCENARIOS on the same seeds and compare each with the first one.
@@ -126,26 +98,22 @@ def compare_command(
     unknown = [k for k in [*shown, target_kpi] if k not in KPIS]
     if unknown:
         raise click.BadParameter(f"unknown KPI(s) {unknown}; KPIs are {', '.join(KPIS)}")
-    loaded = [_load(path, sets) for path in scenarios]
-    with progress_bar("compare", unit="replications") as progress:
-        try:
-            result = guard(
-                lambda: compare(
-                    loaded,
-                    replications=reps,  # type: ignore[arg-type]
-                    seed=seed,
-                    executor=scheduler or executor,
-                    workers=workers,
-                    progress=progress,
-                    target_kpi=target_kpi,
-                    target=target,
-                    min_replications=min(AUTO_MIN_REPS, max_reps),
-                    max_replications=max_reps,
-                )
+    loaded = [load(path, sets) for path in scenarios]
+    with progress_bar("compare", unit="replications") as progress, nothing_kept():
+        result = guard(
+            lambda: compare(
+                loaded,
+                replications=reps,  # type: ignore[arg-type]
+                seed=seed,
+                executor=executor,
+                workers=workers,
+                progress=progress,
+                target_kpi=target_kpi,
+                target=target,
+                min_replications=min(AUTO_MIN_REPS, max_reps),
+                max_replications=max_reps,
             )
-        except KeyboardInterrupt:
-            err.print("interrupted: nothing kept", style="yellow")
-            sys.exit(EXIT_INTERRUPTED)
+        )
     _print_comparison(result, shown)
     if result.target is not None and not result.converged:
         err.print(
@@ -215,13 +183,7 @@ def _save_comparison(result: Comparison, out: str) -> None:
 
 @click.command("sweep")
 @click.argument("sweep_file", metavar="SWEEP", type=click.Path(dir_okay=False))
-@click.option(
-    "--out",
-    "-o",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="DuckDB results file; run again with the same file to resume.",
-)
+@out_option("DuckDB results file; run again with the same file to resume.", "file", required=True)
 @click.option(
     "--summary",
     is_flag=True,
@@ -233,9 +195,7 @@ def _save_comparison(result: Comparison, out: str) -> None:
     metavar="KPI",
     help="KPI of the summary (default: the sweep's first KPI).",
 )
-@workers_option
-@_executor_option
-@_scheduler_option
+@executor_options
 def sweep_command(
     sweep_file: str,
     out: str,
@@ -243,7 +203,6 @@ def sweep_command(
     kpi: str | None,
     workers: int | None,
     executor: str,
-    scheduler: str | None,
 ) -> None:
     """Run every (point, replication) of SWEEP, storing rows in --out as tasks finish.
 
@@ -262,9 +221,7 @@ def sweep_command(
         )
     with progress_bar(f"sweep {definition.spec.name}", unit="tasks") as progress:
         run = guard(
-            lambda: sweep(
-                definition, out, executor=scheduler or executor, workers=workers, progress=progress
-            )
+            lambda: sweep(definition, out, executor=executor, workers=workers, progress=progress)
         )
     if run.code_changed:
         err.print(
@@ -388,26 +345,18 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     help="Answer the inverse question for this plan instead of searching: the ARR reached "
     "at --confidence, e.g. --plan sdr=4@2027Q1,ae=2@2027Q3 ('none': as the scenario is).",
 )
-@click.option(
-    "--reps",
-    default=100,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="--plan: replications.",
-)
-@click.option("--first-reps", default=4, show_default=True, type=click.IntRange(min=1))
-@click.option(
+@rep_count_option(100, minimum=2, help="--plan: replications.", short=False)
+@count_option("--first-reps", default=4, minimum=1)
+@count_option(
     "--max-reps",
     default=64,
-    show_default=True,
-    type=click.IntRange(min=1),
+    minimum=1,
     help="Most replications a plan gets in the search (doubling from --first-reps).",
 )
-@click.option(
+@count_option(
     "--confirm-reps",
     default=100,
-    show_default=True,
-    type=click.IntRange(min=1),
+    minimum=1,
     help="Fresh replications that confirm the chosen plan.",
 )
 @click.option(
@@ -421,20 +370,14 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     is_flag=True,
     help="Do not assume that more people hired earlier never lower the odds.",
 )
-@click.option("--runners-up", default=5, show_default=True, type=click.IntRange(min=0))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option(
-    "--out",
-    "-o",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Folder for plans.csv, plan.json and plan.duckdb (every simulation, so an "
-    "interrupted search resumes where it stopped). Default: results/plan/<scenario>.",
+@count_option("--runners-up", default=5, minimum=0)
+@seed_option
+@out_option(
+    "Folder for plans.csv, plan.json and plan.duckdb (every simulation, so an "
+    "interrupted search resumes where it stopped). Default: results/plan/<scenario>."
 )
-@workers_option
-@_executor_option
-@_scheduler_option
-@_set_option
+@executor_options
+@scenarios_set_option
 def plan_command(
     scenario_path: str,
     by: str,
@@ -456,7 +399,6 @@ def plan_command(
     out: str | None,
     workers: int | None,
     executor: str,
-    scheduler: str | None,
     sets: tuple[str, ...],
 ) -> None:
     """Find the cheapest hiring plan that reaches --target-arr by --by with --confidence odds.
@@ -475,30 +417,25 @@ def plan_command(
     from sim.experiment import plan as planner
 
     err = stderr()
-    scenario = _load(scenario_path, sets)
+    scenario = load(scenario_path, sets)
     target = None if target_arr is None else guard(lambda: planner.parse_money(target_arr))
-    where = scheduler or executor
     if plan_text is not None or target is None:
-        with progress_bar("plan", unit="simulations") as progress:
-            try:
-                answer = guard(
-                    lambda: planner.arr_at_confidence(
-                        scenario,
-                        plan_text or "none",
-                        by=by,
-                        confidence=confidence,
-                        replications=reps,
-                        seed=seed,
-                        target_arr=target,
-                        executor=where,
-                        workers=workers,
-                        progress=progress,
-                    ),
-                    flags=planner.FLAGS,
-                )
-            except KeyboardInterrupt:
-                err.print("interrupted: nothing kept", style="yellow")
-                sys.exit(EXIT_INTERRUPTED)
+        with progress_bar("plan", unit="simulations") as progress, nothing_kept():
+            answer = guard(
+                lambda: planner.arr_at_confidence(
+                    scenario,
+                    plan_text or "none",
+                    by=by,
+                    confidence=confidence,
+                    replications=reps,
+                    seed=seed,
+                    target_arr=target,
+                    executor=executor,
+                    workers=workers,
+                    progress=progress,
+                ),
+                flags=planner.FLAGS,
+            )
         console = stdout()
         for line in answer.sentences():
             console.print(line, highlight=False, markup=False)
@@ -530,7 +467,7 @@ def plan_command(
                 **procedure,
                 seed=seed,
                 max_simulations=max_sims,
-                executor=where,
+                executor=executor,
                 workers=workers,
                 store=folder / PLAN_STORE,
                 progress=progress,
@@ -610,8 +547,7 @@ def _save_plans(result: PlanSearch, folder: Path) -> None:
         "plan.json": lambda p: write_json(p, summary),
     }
     write_folder(folder, files, keep=(PLAN_STORE,))
-    console = stdout()
-    console.print(f"wrote plans.csv and plan.json to {folder}/", highlight=False)
+    wrote("plans.csv and plan.json", folder)
 
 
 def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
@@ -637,8 +573,7 @@ def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
         "arr_samples.csv": csv_writer(samples, index=False),
     }
     write_folder(folder, files, keep=(PLAN_STORE,))
-    console = stdout()
-    console.print(f"wrote arr_at_confidence.json and arr_samples.csv to {folder}/", highlight=False)
+    wrote("arr_at_confidence.json and arr_samples.csv", folder)
 
 
 @click.command("reverse-funnel")
@@ -659,28 +594,19 @@ def _save_inverse(answer: ArrAtConfidence, folder: Path) -> None:
     help="Lead-volume multipliers to run (1, today's volume, is always run). "
     "Default: 0.5,0.75,1,1.25,1.5,2,3.",
 )
-@click.option(
-    "--reps",
-    default=8,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="Replications per multiplier (the same seeds at every one).",
+@rep_count_option(
+    8, minimum=2, help="Replications per multiplier (the same seeds at every one).", short=False
 )
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option(
-    "--out",
-    "-o",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Folder for reverse_funnel.csv (one row per multiplier) and funnel_needed.csv "
-    "(the funnel the target needs: today, simulated, naive).",
+@seed_option
+@out_option(
+    "Folder for reverse_funnel.csv (one row per multiplier) and funnel_needed.csv "
+    "(the funnel the target needs: today, simulated, naive)."
 )
-@workers_option
-@_executor_option
-@_scheduler_option
-@_set_option
+@executor_options
+@scenarios_set_option
 def reverse_funnel_command(
     scenario_path: str,
+    sets: tuple[str, ...],
     target_text: str,
     by: str,
     multipliers_text: str | None,
@@ -689,8 +615,6 @@ def reverse_funnel_command(
     out: str | None,
     workers: int | None,
     executor: str,
-    scheduler: str | None,
-    sets: tuple[str, ...],
 ) -> None:
     """What leads and marketing budget --target-new-arr of new ARR by --by needs.
 
@@ -712,26 +636,22 @@ def reverse_funnel_command(
         if multipliers_text is None
         else guard(lambda: parse_multipliers(multipliers_text))
     )
-    scenario = _load(scenario_path, sets)
-    with progress_bar("reverse funnel", unit="simulations") as progress:
-        try:
-            result = guard(
-                lambda: reverse_funnel(
-                    scenario,
-                    target,
-                    by,
-                    multipliers=multipliers,
-                    replications=reps,
-                    seed=seed,
-                    executor=scheduler or executor,
-                    workers=workers,
-                    progress=progress,
-                ),
-                {"by": "--by", "replications": "--reps", "seed": "--seed"},
-            )
-        except KeyboardInterrupt:
-            stderr().print("interrupted: nothing kept", style="yellow")
-            sys.exit(EXIT_INTERRUPTED)
+    scenario = load(scenario_path, sets)
+    with progress_bar("reverse funnel", unit="simulations") as progress, nothing_kept():
+        result = guard(
+            lambda: reverse_funnel(
+                scenario,
+                target,
+                by,
+                multipliers=multipliers,
+                replications=reps,
+                seed=seed,
+                executor=executor,
+                workers=workers,
+                progress=progress,
+            ),
+            {"by": "--by", "replications": "--reps", "seed": "--seed"},
+        )
     _print_reverse_funnel(result)
     if out is not None:
         guard(lambda: _save_reverse_funnel(result, out))
@@ -811,4 +731,4 @@ def _save_reverse_funnel(result: ReverseFunnel, out: str) -> None:
         "funnel_needed.csv": csv_writer(result.funnel()),
     }
     write_folder(out, files)
-    stdout().print(f"wrote reverse_funnel.csv and funnel_needed.csv to {out}/", highlight=False)
+    wrote("reverse_funnel.csv and funnel_needed.csv", out)

@@ -1,4 +1,4 @@
-"""The ``revloop calibrate`` and ``revloop backtest`` commands (registered on the main group).
+"""``revloop calibrate``, ``revloop backtest`` and ``revloop forecast``: from CRM exports.
 
 Both are thin layers over :func:`~sim.calibrate.columns.read_crm`,
 :func:`~sim.calibrate.fit.calibrate`, :func:`~sim.calibrate.writer.write_scenario` and
@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -24,7 +26,8 @@ from sim.calibrate.fit import Calibration, calibrate
 from sim.calibrate.forecast import forecast, write_forecast
 from sim.calibrate.report import Report
 from sim.calibrate.writer import write_scenario
-from sim.commandline import Table, fail, guard, say, stdout
+from sim.cli.common import Table, fail, guard, say, stdout
+from sim.cli.options import count_option, out_option, rep_count_option, seed_option
 from sim.io import csv_writer, text_writer, write_folder
 
 EXIT_WEAK_FIT = 4
@@ -76,31 +79,45 @@ _trend = click.option(
 )
 
 
-def _read(
-    opportunities: str | None,
-    leads: str | None,
-    deals: str | None,
-    column_map: str | None,
-    preset: str | None,
-    as_of: dt.datetime | None,
-) -> CrmData:
-    """Read the exports named on the command line (exits 2 on unusable input)."""
-    if opportunities is not None and (leads is not None or deals is not None):
-        fail("--opportunities: give one opportunity file, or --leads and --deals, not both")
-    if opportunities is None and leads is None:
-        fail("--opportunities or --leads (with --deals) is required")
-    if opportunities is None and deals is None:
-        fail("--deals: needed with --leads (or give a one-file export as --opportunities)")
-    first = opportunities if opportunities is not None else leads
-    assert first is not None
-    return guard(lambda: read_crm(first, deals, column_map, _date(as_of), preset=preset))
+@dataclass(frozen=True)
+class Exports:
+    """The CRM exports named on the command line, and how to read them."""
+
+    opportunities: str | None
+    leads: str | None
+    deals: str | None
+    column_map: str | None
+    preset: str | None
+    as_of: dt.datetime | None
+
+    def read(self) -> CrmData:
+        """Read the exports (exits 2 on unusable input)."""
+        opportunities, leads, deals = self.opportunities, self.leads, self.deals
+        if opportunities is not None and (leads is not None or deals is not None):
+            fail("--opportunities: give one opportunity file, or --leads and --deals, not both")
+        if opportunities is None and leads is None:
+            fail("--opportunities or --leads (with --deals) is required")
+        if opportunities is None and deals is None:
+            fail("--deals: needed with --leads (or give a one-file export as --opportunities)")
+        first = opportunities if opportunities is not None else leads
+        assert first is not None
+        return guard(
+            lambda: read_crm(first, deals, self.column_map, _date(self.as_of), preset=self.preset)
+        )
 
 
 def _with_exports(func: Callable[..., None]) -> Callable[..., None]:
-    """The options naming the CRM exports and how to read them."""
+    """The options naming the CRM exports and how to read them, given to ``func`` as its
+    first argument, one :class:`Exports`."""
+
+    @functools.wraps(func)
+    def command(**options: Any) -> None:
+        exports = Exports(**{f.name: options.pop(f.name) for f in fields(Exports)})
+        func(exports, **options)
+
     for option in reversed(_inputs):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
@@ -110,17 +127,12 @@ def _with_inputs(func: Callable[..., None]) -> Callable[..., None]:
 
 @click.command("calibrate")
 @_with_inputs
-@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Scenario.")
+@out_option("Scenario.", "file", required=True)
 @click.option("--name", default=None, help="Scenario name (default: the output file's stem).")
 @click.option("--start", type=_DATE, default=None, help="First simulated month (YYYY-MM-01).")
 @click.option("--horizon", default=12, show_default=True, type=click.IntRange(1, 240))
 def calibrate_command(
-    opportunities: str | None,
-    leads: str | None,
-    deals: str | None,
-    column_map: str | None,
-    preset: str | None,
-    as_of: dt.datetime | None,
+    exports: Exports,
     trend_months: int,
     out: str,
     name: str | None,
@@ -135,7 +147,7 @@ def calibrate_command(
     """
     if start is not None and start.day != 1:
         fail(f"--start: must be the first day of a month (got {start:%Y-%m-%d})")
-    data = _read(opportunities, leads, deals, column_map, preset, as_of)
+    data = exports.read()
     cal = guard(
         lambda: calibrate(
             data,
@@ -151,10 +163,21 @@ def calibrate_command(
     say(f"wrote {path} (it loads as a valid scenario; check the ASSUMED values)")
 
 
+def _table(title: str, columns: Sequence[str], labels: int = 2) -> Table:
+    """A table of ``columns``: the first ``labels`` name the row (left-aligned), the rest
+    are numbers (right-aligned)."""
+    table = Table(title=title)
+    for i, col in enumerate(columns):
+        table.add_column(col, justify="left" if i < labels else "right")
+    return table
+
+
 def _print_calibration(cal: Calibration) -> None:
-    table = Table(title=f"{cal.name}: {cal.horizon_months} months from {cal.start:%Y-%m}")
-    for col in ("channel", "leads", "won", "leads/month (95% CI)", "growth/month", "conversion"):
-        table.add_column(col, justify="left" if col == "channel" else "right")
+    table = _table(
+        f"{cal.name}: {cal.horizon_months} months from {cal.start:%Y-%m}",
+        ("channel", "leads", "won", "leads/month (95% CI)", "growth/month", "conversion"),
+        labels=1,
+    )
     for ch in cal.channels:
         vol = ch.volume
         growth = (
@@ -219,23 +242,12 @@ def _counts(values: tuple[float, ...]) -> str:
     show_default=True,
     help="observed: replay the leads created after the cutoff; fitted: the fitted volumes.",
 )
-@click.option("--reps", "-n", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@rep_count_option(100)
+@seed_option
 @click.option("--workers", "-w", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder for backtest.csv and the scenario(s) simulated.",
-)
+@out_option("Folder for backtest.csv and the scenario(s) simulated.")
 def backtest_command(
-    opportunities: str | None,
-    leads: str | None,
-    deals: str | None,
-    column_map: str | None,
-    preset: str | None,
-    as_of: dt.datetime | None,
+    exports: Exports,
     trend_months: int,
     cutoff: dt.datetime | None,
     horizon: int,
@@ -257,7 +269,7 @@ def backtest_command(
     bookings too when deals have amounts),
     the mean absolute percentage error and how often the actual falls in the P10-P90 band.
     """
-    data: CrmData = _read(opportunities, leads, deals, column_map, preset, as_of)
+    data: CrmData = exports.read()
     _print_report(data.report)
     if cutoff is None:
         _rolling(data, horizon, reps, seed, out)
@@ -299,18 +311,14 @@ def _print_backtest(result: Backtest) -> None:
         if result.arrivals == "observed"
         else "the volumes fitted before the cutoff"
     )
-    table = Table(
-        title=f"back-test from {result.cutoff:%Y-%m}, {result.horizon_months} months, "
-        f"{result.replications} replications; arrivals: {how}"
+    table = _table(
+        f"back-test from {result.cutoff:%Y-%m}, {result.horizon_months} months, "
+        f"{result.replications} replications; arrivals: {how}",
+        ("metric", "month", "actual", "mean", "P10", "P50", "P90", "in P10-P90"),
     )
-    for col in ("metric", "month", "actual", "mean", "P10", "P50", "P90", "in P10-P90"):
-        table.add_column(col, justify="left" if col in ("metric", "month") else "right")
     for row in result.table.to_dict(orient="records"):
-        money = row["metric"] == "bookings"
-        values = [
-            f"${float(row[k]):,.0f}" if money else f"{float(row[k]):,.1f}"
-            for k in ("actual", "mean", "p10", "p50", "p90")
-        ]
+        shown = _money if row["metric"] == "bookings" else _count
+        values = [shown(float(row[k])) for k in ("actual", "mean", "p10", "p50", "p90")]
         table.add_row(
             _LABELS[str(row["metric"])],
             str(row["month"]),
@@ -351,23 +359,21 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
             data, horizon, replications=max(reps, 200), seed=seed, progress=_progress
         )
     )
-    table = Table(
-        title=f"rolling back-test: {len(result.cutoffs)} cutoffs "
+    table = _table(
+        f"rolling back-test: {len(result.cutoffs)} cutoffs "
         f"({result.cutoffs[0]:%Y-%m}..{result.cutoffs[-1]:%Y-%m}), up to {horizon} months "
-        "ahead"
+        "ahead",
+        (
+            "metric",
+            "method",
+            "pairs",
+            "WAPE",
+            "model - this, pts",
+            "MAPE",
+            "bias",
+            "in P10-P90 (95% CI)",
+        ),
     )
-    columns = (
-        "metric",
-        "method",
-        "pairs",
-        "WAPE",
-        "model - this, pts",
-        "MAPE",
-        "bias",
-        "in P10-P90 (95% CI)",
-    )
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("metric", "method") else "right")
     for row in result.scores.to_dict(orient="records"):
         table.add_row(
             str(row["metric"]),
@@ -403,34 +409,22 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
 @_with_exports
 @click.option("--months", default=6, show_default=True, type=click.IntRange(1, 36))
 @click.option("--start", type=_DATE, default=None, help="First forecast month (YYYY-MM-01).")
-@click.option("--reps", "-n", default=1000, show_default=True, type=click.IntRange(min=100))
-@click.option(
+@rep_count_option(1000, minimum=100)
+@count_option(
     "--resamples",
     default=40,
-    show_default=True,
-    type=click.IntRange(min=0),
+    minimum=0,
     help="Bootstrap refits of the history (parameter uncertainty in the bands); 0: none.",
 )
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0))
+@seed_option
 @click.option(
     "--accept-weak-fits",
     is_flag=True,
     help="Exit 0 even when a fit the forecast rests on cannot be trusted.",
 )
-@click.option(
-    "--out",
-    "-o",
-    type=click.Path(file_okay=False),
-    default=None,
-    help="Folder for forecast.csv, expected_to_close.csv and forecast.xlsx.",
-)
+@out_option("Folder for forecast.csv, expected_to_close.csv and forecast.xlsx.")
 def forecast_command(
-    opportunities: str | None,
-    leads: str | None,
-    deals: str | None,
-    column_map: str | None,
-    preset: str | None,
-    as_of: dt.datetime | None,
+    exports: Exports,
     months: int,
     start: dt.datetime | None,
     reps: int,
@@ -446,7 +440,7 @@ def forecast_command(
     the bands include the uncertainty of the fits (bootstrap refits). Exits 4 when a fit it
     rests on cannot be trusted, unless --accept-weak-fits.
     """
-    data = _read(opportunities, leads, deals, column_map, preset, as_of)
+    data = exports.read()
     _print_report(data.report)
     result = guard(
         lambda: forecast(
@@ -458,12 +452,11 @@ def forecast_command(
             seed=seed,
         )
     )
-    table = Table(
-        title=f"bookings forecast from {result.start:%Y-%m}, as of {result.as_of:%Y-%m-%d}, "
-        f"{result.replications} draws"
+    table = _table(
+        f"bookings forecast from {result.start:%Y-%m}, as of {result.as_of:%Y-%m-%d}, "
+        f"{result.replications} draws",
+        ("metric", "month", "P10", "P50", "P90", "mean", "open pipeline", "new"),
     )
-    for col in ("metric", "month", "P10", "P50", "P90", "mean", "open pipeline", "new"):
-        table.add_column(col, justify="left" if col in ("metric", "month") else "right")
     for row in result.table.to_dict(orient="records"):
         money = row["metric"] == "won_value"
         fmt: Callable[[float], str] = _money if money else _count

@@ -1,6 +1,6 @@
 """``revloop diagnose``, ``revloop report``, ``revloop export`` and ``revloop chart``.
 
-Registered by :mod:`sim.cli` (``main.add_command``). Bad input (a missing folder or file, an
+Registered on the ``revloop`` group by :mod:`sim.cli.root`. Bad input (a missing folder or file, an
 unknown format, an invalid scenario) exits with status 2 and one line, never a traceback.
 """
 
@@ -12,15 +12,13 @@ from typing import TYPE_CHECKING
 import click
 import pandas as pd
 
-from sim.commandline import (
-    Table,
-    fail,
-    guard,
-    progress_bar,
-    say,
+from sim.cli.common import Table, fail, guard, progress_bar, say, stdout, steps
+from sim.cli.options import (
+    count_option,
+    out_option,
+    rep_count_option,
+    results_seed_option,
     set_option,
-    stdout,
-    steps,
     workers_option,
 )
 from sim.errors import ResultsError
@@ -29,13 +27,6 @@ if TYPE_CHECKING:
     from sim.analysis.charts import ChartData
 
 __all__ = ["chart_command", "diagnose_command", "export_command", "report_command"]
-
-_seed_option = click.option(
-    "--seed",
-    default=None,
-    type=click.IntRange(min=0),
-    help="Root seed (default: a results folder's own seed, else 0).",
-)
 
 
 def _scenario_source(target: str, seed: int | None) -> tuple[str, int, pd.DataFrame | None]:
@@ -63,14 +54,13 @@ def _scenario_source(target: str, seed: int | None) -> tuple[str, int, pd.DataFr
     "doubling until every extra head's ending-ARR difference is told from zero or "
     "--max-reps is reached.",
 )
-@click.option(
+@count_option(
     "--max-reps",
     default=40,
-    show_default=True,
-    type=click.IntRange(min=2),
+    minimum=2,
     help="With --reps auto: the most replications per paired run.",
 )
-@_seed_option
+@results_seed_option
 @workers_option
 @set_option
 def diagnose_command(
@@ -136,25 +126,15 @@ def diagnose_command(
 
 @click.command("report")
 @click.argument("sources", nargs=-1, required=True, metavar="RESULTS_DIR_OR_SCENARIO...")
-@click.option(
-    "--out", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False)
-)
-@click.option(
-    "--reps",
-    "-n",
-    default=10,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Replications for scenario files (results folders keep their own).",
-)
-@click.option(
+@out_option(kind="file", default="report.html")
+@rep_count_option(10, help="Replications for scenario files (results folders keep their own).")
+@count_option(
     "--diagnose-reps",
     default=5,
-    show_default=True,
-    type=click.IntRange(min=0),
+    minimum=0,
     help="Replications of each paired diagnosis run; 0 leaves the diagnosis out.",
 )
-@_seed_option
+@results_seed_option
 @workers_option
 @set_option
 @click.option("--pdf", "pdf_out", default=None, type=click.Path(dir_okay=False),
@@ -211,12 +191,9 @@ def report_command(
 @click.option(
     "--format", "fmt", default="xlsx", show_default=True, help="xlsx (one workbook) or csv."
 )
-@click.option(
-    "--out",
-    "-o",
-    default=None,
-    type=click.Path(),
-    help="Workbook path or CSV folder (default: RESULTS_DIR/finance.xlsx or RESULTS_DIR/finance/).",
+@out_option(
+    "Workbook path or CSV folder (default: RESULTS_DIR/finance.xlsx or RESULTS_DIR/finance/).",
+    "any",
 )
 def export_command(results_dir: str, fmt: str, out: str | None) -> None:
     """Export the finance workbook of a results folder: Monthly, Quarterly, Annual, About.
@@ -261,26 +238,17 @@ def _chart_kinds() -> list[tuple[str, str]]:
 @click.command("chart", cls=_ChartCommand)
 @click.argument("kind", required=False, metavar="KIND")
 @click.argument("source", required=False, metavar="SOURCE")
-@click.option(
-    "--out",
-    "-o",
-    default=None,
-    metavar="FILE",
-    help="A .png, .svg or .pdf file (default: RESULTS_DIR/KIND.png, or SCENARIO-KIND.png "
+@out_option(
+    "A .png, .svg or .pdf file (default: RESULTS_DIR/KIND.png, or SCENARIO-KIND.png "
     "here for a scenario file).",
+    "any",
+    metavar="FILE",
 )
 @click.option("--list", "show_list", is_flag=True, help="List the kinds of chart and exit.")
 @click.option("--dpi", default=200, show_default=True, type=click.IntRange(min=30, max=1200),
               help="Resolution of a PNG (200: 1600 x 900 pixels for most charts).")  # fmt: skip
-@click.option(
-    "--reps",
-    "-n",
-    default=10,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Replications for a scenario file (a results folder keeps its own).",
-)
-@_seed_option
+@rep_count_option(10, help="Replications for a scenario file (a results folder keeps its own).")
+@results_seed_option
 @workers_option
 @set_option
 def chart_command(
