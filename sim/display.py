@@ -8,9 +8,10 @@ module stays light (no pandas, no matplotlib at import), so the engine's classes
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from sim.formats import fmt
 
 Facts = tuple[str, list[tuple[str, str]]]
 """A title and (label, value) rows."""
@@ -44,11 +45,9 @@ class Shown:
         )
 
 
-def value(metric: str, x: float) -> str:
-    """``x`` formatted the way the charts show ``metric`` (money, share or count)."""
-    from sim.analysis.plots import fmt_value
-
-    return fmt_value(metric, x)
+value = fmt
+"""``value(metric, x)``: ``x`` formatted for ``metric`` by :func:`sim.formats.fmt`, the one
+number format of the charts, tables and reports."""
 
 
 def band(metric: str, values: Iterable[float]) -> str:
@@ -73,10 +72,8 @@ def horizon(months: Sequence[str]) -> str:
 def interval(metric: str, mean: float, low: float, high: float) -> str:
     """``+$1.2M (95% CI +$0.4M to +$2.0M)``: a difference with its interval."""
 
-    def signed(x: float) -> str:
-        return ("+" if math.isfinite(x) and x > 0 else "") + value(metric, x)
-
-    return f"{signed(mean)} (95% CI {signed(low)} to {signed(high)})"
+    low_text, high_text = fmt(metric, low, signed=True), fmt(metric, high, signed=True)
+    return f"{fmt(metric, mean, signed=True)} (95% CI {low_text} to {high_text})"
 
 
 def plain(x: Any) -> str:

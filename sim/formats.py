@@ -1,69 +1,47 @@
-"""How revloop writes a KPI's value for people: money in $ or $M, shares in %, else a number.
+"""How revloop writes a number for people: money in $k/$M/$B, shares in %, else a number.
 
-The command line's tables, the what-if page and the realism check share these rules, so a
-figure reads the same wherever it is shown. Standard library only: any layer may use it.
+The command line's tables, the charts, the report, the notebook views, the what-if page and
+the realism check all call :func:`format_value` (or :func:`fmt`, which looks up a KPI's
+unit in :data:`sim.kpis.KPI_REGISTRY`), so a figure reads the same wherever it is shown.
+Standard library only: any layer may use it.
 """
 
 from __future__ import annotations
 
 import math
 
-__all__ = ["fmt"]
+from sim.kpis import unit_of
 
-_MONEY = frozenset(
-    {
-        "ending_arr",
-        "new_arr",
-        "expansion_arr",
-        "contraction_arr",
-        "churned_arr",
-        "recycled_new_arr",
-        "marketing_cost",
-        "sm_cost",
-        "total_cost",
-        "cac_blended",
-        "cac_paid",
-        "ltv",
-        "bookings_per_ae",
-        "pipeline_per_sdr",
-        "revenue_per_employee",
-        "quota_capacity",
-        "variable_pay",
-        "upsell_arr",
-    }
-)
-_SHARE = frozenset(
-    {
-        "nrr",
-        "grr",
-        "win_rate",
-        "is_utilisation",
-        "fs_utilisation",
-        "cs_utilisation",
-        "attrition_rate",
-        "ae_at_quota_share",
-        "sdr_at_target_share",
-        "ae_attainment_median",
-        "sdr_attainment_median",
-        "bookings_to_quota",
-        "health_at_renewal",
-        "tech_touch_utilisation",
-        "upsell_unfollowed_share",
-    }
-)
+__all__ = ["fmt", "format_value"]
 
 
-def fmt(kpi: str, value: float, signed: bool = False) -> str:
-    """``value`` of ``kpi`` for a table: $M or $ for money, % for shares, else a number.
+def format_value(value: float, unit: str, signed: bool = False) -> str:
+    """``value`` in ``unit`` (see :data:`sim.kpis.Unit`) for people, the one rule revloop uses.
 
-    ``signed`` prints a ``+`` before positive values (differences); not finite is ``-``.
+    Dollars are short: ``$1.23B``, ``$15.10M``, ``$888.8k``, ``$4,200``. A share is a percent
+    with one decimal (0.2345 reads ``23.4%``). Any other number (counts, ratios, durations,
+    people) has thousands separators from 100 up (``1,234``) and three significant digits
+    below (``3.25``, ``0.5``). ``signed`` prints a ``+`` before positive values
+    (differences); a negative value reads ``-$1.49M``; NaN or an infinity is ``-``.
     """
     if not math.isfinite(value):
         return "-"
-    sign = "-" if value < 0 else "+" if signed else ""
+    sign = "-" if value < 0 else "+" if signed and value > 0 else ""
     size = abs(value)
-    if kpi in _MONEY:
-        return f"{sign}${size / 1e6:,.2f}M" if size >= 1e5 else f"{sign}${size:,.0f}"
-    if kpi in _SHARE:
+    if unit == "usd":
+        for scale, suffix, digits in ((1e9, "B", 2), (1e6, "M", 2), (1e3, "k", 1)):
+            shown = round(size / scale, digits)  # 999,999 reads $1.00M, not $1,000.0k
+            if shown >= 1 and (suffix != "k" or size >= 1e4):
+                return f"{sign}${shown:,.{digits}f}{suffix}"
+        return f"{sign}${size:,.0f}"
+    if unit == "share":
         return f"{sign}{size:.1%}"
-    return f"{sign}{size:,.1f}" if size < 100 else f"{sign}{size:,.0f}"
+    return f"{sign}{size:,.0f}" if size >= 100 else f"{sign}{size:.3g}"
+
+
+def fmt(kpi: str, value: float, signed: bool = False) -> str:
+    """``value`` of ``kpi`` (or of another column, by its name) in the unit of its kind.
+
+    The unit comes from :func:`sim.kpis.unit_of`; the rule is :func:`format_value`'s.
+    """
+    return format_value(value, unit_of(kpi), signed)

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import pytest
 
 from sim import docs
+from sim.kpis import KPI_REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -61,6 +62,12 @@ def test_the_cli_reference_has_every_command_and_option() -> None:
     assert "`--target-arr`" in text
     assert "`--confidence`" in text
     assert "| `--reps`, `-n` |" in text
+
+
+def test_the_kpi_reference_has_every_kpi() -> None:
+    text = docs.kpi_reference()
+    for kpi in KPI_REGISTRY.values():
+        assert f"| `{kpi.name}` | {kpi.label} | {kpi.unit} |" in text, kpi.name
 
 
 def test_the_scenario_reference_has_every_section_and_field() -> None:

@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.plots import fmt_value, paired_differences
+from sim.analysis.plots import paired_differences
+from sim.experiment.compare import CHART_KPIS
 from sim.experiment.runner import run
+from sim.formats import fmt
 from sim.scenario import as_scenario
 from sim.scenario.schema import Scenario
 from sim.stats import settled
@@ -35,7 +37,7 @@ TEAMS: dict[str, tuple[str, str, str]] = {
 SATURATED = 0.95
 """Utilisation over the last quarter from which a team is reported as saturated too."""
 
-HEAD_KPIS = ("ending_arr", "new_arr", "wins", "total_cost")
+HEAD_KPIS = CHART_KPIS
 """KPIs differenced for each extra head."""
 
 
@@ -212,10 +214,10 @@ class Diagnosis:
             extra_cost = cost.loc[h["team"], "mean"] if h["team"] in cost.index else np.nan
             out.append(
                 f"One more {h['role']} ({h['headcount']} -> {h['headcount'] + 1}) adds "
-                f"{fmt_value('ending_arr', h['mean'])} ending ARR "
-                f"(95% CI {fmt_value('ending_arr', h['lo'])} to "
-                f"{fmt_value('ending_arr', h['hi'])}, {h['n']} paired replications) "
-                f"for {fmt_value('total_cost', extra_cost)} more total cost: "
+                f"{fmt('ending_arr', h['mean'])} ending ARR "
+                f"(95% CI {fmt('ending_arr', h['lo'])} to "
+                f"{fmt('ending_arr', h['hi'])}, {h['n']} paired replications) "
+                f"for {fmt('total_cost', extra_cost)} more total cost: "
                 f"{h['verdict']}."
             )
         if self.most is not None and not _all_settled(self.heads):

@@ -9,115 +9,17 @@ import numpy as np
 
 from sim.engine.ledger import FLOWS, STOCKS, Ledger
 from sim.engine.staff import DAYS_PER_MONTH
+from sim.kpis import GROUPS, KPI_REGISTRY
 
 Series = np.ndarray[Any, np.dtype[np.float64]]
 
-KPIS: dict[str, str] = {
-    "ending_arr": "ARR at the end of the horizon",
-    "new_arr": "ARR booked from new customers over the horizon",
-    "expansion_arr": "ARR added by expansions at renewal",
-    "contraction_arr": "ARR lost to contractions at renewal",
-    "churned_arr": "ARR lost to churned customers",
-    "nrr": "net revenue retention over the last 12 months (or the horizon if shorter)",
-    "grr": "gross revenue retention over the same window",
-    "leads": "new leads created (channels and referrals)",
-    "mqls": "hand-offs to inside sales (new, re-scored and alerted leads)",
-    "fast_passed": "leads sent straight to field sales by score",
-    "sqls": "leads qualified by inside sales",
-    "buyers_missed": "buying windows that closed with the buyer still in nurture, never handed "
-    "to sales in that window (good leads left below the bar)",
-    "buyers_lost_to_delay": "buyers who had moved on by the time inside sales called",
-    "opportunities": "opportunities accepted by field sales",
-    "wins": "deals won",
-    "win_rate": "wins / (wins + losses + no decisions)",
-    "sdr_closed_wins": "wins inside sales closed itself (segments with "
-    "inside_sales.segments.<seg>.closes; part of wins)",
-    "churned_customers": "customers lost at renewal",
-    "outbound_meetings": "meetings BDRs booked for field sales from target accounts",
-    "recycled_leads": "entries into recycle, all reasons",
-    "recycled_wins": "wins from leads that had been recycled at least once",
-    "recycled_new_arr": "new ARR from those wins",
-    "is_utilisation": "inside sales: touch hours / rep working hours",
-    "is_queue_wait_hours": "inside sales: mean wall-clock wait in the queue per attempt",
-    "speed_to_lead_hours": "inside sales: mean wall-clock time from ready to call (after the "
-    "channel's follow-up delay) to the first attempt, per hand-off",
-    "speed_to_lead_median_business_hours": "inside sales: median working hours from ready to "
-    "call to a lead's first attempt ever",
-    "mqls_untouched_share": "inside sales: share of hand-offs that left the queue without a "
-    "single attempt (went cold)",
-    "lost_to_delay_share": "inside sales: share of hand-offs whose buyer had moved on by the "
-    "time a rep called (speed-to-lead decay)",
-    "dials_per_sdr_day": "inside sales: attempts per SDR working day (ramped FTE, vacation "
-    "and the hours SDRs spend closing deals themselves taken out)",
-    "conversations_per_sdr_day": "inside sales: attempts that reached the lead, per SDR "
-    "working day",
-    "sqls_per_sdr_month": "inside sales: leads qualified per SDR FTE-month",
-    "fs_utilisation": "field sales: open opportunities / open-opportunity slots (time average)",
-    "fs_queue_wait_days": "field sales: mean wait for a free AE slot",
-    "cs_utilisation": "customer success: covered accounts / book capacity (time average)",
-    "cs_queue_wait_days": "customer success: mean wait from win to CSM assignment",
-    "health_at_renewal": "customer success: mean health at renewal (attention received over "
-    "the term; needs full_attention_accounts or tech_touch)",
-    "tech_touch_utilisation": "customer success: pooled accounts / tech-touch pool capacity "
-    "(time average; needs tech_touch)",
-    "upsell_wins": "customer success: upsell and cross-sell chances won during the term "
-    "(needs expansion_pipeline)",
-    "upsell_arr": "customer success: ARR added by those wins (part of expansion_arr)",
-    "upsell_unfollowed_share": "customer success: share of upsell chances (and their "
-    "recycled returns) that nobody followed up",
-    "marketing_cost": "cost of leads bought over the horizon",
-    "sm_cost": "sales and marketing cost: leads, programs, inside sales, field sales and BDRs "
-    "(with tools)",
-    "total_cost": "S&M cost plus customer success",
-    "cac_blended": "S&M cost / new customers",
-    "cac_paid": "S&M cost / new customers whose lead came from a paid channel",
-    "cac_payback_months": "CAC / (new ARR per new customer / 12 x gross margin)",
-    "ltv": "ARR per customer x gross margin / yearly ARR churn rate (churn + contraction)",
-    "ltv_to_cac": "LTV / blended CAC",
-    "magic_number": "net new ARR / S&M cost, over the horizon",
-    "bookings_per_ae": "new ARR per AE-year on payroll",
-    "pipeline_per_sdr": "pipeline opened (ACV of accepted opportunities) per SDR-year",
-    "revenue_per_employee": "ending ARR / people on the three teams at the end",
-    "inside_sales_fte_lost": "inside sales: FTE lost to ramp, coaching and vacancies (average)",
-    "field_sales_fte_lost": "field sales: FTE lost to ramp, coaching and vacancies (average)",
-    "customer_success_fte_lost": "customer success: FTE lost to ramp, coaching and vacancies",
-    "attrition_rate": "leavers by attrition per head-year, all teams",
-    "ae_at_quota_share": "field sales: share of AE-years at or above quota (AEs on the team "
-    "the whole year; each 12 months from the start, or the horizon if shorter; needs "
-    "quota_per_ae_per_year)",
-    "ae_attainment_median": "field sales: median of new ARR booked / ramped quota over those "
-    "AE-years",
-    "quota_capacity": "field sales: ramped quota of every AE over the horizon (what the quotas "
-    "add up to, ramp and vacancies included)",
-    "bookings_to_quota": "field sales: new ARR the AEs booked / quota capacity",
-    "variable_pay": "commission paid on new ARR won over the horizon (part of the costs)",
-    "sdr_at_target_share": "inside sales: share of SDR-years at or above their SQL target "
-    "(SDRs on the team the whole year; needs sql_target_per_sdr_per_month)",
-    "sdr_attainment_median": "inside sales: median of SQLs / ramped SQL target over those "
-    "SDR-years",
-}
-"""Headline KPIs of a replication, with their meaning."""
+KPIS: dict[str, str] = {name: kpi.description for name, kpi in KPI_REGISTRY.items()}
+"""Headline KPIs of a replication, with their meaning (from :data:`sim.kpis.KPI_REGISTRY`)."""
 
 KPI_GROUPS: dict[str, tuple[str, ...]] = {
-    "revenue": ("ending_arr", "new_arr", "expansion_arr", "contraction_arr", "churned_arr",
-                "nrr", "grr"),
-    "funnel": ("leads", "mqls", "fast_passed", "sqls", "buyers_missed", "buyers_lost_to_delay",
-               "opportunities", "wins", "win_rate", "sdr_closed_wins", "churned_customers",
-               "outbound_meetings", "recycled_leads", "recycled_wins", "recycled_new_arr"),
-    "teams": ("is_utilisation", "is_queue_wait_hours", "speed_to_lead_hours",
-              "speed_to_lead_median_business_hours", "mqls_untouched_share",
-              "lost_to_delay_share", "dials_per_sdr_day", "conversations_per_sdr_day",
-              "sqls_per_sdr_month",
-              "fs_utilisation", "fs_queue_wait_days", "cs_utilisation", "cs_queue_wait_days",
-              "health_at_renewal", "tech_touch_utilisation", "upsell_wins", "upsell_arr",
-              "upsell_unfollowed_share", "inside_sales_fte_lost", "field_sales_fte_lost",
-              "customer_success_fte_lost",
-              "attrition_rate", "ae_at_quota_share", "ae_attainment_median", "quota_capacity",
-              "bookings_to_quota", "sdr_at_target_share", "sdr_attainment_median"),
-    "money": ("marketing_cost", "sm_cost", "total_cost", "cac_blended", "cac_paid",
-              "cac_payback_months", "ltv", "ltv_to_cac", "magic_number", "bookings_per_ae",
-              "pipeline_per_sdr", "revenue_per_employee", "variable_pay"),
-}  # fmt: skip
+    group: tuple(name for name, kpi in KPI_REGISTRY.items() if kpi.group == group)
+    for group in GROUPS
+}
 """The KPIs in the order and groups the command line shows them."""
 
 

@@ -33,6 +33,8 @@ from matplotlib.ticker import (
 
 from sim.analysis.motion import MATURE_MONTHS
 from sim.engine.ledger import Ledger
+from sim.formats import fmt, format_value
+from sim.kpis import KPI_REGISTRY, UNITS, unit_of
 from sim.stats import mean_ci, verdict
 
 __all__ = [
@@ -85,33 +87,13 @@ FUNNEL_STAGES = (
     ("wins", "wins"),
 )
 
-_MONEY_WORDS = (
-    "arr", "mrr", "cost", "programs", "ltv", "cac", "acv", "bookings", "pipeline", "revenue"
-)  # fmt: skip
-_SHARE_NAMES = {"nrr", "grr", "win_rate", "attrition_rate"}
-
 LABELS: dict[str, str] = {
     "arr": "ARR",
     "mrr": "MRR",
-    "new_arr": "new ARR",
-    "ending_arr": "ending ARR",
-    "expansion_arr": "expansion ARR",
-    "churned_arr": "churned ARR",
-    "recycled_new_arr": "new ARR from recycled leads",
     "acv": "ACV",
 }
-"""Display names where the metric name is not readable as is."""
-
-
-def _kind(metric: str) -> str:
-    """``money``, ``share`` or ``count``: how to format a metric's values."""
-    if metric in _SHARE_NAMES or metric.endswith("utilisation"):
-        return "share"
-    if metric.endswith(("_months", "_hours", "_days", "_to_cac", "magic_number")):
-        return "count"
-    if any(word in metric for word in _MONEY_WORDS):
-        return "money"
-    return "count"
+"""Display names of other columns where the name is not readable as is (a KPI's label is
+its :attr:`sim.kpis.Kpi.label`)."""
 
 
 _ACRONYMS = {
@@ -129,9 +111,9 @@ def parameter_label(name: str) -> str:
     ``inside_sales.headcount`` reads ``inside sales: headcount`` and
     ``marketing.scoring.mql_threshold`` reads ``marketing: scoring: MQL threshold``; a name
     with no dot is a KPI or a column and reads as :func:`label` shows it (with its unit) if
-    it is one of :data:`LABELS`, else with spaces for underscores.
+    it is a KPI or one of :data:`LABELS`, else with spaces for underscores.
     """
-    if "." not in name and name in LABELS:
+    if "." not in name and (name in LABELS or name in KPI_REGISTRY):
         return label(name)
     parts = name.split(".")
     words = [
@@ -140,51 +122,44 @@ def parameter_label(name: str) -> str:
     return ": ".join(w for w in words if w) or name
 
 
+def _name(metric: str) -> str:
+    """A metric's readable name without its unit."""
+    if metric in KPI_REGISTRY:
+        return KPI_REGISTRY[metric].label
+    return LABELS.get(metric, metric.replace("_", " "))
+
+
 def label(metric: str) -> str:
-    """Readable name of a metric with its unit, e.g. ``ARR ($)``."""
-    return LABELS.get(metric, metric.replace("_", " ")) + unit(metric)
+    """Readable name of a metric with its unit, e.g. ``ARR ($)`` or ``speed to lead (hours)``."""
+    return _name(metric) + unit(metric)
 
 
 def unit(metric: str) -> str:
-    """The unit :func:`label` appends to a metric's name: `` ($)``, `` (%)`` or nothing."""
-    return {"money": " ($)", "share": " (%)", "count": ""}[_kind(metric)]
+    """The unit :func:`label` appends to a metric's name: `` ($)``, `` (%)``, `` (days)`` ...
+
+    Nothing for counts and ratios, or where the name already says it (``queue wait days``).
+    """
+    shown = UNITS[unit_of(metric)]
+    return f" ({shown})" if shown and shown not in _name(metric) else ""
 
 
 def money(value: float, _pos: object = None) -> str:
-    """``$1.23M``, ``-$45.6k`` or ``$120``: a money amount short enough for a tick label."""
-    if not np.isfinite(value):
-        return "-"
-    sign = "-" if value < 0 else ""
-    size = abs(value)
-    if size >= 1e9:
-        return f"{sign}${size / 1e9:,.2f}B"
-    if size >= 1e6:
-        return f"{sign}${size / 1e6:,.2f}M"
-    if size >= 1e4:
-        return f"{sign}${size / 1e3:,.1f}k"
-    return f"{sign}${size:,.0f}"
+    """``$1.23M``, ``-$45.6k`` or ``$120``: a money amount (a tick formatter too)."""
+    return format_value(value, "usd")
 
 
 def _count(value: float, _pos: object = None) -> str:
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
+    return format_value(value, "count")
 
 
-def fmt_value(metric: str, value: float) -> str:
-    """Format ``value`` the way axes show ``metric``: money, percent or a plain number."""
-    kind = _kind(metric)
-    if not np.isfinite(value):
-        return "-"
-    if kind == "money":
-        return money(value)
-    if kind == "share":
-        return f"{value:.1%}"
-    return _count(value)
+fmt_value = fmt
+"""``fmt_value(metric, value)``: :func:`sim.formats.fmt`, the one number format."""
 
 
 def _axis_format(ax: Axes, metric: str, axis: str = "y") -> None:
     target = ax.yaxis if axis == "y" else ax.xaxis
-    kind = _kind(metric)
-    if kind == "money":
+    kind = unit_of(metric)
+    if kind == "usd":
         target.set_major_locator(MaxNLocator(nbins=6))
         target.set_major_formatter(FuncFormatter(money))
     elif kind == "share":
@@ -1034,8 +1009,8 @@ def response_heatmap(
         )
     bar = fig.colorbar(image, ax=ax)
     bar.set_label(label(kpi))
-    kind = _kind(kpi)
-    if kind == "money":
+    kind = unit_of(kpi)
+    if kind == "usd":
         bar.formatter = FuncFormatter(money)
     elif kind == "share":
         bar.locator = _PercentLocator()

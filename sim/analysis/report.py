@@ -32,11 +32,14 @@ from sim import __version__
 from sim.analysis import charts, plots
 from sim.analysis.diagnose import Diagnosis, diagnose
 from sim.analysis.export import ResultsError, read_results
-from sim.analysis.metrics import KPI_GROUPS, KPIS
+from sim.analysis.metrics import KPI_GROUPS
 from sim.analysis.motion import MATURE_MONTHS
 from sim.errors import OutputError
+from sim.experiment.compare import CHART_KPIS
 from sim.experiment.runner import run
+from sim.formats import fmt, format_value
 from sim.io import atomic_write, comparison_members
+from sim.kpis import KPI_REGISTRY
 from sim.scenario import load_scenario
 from sim.scenario.summary import summarize
 from sim.stats import mean_ci
@@ -57,7 +60,7 @@ __all__ = [
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 """Executables tried, in order, for screenshots and PDFs."""
 
-COMPARE_KPIS = ("ending_arr", "new_arr", "wins", "total_cost")
+COMPARE_KPIS = CHART_KPIS
 
 
 @dataclass
@@ -160,6 +163,10 @@ def _png(fig: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+_ARROWS = {1: " ↑", -1: " ↓", 0: ""}
+"""After a KPI's label: which way is better (higher, lower, neither)."""
+
+
 def _kpi_rows(kpis: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for group, names in KPI_GROUPS.items():
@@ -171,16 +178,18 @@ def _kpi_rows(kpis: pd.DataFrame) -> list[dict[str, Any]]:
                 continue
             mean, half = mean_ci(x)
             p10, p50, p90 = np.percentile(x, [10, 50, 90])
+            kpi = KPI_REGISTRY[name]
             rows.append(
                 {
                     "group": "",
                     "name": name,
-                    "meaning": KPIS.get(name, ""),
-                    "mean": plots.fmt_value(name, mean),
-                    "ci": "±" + plots.fmt_value(name, half) if np.isfinite(half) else "-",
-                    "p10": plots.fmt_value(name, p10),
-                    "p50": plots.fmt_value(name, p50),
-                    "p90": plots.fmt_value(name, p90),
+                    "label": plots.label(name) + _ARROWS[kpi.direction],
+                    "meaning": kpi.description,
+                    "mean": fmt(name, mean),
+                    "ci": "±" + fmt(name, half) if np.isfinite(half) else "-",
+                    "p10": fmt(name, p10),
+                    "p50": fmt(name, p50),
+                    "p90": fmt(name, p90),
                 }
             )
     return rows
@@ -283,14 +292,7 @@ _MOTION_COLUMNS: dict[str, tuple[tuple[str, str, str, bool], ...]] = {
 def _cell(kind: str, value: Any) -> str:
     if kind == "text":
         return str(value)
-    value = float(value)
-    if not np.isfinite(value):
-        return "-"
-    if kind == "money":
-        return plots.money(value)
-    if kind == "share":
-        return f"{value:.1%}"
-    return plots.fmt_value("count", value)
+    return format_value(float(value), "usd" if kind == "money" else kind)
 
 
 def _motion_table(name: str, table: pd.DataFrame) -> dict[str, Any]:
@@ -365,10 +367,8 @@ def _comparison(datasets: Sequence[ScenarioData]) -> dict[str, Any] | None:
             {
                 "scenario": r["scenario"],
                 "kpi": r["kpi"],
-                "mean": plots.fmt_value(r["kpi"], r["mean"]),
-                "ci": plots.fmt_value(r["kpi"], r["lo"])
-                + " to "
-                + plots.fmt_value(r["kpi"], r["hi"]),
+                "mean": fmt(r["kpi"], r["mean"]),
+                "ci": fmt(r["kpi"], r["lo"]) + " to " + fmt(r["kpi"], r["hi"]),
                 "pct": f"{r['pct']:+.1%}" if np.isfinite(r["pct"]) else "-",
                 "n": r["n"],
                 "verdict": r["verdict"],
@@ -714,10 +714,12 @@ same seed.</figcaption></figure>
 {%- if s.sets %} with {{ s.sets }}{% endif %}.</p>
 <h3>Headline KPIs</h3>
 <table>
-<tr><th>KPI</th><th>mean</th><th>95% CI</th><th>P10</th><th>P50</th><th>P90</th>
+<tr><th title="↑ higher is better, ↓ lower is better">KPI</th><th>mean</th>
+<th>95% CI</th><th>P10</th><th>P50</th><th>P90</th>
 <th class="meaning">meaning</th></tr>
 {% for r in s.kpis %}{% if r.group %}<tr class="group"><td colspan="7">{{ r.group }}</td></tr>
-{% else %}<tr><td>{{ r.name }}</td><td>{{ r.mean }}</td><td>{{ r.ci }}</td><td>{{ r.p10 }}</td>
+{% else %}<tr><td title="{{ r.name }}">{{ r.label }}</td><td>{{ r.mean }}</td>
+<td>{{ r.ci }}</td><td>{{ r.p10 }}</td>
 <td>{{ r.p50 }}</td><td>{{ r.p90 }}</td><td class="meaning">{{ r.meaning }}</td></tr>
 {% endif %}{% endfor %}
 </table>

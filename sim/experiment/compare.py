@@ -23,6 +23,7 @@ from sim.analysis.metrics import KPIS
 from sim.experiment.executors import ExecutorLike
 from sim.experiment.results import PERCENTILES, Results
 from sim.experiment.runner import Progress, Replications, StoppingRule, run_together
+from sim.kpis import KPI_REGISTRY
 from sim.scenario import as_scenario
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width, paired_difference, verdict
@@ -39,75 +40,10 @@ __all__ = [
     "paired_difference",
 ]
 
-BETTER: dict[str, int] = {
-    "ending_arr": 1,
-    "new_arr": 1,
-    "expansion_arr": 1,
-    "contraction_arr": -1,
-    "churned_arr": -1,
-    "nrr": 1,
-    "grr": 1,
-    "leads": 0,
-    "mqls": 0,
-    "fast_passed": 0,
-    "sqls": 1,
-    "opportunities": 1,
-    "wins": 1,
-    "win_rate": 1,
-    "churned_customers": -1,
-    "outbound_meetings": 1,
-    "recycled_leads": 0,
-    "recycled_wins": 1,
-    "recycled_new_arr": 1,
-    "is_utilisation": 0,
-    "is_queue_wait_hours": -1,
-    "speed_to_lead_hours": -1,
-    "speed_to_lead_median_business_hours": -1,
-    "buyers_missed": -1,
-    "buyers_lost_to_delay": -1,
-    "mqls_untouched_share": -1,
-    "lost_to_delay_share": -1,
-    "dials_per_sdr_day": 0,
-    "conversations_per_sdr_day": 0,
-    "sqls_per_sdr_month": 1,
-    "fs_utilisation": 0,
-    "fs_queue_wait_days": -1,
-    "cs_utilisation": 0,
-    "cs_queue_wait_days": -1,
-    "health_at_renewal": 1,
-    "sdr_closed_wins": 0,
-    "tech_touch_utilisation": 0,
-    "upsell_wins": 1,
-    "upsell_arr": 1,
-    "upsell_unfollowed_share": -1,
-    "marketing_cost": -1,
-    "sm_cost": -1,
-    "total_cost": -1,
-    "cac_blended": -1,
-    "cac_paid": -1,
-    "cac_payback_months": -1,
-    "ltv": 1,
-    "ltv_to_cac": 1,
-    "magic_number": 1,
-    "bookings_per_ae": 1,
-    "pipeline_per_sdr": 1,
-    "revenue_per_employee": 1,
-    "inside_sales_fte_lost": -1,
-    "field_sales_fte_lost": -1,
-    "customer_success_fte_lost": -1,
-    "attrition_rate": -1,
-    "ae_at_quota_share": 1,
-    "ae_attainment_median": 1,
-    "quota_capacity": 0,
-    "bookings_to_quota": 1,
-    "variable_pay": 0,
-    "sdr_at_target_share": 1,
-    "sdr_attainment_median": 1,
-}
+BETTER: dict[str, int] = {name: kpi.direction for name, kpi in KPI_REGISTRY.items()}
 """Which way is better for each KPI: +1 higher, -1 lower, 0 neither (volumes, utilisation).
 
-A KPI missing here counts as 0 (no P(better)); ``tests/test_compare.py`` checks that every
-KPI in :data:`sim.analysis.metrics.KPIS` has an entry.
+Read from :data:`sim.kpis.KPI_REGISTRY`; a name missing here counts as 0 (no P(better)).
 """
 
 HEADLINE_KPIS = (

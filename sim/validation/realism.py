@@ -23,7 +23,7 @@ import pandas as pd
 from sim.analysis.motion import MATURE_MONTHS
 from sim.experiment.results import Results
 from sim.experiment.runner import Progress, run
-from sim.formats import fmt
+from sim.formats import format_value
 from sim.scenario.schema import Scenario
 from sim.stats import ci_half_width
 
@@ -100,26 +100,20 @@ _WATERFALL = (
 )
 
 
-def _money(value: float) -> str:
-    return fmt("new_arr", value)
+_UNITS: dict[str, str] = {"share": "share", "number": "count", "money": "usd"}
+"""The unit of :func:`sim.formats.format_value` each kind of figure is shown in."""
 
 
 def _show(kind: Kind, value: float) -> str:
-    if not math.isfinite(value):
-        return "-"
-    if kind == "share":
-        return f"{value:.1%}"
-    if kind == "money":
-        return _money(value)
-    return f"{value:,.1f}"
+    return format_value(value, _UNITS[kind])
 
 
 def _bound(kind: Kind, value: float) -> str:
-    """A bound of a range, without trailing zeros: ``70%``, ``8``, ``$0.38M``."""
+    """A bound of a range, without trailing zeros: ``70%``, ``8``, ``$380.0k``."""
     if kind == "share":
         return f"{100 * value:.4g}%"
     if kind == "money":
-        return _money(value)
+        return format_value(value, "usd")
     return f"{value:,.4g}"
 
 
