@@ -63,6 +63,11 @@ class ScenarioError(InputError):
     """A scenario (or a file it extends, or a ``--set`` override) is invalid."""
 
 
+class StoreError(InputError):
+    """A results store cannot be used: in use, not a store, made by another sweep or search,
+    or by other revloop code."""
+
+
 class ResultsError(RevloopError, ValueError):
     """A results folder is missing, incomplete or unreadable."""
 

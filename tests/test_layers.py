@@ -2,9 +2,9 @@
 
 The layers, lowest first (a module may import its own layer and the layers below it):
 
-1. **base** -- ``sim.errors``, ``sim.io``, ``sim.stats``, ``sim.formats``, ``sim.display``
-   and the package root ``sim`` (as an import target: its eager imports are the standard
-   library alone, every public name loads lazily);
+1. **base** -- ``sim.errors``, ``sim.io``, ``sim.stats``, ``sim.kpis`` (the KPI registry),
+   ``sim.formats``, ``sim.display`` and the package root ``sim`` (as an import target: its
+   eager imports are the standard library alone, every public name loads lazily);
 2. **scenario** -- ``sim.scenario``: the schema, distributions, loading, the summary;
 3. **engine** -- ``sim.engine``: the SimPy world and its ledger;
 4. **measures** -- ``sim.analysis.metrics``, ``sim.analysis.motion``: KPIs and stage
@@ -12,14 +12,14 @@ The layers, lowest first (a module may import its own layer and the layers below
 5. **outputs** -- ``sim.analysis.plots``, ``sim.analysis.export``: figures and finance
    tables made from ledgers and tables, knowing nothing of runs;
 6. **experiment parts** -- ``sim.experiment.executors``, ``results``, ``store``: where tasks
-   run, what replications give back, where a sweep keeps its rows;
+   run, what replications give back, the store layer (every store, and a sweep's rows);
 7. **experiment** -- the rest of ``sim.experiment``: ``runner``, ``compare``, ``sweep``,
-   ``plan``, ``reverse``, ``bench``;
+   ``plan`` (and the ``planning`` modules behind it), ``reverse``, ``bench``;
 8. **presentation** -- ``sim.analysis`` ``charts``, ``report``, ``diagnose``;
    ``sim.api`` (report and export of results in memory); ``sim.validation``;
    ``sim.calibrate``;
-9. **interfaces** -- ``sim.commandline``, ``sim.cli``, ``sim.__main__``, every
-   ``*.commands`` module, ``sim.app``, ``sim.docs``.
+9. **interfaces** -- the ``sim.cli`` package (every command and its options),
+   ``sim.__main__``, ``sim.app``, ``sim.docs``.
 
 ``sim/__init__.py`` is exempt as an importer (it names every layer's public names and
 imports them only when first used). Imports under ``if TYPE_CHECKING:`` may point anywhere
@@ -45,7 +45,10 @@ from tests.helpers import ROOT
 PACKAGE = ROOT / "sim"
 
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("sim", "sim.errors", "sim.io", "sim.stats", "sim.formats", "sim.display")),
+    (
+        "base",
+        ("sim", "sim.errors", "sim.io", "sim.stats", "sim.kpis", "sim.formats", "sim.display"),
+    ),
     ("scenario", ("sim.scenario",)),
     ("engine", ("sim.engine",)),
     ("measures", ("sim.analysis.metrics", "sim.analysis.motion")),
@@ -56,10 +59,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("experiment", ("sim.experiment",)),
     ("presentation", ("sim.analysis", "sim.api", "sim.validation", "sim.calibrate")),
-    ("interfaces", ("sim.commandline", "sim.cli", "sim.__main__", "sim.app", "sim.docs")),
+    ("interfaces", ("sim.cli", "sim.__main__", "sim.app", "sim.docs")),
 ]
 """Lowest first; a module belongs to the layer of its longest matching prefix (``sim`` itself
-matches the package root only), except that every ``*.commands`` module is an interface."""
+matches the package root only)."""
 
 EXEMPT = {"sim"}
 """Importers the order does not apply to (the package root re-exports lazily)."""
@@ -93,8 +96,6 @@ def all_modules() -> dict[str, Path]:
 
 def layer_of(module: str) -> int:
     """The index in :data:`LAYERS` of ``module``'s layer."""
-    if module.rsplit(".", 1)[-1] == "commands":
-        return len(LAYERS) - 1
     best, best_length = -1, -1
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
@@ -297,7 +298,7 @@ def test_the_checks_see_what_they_check() -> None:
         ("sim.analysis.report", "presentation"),
         ("sim.experiment.executors", "experiment parts"),
         ("sim.experiment.sweep", "experiment"),
-        ("sim.experiment.commands", "interfaces"),
+        ("sim.cli.experiment", "interfaces"),
         ("sim.app.state", "interfaces"),
         ("sim", "base"),
     ],

@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from sim import simulate
+from sim.cli.experiment import plan_command
 from sim.engine.streams import replication_seed
-from sim.experiment import plan as plan_module
-from sim.experiment.commands import plan_command
 from sim.experiment.plan import (
     CONFIRM_OFFSET,
     Budget,
@@ -40,6 +39,7 @@ from sim.experiment.plan import (
     quantile_ci,
     search_cost,
 )
+from sim.experiment.planning import store as plan_store
 from tests.helpers import BASE, SCENARIOS, small
 
 
@@ -423,11 +423,11 @@ def test_values_stored_by_other_engine_code_are_simulated_again(
         )
         return found.simulations, found.stored
 
-    monkeypatch.setattr(plan_module, "code_fingerprint", lambda *parts: "a" * 64)
+    monkeypatch.setattr(plan_store, "code_fingerprint", lambda *parts: "a" * 64)
     first = search()
     assert first[0] > 0
     assert search() == (0, first[0])  # same code: every value reused
-    monkeypatch.setattr(plan_module, "code_fingerprint", lambda *parts: "b" * 64)
+    monkeypatch.setattr(plan_store, "code_fingerprint", lambda *parts: "b" * 64)
     assert search() == first  # other code: nothing reused, all simulated again
     assert search() == (0, first[0])  # and stored under the new fingerprint
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from sim.cli.experiment import sweep_command
 from sim.experiment import store as store_module
-from sim.experiment.commands import sweep_command
 from sim.experiment.runner import replicate
 from sim.experiment.store import ResultStore, StoreError
 from sim.experiment.sweep import load_sweep, sensitivity, sweep, sweep_summary
@@ -390,21 +390,24 @@ def test_store_refuses_another_definition(tiny_db: tuple[Path, Path], tmp_path: 
     assert len(tables(out)["tasks"]) == 12  # untouched
 
 
-def test_resuming_with_other_code_is_flagged(
+def test_resuming_with_other_code_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     file = write(tmp_path, TINY.replace("replications: 3", "replications: 1"))
     out = tmp_path / "code.duckdb"
     monkeypatch.setattr(store_module, "code_fingerprint", lambda: "a" * 64)
     sweep(file, out, executor="serial")
-    assert not sweep(file, out, executor="serial").code_changed
+    assert sweep(file, out, executor="serial").skipped == 4  # same code: resumed
     monkeypatch.setattr(store_module, "code_fingerprint", lambda: "b" * 64)
-    again = sweep(file, out, executor="serial")
-    assert again.code_changed
-    assert again.skipped == 4
+    with pytest.raises(StoreError, match="was started by other revloop code") as refused:
+        sweep(file, out, executor="serial")
+    assert str(out) in str(refused.value)  # names the file
+    assert "delete this one to start over" in str(refused.value)  # and what to do
     result = CliRunner().invoke(sweep_command, [str(file), "--out", str(out)])
-    assert result.exit_code == 0
+    assert result.exit_code == 2
     assert "was started by other revloop code" in result.output
+    assert "Traceback" not in result.output
+    assert len(tables(out)["tasks"]) == 4  # untouched
 
 
 def test_store_refuses_what_is_not_a_store(tiny_db: tuple[Path, Path], tmp_path: Path) -> None:

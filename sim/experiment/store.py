@@ -1,4 +1,13 @@
-"""The DuckDB results store of a sweep: long tables, committed task by task.
+"""The store layer: DuckDB files of results, and the results store of a sweep.
+
+Every store (a sweep's, here; the plan search's, :mod:`sim.experiment.planning.store`) opens
+its file with :func:`connect` (a file in use or not a database is a :class:`StoreError` that
+names it) and keys what it holds by :func:`code_fingerprint`, the code that computed it. The
+rule for results of other engine code is one: they are never mixed with new ones -- a
+cache (the plan store) computes them again, a record (a sweep store) is refused
+(:func:`check_code`).
+
+The results store of a sweep: long tables, committed task by task.
 
 One file holds one sweep. Tables:
 
@@ -33,16 +42,68 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from sim.errors import InputError, Problem
+from sim.errors import Problem, StoreError
 
 if TYPE_CHECKING:
     from sim.scenario.schema import Scenario
 
-__all__ = ["ResultStore", "StoreError", "StoredSweep", "StoredTask", "code_fingerprint"]
+__all__ = [
+    "ResultStore",
+    "StoreError",
+    "StoredSweep",
+    "StoredTask",
+    "check_code",
+    "code_fingerprint",
+    "connect",
+]
 
 
-class StoreError(InputError):
-    """The results file cannot be used: in use, not a store, or made by another sweep."""
+def connect(path: str | os.PathLike[str], read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open a store's DuckDB file (created, with its folder, if missing, unless ``read_only``).
+
+    Raises
+    ------
+    StoreError
+        If the file is missing (``read_only``), locked by another process, or not a DuckDB
+        database; the problem names the file.
+    """
+    file = os.fspath(path)
+    if read_only and not os.path.isfile(file):
+        raise StoreError([Problem("results file not found", file=file)])
+    if not read_only:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(file, read_only=read_only)
+    except duckdb.Error as err:
+        text = str(err)
+        if "lock" in text.lower():
+            reason = "is in use by another process (a sweep or search still running?)"
+        else:
+            reason = f"cannot be opened as a DuckDB database: {text.splitlines()[0]}"
+        raise StoreError([Problem(reason, file=file)]) from None
+
+
+def check_code(stored: str | None, current: str, file: str, remedy: str) -> None:
+    """Refuse a store whose results were computed by other revloop code.
+
+    ``stored`` is the :func:`code_fingerprint` recorded in the store (``None``: not recorded),
+    ``current`` this code's; ``remedy`` says what to do instead.
+
+    Raises
+    ------
+    StoreError
+        If the fingerprints differ.
+    """
+    if stored != current:
+        raise StoreError(
+            [
+                Problem(
+                    "was started by other revloop code (another version, or a local edit of "
+                    f"the sources): its results may differ from what this code computes. {remedy}",
+                    file=file,
+                )
+            ]
+        )
 
 
 class _SweepSpec(Protocol):
@@ -109,17 +170,7 @@ class ResultStore:
 
     def __init__(self, path: str | os.PathLike[str], read_only: bool = False) -> None:
         self.path = os.fspath(path)
-        if read_only and not os.path.isfile(self.path):
-            raise StoreError([Problem("results file not found", file=self.path)])
-        try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
-        except duckdb.IOException as err:
-            text = str(err)
-            if "lock" in text.lower():
-                reason = "is in use by another process (a sweep still running?)"
-            else:
-                reason = f"cannot be opened as a DuckDB database: {text.splitlines()[0]}"
-            raise StoreError([Problem(reason, file=self.path)]) from None
+        self.con = connect(self.path, read_only)
         self._types: dict[str, str] = {}
 
     def __enter__(self) -> ResultStore:
@@ -139,19 +190,15 @@ class ResultStore:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def prepare(self, sweep: StoredSweep) -> bool:
+    def prepare(self, sweep: StoredSweep) -> None:
         """Create the tables for ``sweep``, or check that the file already belongs to it.
-
-        Returns
-        -------
-        bool
-            True if the store was started by different revloop code (see
-            :func:`code_fingerprint`): rows computed before and after may not be comparable.
 
         Raises
         ------
         StoreError
-            If the file holds another sweep's results (another digest) or other tables.
+            If the file holds another sweep's results (another digest), other tables, or rows
+            computed by other revloop code (see :func:`code_fingerprint`): rows computed
+            before and after would not be comparable.
         """
         tables = set(self._tables())
         if "sweep" in tables:
@@ -168,15 +215,20 @@ class ResultStore:
                         )
                     ]
                 )
+            check_code(
+                code,
+                code_fingerprint(),
+                self.path,
+                f"Use another output file for {sweep.file}, or delete this one to start over",
+            )
             self._types = _types(sweep)
-            return bool(code != code_fingerprint())
+            return
         if tables:
             found = ", ".join(sorted(tables))
             raise StoreError(
                 [Problem(f"is not a revloop sweep store (it has tables: {found})", file=self.path)]
             )
         self._create(sweep)
-        return False
 
     def _create(self, sweep: StoredSweep) -> None:
         from sim import __version__

@@ -581,8 +581,9 @@ class SweepRun(display.Shown):
     executor
         The executor's name (empty if nothing was left to run).
     code_changed
-        The store was started by other revloop code (another version or a local edit): the
-        rows computed before may differ from what this code would compute.
+        Always False: a store started by other revloop code (another version or a local
+        edit) is refused (:class:`StoreError`), as its rows may differ from what this code
+        computes. Kept for callers that read it.
     definition
         The sweep that ran.
     """
@@ -749,13 +750,13 @@ def sweep(
     Raises
     ------
     SweepError, ScenarioError, StoreError
-        Bad sweep file or base scenario, or ``out`` holds a different sweep or is not a
-        revloop store.
+        Bad sweep file or base scenario, or ``out`` holds a different sweep, was started by
+        other revloop code, or is not a revloop store.
     """
     sw = definition if isinstance(definition, Sweep) else load_sweep(definition)
     spec = sw.spec
     with ResultStore(out) as store:
-        code_changed = store.prepare(sw)
+        store.prepare(sw)  # refuses a store started by other revloop code
         finished = store.finished()
         # Replication-major: an interrupted sweep has every point at about the same depth.
         todo = [
@@ -765,7 +766,6 @@ def sweep(
             if (p, r) not in finished
         ]
         run = SweepRun(sw.id, os.fspath(out), sw.tasks, sw.tasks - len(todo), definition=sw)
-        run.code_changed = code_changed
         if progress:
             progress(run.skipped, run.total)
         if not todo:

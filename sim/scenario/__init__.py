@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 from sim.scenario.loader import apply_overrides, load, validate
@@ -53,20 +54,22 @@ def as_scenario(source: Scenario | str | os.PathLike[str], sets: Sequence[str] =
 
 
 def bundled(*parts: str) -> Path:
-    """A path in the bundled ``scenarios/`` folder.
+    """A path among the bundled scenarios (the project's ``scenarios/`` folder).
 
-    Beside the package in a source checkout; otherwise (after a plain ``pip install .``)
-    under the working directory or the nearest parent folder that has one, so commands and
-    notebooks run from anywhere in the checkout still find it.
+    In a source checkout (or an editable install) that is the checkout's own folder; an
+    installed revloop ships the same files as package data, ``sim/_scenarios`` (see
+    ``setup.py``), found with :mod:`importlib.resources` -- from any working directory.
     """
-    checkout = Path(__file__).resolve().parent.parent.parent / "scenarios"
-    if checkout.is_dir():
-        return checkout.joinpath(*parts)
-    here = Path.cwd()
-    for folder in (here, *here.parents):
-        if (folder / "scenarios").is_dir():
-            return (folder / "scenarios").joinpath(*parts)
-    return (here / "scenarios").joinpath(*parts)
+    return _bundled_root().joinpath(*parts)
+
+
+def _bundled_root() -> Path:
+    """The folder of the bundled scenarios: the checkout's, else the installed package data."""
+    checkout = Path(__file__).resolve().parent.parent.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "scenarios").is_dir():
+        return checkout / "scenarios"
+    # an installed package is a folder of files, so its resources are paths
+    return Path(str(resources.files("sim").joinpath("_scenarios")))
 
 
 __all__ = ["Scenario", "bundled", "load_scenario"]
