@@ -173,7 +173,7 @@ def cli_reference() -> str:
     ctx = click.Context(root, info_name="revloop")
     names = [n for n in root.list_commands(ctx) if not root.get_command(ctx, n).hidden]  # type: ignore[union-attr]
     lines = [
-        GENERATED.format(source="the click commands of `sim/cli.py`"),
+        GENERATED.format(source="the click commands of `sim/cli/`"),
         "",
         "# Command-line reference",
         "",

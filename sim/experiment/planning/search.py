@@ -451,7 +451,7 @@ FLAGS = {
     "store": "--out",
 }
 """The ``revloop plan`` option of each parameter a :class:`PlanError` of the library names
-(the command shows the option; see :func:`sim.commandline.guard`)."""
+(the command shows the option; see :func:`sim.cli.common.guard`)."""
 
 
 def _candidates(scenario: Scenario, month: int, space: PlanSpace | None) -> list[Candidate]:
