@@ -150,10 +150,9 @@ class Exponential(_Distribution):
     __str__ = __repr__
 
 
-class LogNormal(_Distribution):
-    """Log-normal given the mean and standard deviation of the variable itself (not its log)."""
+class _MeanSd(_Distribution):
+    """A positive variable given its own mean and standard deviation."""
 
-    dist: Literal["lognormal"] = "lognormal"
     mean_: Real = Field(alias="mean", gt=0)
     sd: Real = Field(gt=0)
 
@@ -168,6 +167,12 @@ class LogNormal(_Distribution):
     @property
     def lower(self) -> float:
         return 0.0
+
+
+class LogNormal(_MeanSd):
+    """Log-normal given the mean and standard deviation of the variable itself (not its log)."""
+
+    dist: Literal["lognormal"] = "lognormal"
 
     def _log_params(self) -> tuple[float, float]:
         """Mean and standard deviation of the logarithm."""
@@ -193,24 +198,10 @@ class LogNormal(_Distribution):
     __str__ = __repr__
 
 
-class Gamma(_Distribution):
+class Gamma(_MeanSd):
     """Gamma given its mean and standard deviation (shape = (mean/sd)^2)."""
 
     dist: Literal["gamma"] = "gamma"
-    mean_: Real = Field(alias="mean", gt=0)
-    sd: Real = Field(gt=0)
-
-    @property
-    def mean(self) -> float:
-        return self.mean_
-
-    @property
-    def var(self) -> float:
-        return self.sd**2
-
-    @property
-    def lower(self) -> float:
-        return 0.0
 
     def _shape_scale(self) -> tuple[float, float]:
         return (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
