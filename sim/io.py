@@ -27,7 +27,8 @@ import shutil
 import tempfile
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 import pandas as pd
 
@@ -35,6 +36,7 @@ from sim.errors import OutputError, ResultsError
 
 __all__ = [
     "CHECKSUMS",
+    "Closing",
     "atomic_write",
     "check_folder",
     "csv_writer",
@@ -46,6 +48,25 @@ __all__ = [
     "write_folder",
     "write_json",
 ]
+
+
+class Closing:
+    """Mixin: a context manager that calls :meth:`close` on the way out of its block."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release what the object holds (idempotent); the default holds nothing."""
+
 
 Writer = Callable[[Path], None]
 """Writes one file at the path it is given."""

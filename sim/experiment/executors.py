@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any, TypeAlias, TypeVar
 
 from sim.errors import InputError, MissingExtra, Problem, WorkersLost
+from sim.io import Closing
 
 T = TypeVar("T")
 
@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-class Executor(ABC):
+class Executor(Closing, ABC):
     """Runs independent tasks and yields their results as they finish.
 
     Use as a context manager: resources (a process pool, a Dask client made from an address)
@@ -49,20 +49,6 @@ class Executor(ABC):
     """
 
     name: str = "executor"
-
-    def __enter__(self) -> Executor:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:  # noqa: B027 - optional hook, most executors hold nothing
-        """Release what the executor holds (idempotent)."""
 
     @property
     def slots(self) -> int:

@@ -35,7 +35,6 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
@@ -43,6 +42,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import Problem, StoreError
+from sim.io import Closing
 
 if TYPE_CHECKING:
     from sim.scenario.schema import Scenario
@@ -152,7 +152,7 @@ class StoredTask(Protocol):
     def monthly(self) -> Mapping[str, np.ndarray[Any, Any]]: ...
 
 
-class ResultStore:
+class ResultStore(Closing):
     """A DuckDB file holding one sweep's results.
 
     Parameters
@@ -172,17 +172,6 @@ class ResultStore:
         self.path = os.fspath(path)
         self.con = connect(self.path, read_only)
         self._types: dict[str, str] = {}
-
-    def __enter__(self) -> ResultStore:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the connection (everything committed is on disk)."""
