@@ -9,8 +9,8 @@ The layers, lowest first (a module may import its own layer and the layers below
 3. **engine** -- ``sim.engine``: the SimPy world and its ledger;
 4. **measures** -- ``sim.analysis.metrics``, ``sim.analysis.motion``: KPIs and stage
    tables from a ledger;
-5. **outputs** -- ``sim.analysis.plots``, ``sim.analysis.export``: figures and finance
-   tables made from ledgers and tables, knowing nothing of runs;
+5. **outputs** -- ``sim.analysis.plots`` (and ``plotting``), ``sim.analysis.export``: figures
+   and finance tables made from ledgers and tables, knowing nothing of runs;
 6. **experiment parts** -- ``sim.experiment.executors``, ``results``, ``store``: where tasks
    run, what replications give back, the store layer (every store, and a sweep's rows);
 7. **experiment** -- the rest of ``sim.experiment``: ``runner``, ``compare``, ``sweep``,
@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("scenario", ("sim.scenario",)),
     ("engine", ("sim.engine",)),
     ("measures", ("sim.analysis.metrics", "sim.analysis.motion")),
-    ("outputs", ("sim.analysis.plots", "sim.analysis.export")),
+    ("outputs", ("sim.analysis.plots", "sim.analysis.plotting", "sim.analysis.export")),
     (
         "experiment parts",
         ("sim.experiment.executors", "sim.experiment.results", "sim.experiment.store"),
