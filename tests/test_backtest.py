@@ -152,7 +152,7 @@ def test_olist_backtest_prints_its_table(tmp_path: Path) -> None:
         (["--cutoff", "2018-02-15"], "--cutoff: must be the first day of a month"),
         (["--cutoff", "2017-10-01"], "no won deal before it (the first is on 2017-12-05)"),
         (["--cutoff", "2018-02-01", "--horizon", "12"], "the deals run to 2018-11-14"),
-        (["--cutoff", "2018-05-01", "--arrivals", "observed"], "use --arrivals fitted"),
+        (["--cutoff", "2018-05-01", "--arrivals", "observed"], "--arrivals: the leads run to"),
     ],
 )
 def test_unusable_backtests_exit_2(args: list[str], message: str) -> None:

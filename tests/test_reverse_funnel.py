@@ -111,7 +111,7 @@ def test_multipliers_parse_and_are_checked() -> None:
         reverse_funnel(scenario, 1e6, multipliers=(0.0, 1.0))
     with pytest.raises(PlanError) as err:
         reverse_funnel(scenario, -1.0, replications=1)
-    assert {p.path for p in err.value.problems} == {"--target-new-arr", "--reps"}
+    assert {p.path for p in err.value.problems} == {"target_new_arr", "replications"}
 
 
 def test_the_first_crossing_is_interpolated() -> None:
@@ -182,7 +182,7 @@ def test_the_answer_lies_between_the_multipliers_that_bracket_the_target(
     assert any("Out of range: the largest multiplier tried, 2x" in s for s in above.summary())
     below = few_sdrs.with_target(0.5 * low["new_arr"])
     assert below.status == "below range"
-    assert any("try smaller --multipliers" in s for s in below.summary())
+    assert any("try smaller multipliers" in s for s in below.summary())
 
 
 def test_a_bottleneck_needs_more_leads_than_the_naive_answer(

@@ -175,13 +175,13 @@ def backtest(
 def _check_window(data: CrmData, cutoff: dt.date, end: dt.date, arrivals: Arrivals) -> None:
     problems = []
     if cutoff.day != 1:
-        problems.append(Problem("must be the first day of a month", "--cutoff", value=cutoff))
+        problems.append(Problem("must be the first day of a month", "cutoff", value=cutoff))
     elif data.leads["won"].lt(pd.Timestamp(cutoff)).sum() == 0:
         problems.append(
             Problem(
                 f"no won deal before it (the first is on {data.leads['won'].min():%Y-%m-%d}): "
                 "nothing to fit",
-                "--cutoff",
+                "cutoff",
                 value=str(cutoff),
             )
         )
@@ -190,16 +190,16 @@ def _check_window(data: CrmData, cutoff: dt.date, end: dt.date, arrivals: Arriva
         problems.append(
             Problem(
                 f"the deals run to {data.as_of:%Y-%m-%d}, before the end of the compared months "
-                f"({last_day:%Y-%m-%d}); shorten --horizon or move --cutoff",
-                "--horizon",
+                f"({last_day:%Y-%m-%d}); shorten the horizon or move the cutoff",
+                "horizon_months",
             )
         )
     if arrivals == "observed" and data.leads_to < last_day:
         problems.append(
             Problem(
                 f"the leads run to {data.leads_to:%Y-%m-%d}: observed arrivals need leads up to "
-                f"{last_day:%Y-%m-%d}; use --arrivals fitted, or shorten --horizon",
-                "--arrivals",
+                f"{last_day:%Y-%m-%d}; use fitted arrivals, or shorten the horizon",
+                "arrivals",
             )
         )
     if problems:

@@ -148,7 +148,7 @@ def rolling_backtest(
                     f"no usable cutoff: a back-test needs {MIN_HISTORY_MONTHS} complete months "
                     f"and {MIN_HISTORY_WINS} wins before a cutoff and {horizon_months} "
                     "month(s) of data after it",
-                    "--horizon",
+                    "horizon_months",
                 )
             ]
         )

@@ -906,7 +906,7 @@ def _first_month(as_of: pd.Timestamp, start: dt.date | None) -> pd.Timestamp:
                 Problem(
                     f"must be the first day of a month from {natural:%Y-%m-%d} on (the first "
                     "whole month after the as-of date)",
-                    "--start",
+                    "start",
                     value=str(start),
                 )
             ]

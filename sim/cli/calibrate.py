@@ -44,6 +44,9 @@ def _date(value: dt.datetime | None) -> dt.date | None:
 
 
 _DATE = click.DateTime(["%Y-%m-%d"])
+
+BACKTEST_FLAGS = {"cutoff": "--cutoff", "horizon_months": "--horizon", "arrivals": "--arrivals"}
+"""The ``revloop backtest`` option of each parameter a back-test's problems are located by."""
 _inputs = [
     click.option(
         "--opportunities",
@@ -288,7 +291,7 @@ def backtest_command(
             workers=workers,
             trend_months=trend_months,
         )
-        result = guard(run_mode)
+        result = guard(run_mode, BACKTEST_FLAGS)
         _print_backtest(result)
         results.append(result)
     if out is not None:
@@ -357,7 +360,8 @@ def _rolling(data: CrmData, horizon: int, reps: int, seed: int, out: str | None)
     result = guard(
         lambda: rolling_backtest(
             data, horizon, replications=max(reps, 200), seed=seed, progress=_progress
-        )
+        ),
+        BACKTEST_FLAGS,
     )
     table = _table(
         f"rolling back-test: {len(result.cutoffs)} cutoffs "
@@ -450,7 +454,8 @@ def forecast_command(
             replications=reps,
             resamples=resamples,
             seed=seed,
-        )
+        ),
+        {"start": "--start"},
     )
     table = _table(
         f"bookings forecast from {result.start:%Y-%m}, as of {result.as_of:%Y-%m-%d}, "

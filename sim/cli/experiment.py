@@ -54,6 +54,15 @@ __all__ = ["compare_command", "plan_command", "reverse_funnel_command", "sweep_c
 PLAN_STORE = "plan.duckdb"
 """The store of every simulation of a plan search, beside plans.csv and plan.json."""
 
+REVERSE_FLAGS = {
+    "by": "--by",
+    "replications": "--reps",
+    "seed": "--seed",
+    "target_new_arr": "--target-new-arr",
+    "multipliers": "--multipliers",
+}
+"""The ``revloop reverse-funnel`` option of each parameter its problems are located by."""
+
 
 @click.command("compare")
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -650,7 +659,7 @@ def reverse_funnel_command(
                 workers=workers,
                 progress=progress,
             ),
-            {"by": "--by", "replications": "--reps", "seed": "--seed"},
+            REVERSE_FLAGS,
         )
     _print_reverse_funnel(result)
     if out is not None:

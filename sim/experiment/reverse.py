@@ -166,7 +166,7 @@ def _multipliers(values: Sequence[float]) -> list[float]:
     """Sorted, distinct, with 1 (the naive answer's base) added if missing."""
     bad = [x for x in values if not (math.isfinite(x) and x > 0)]
     if bad:
-        raise _problem("every multiplier must be a positive number", "--multipliers", bad[0])
+        raise _problem("every multiplier must be a positive number", "multipliers", bad[0])
     return sorted({float(x) for x in values} | {1.0})
 
 
@@ -224,12 +224,14 @@ def reverse_funnel(
     problems = []
     if not (math.isfinite(target_new_arr) and target_new_arr > 0):
         problems.append(
-            Problem("must be a positive amount", "--target-new-arr", value=target_new_arr)
+            Problem("must be a positive amount", "target_new_arr", value=target_new_arr)
         )
     if replications < 2:
-        problems.append(Problem("must be at least 2 (for a CI)", "--reps", value=replications))
+        problems.append(
+            Problem("must be at least 2 (for a CI)", "replications", value=replications)
+        )
     if seed < 0:
-        problems.append(Problem("must be a non-negative integer", "--seed", value=seed))
+        problems.append(Problem("must be a non-negative integer", "seed", value=seed))
     if problems:
         raise PlanError(problems)
     xs = _multipliers(multipliers)
@@ -237,7 +239,7 @@ def reverse_funnel(
     if cut.horizon_months != month:
         raise _problem(
             "the scenario does not validate cut at this month, so its figures would run past it",
-            "--by",
+            "by",
             month_label(scenario, month),
         )
     runs = compare(
@@ -403,7 +405,7 @@ class ReverseFunnel:
     def with_target(self, target_new_arr: float) -> ReverseFunnel:
         """The answer for another target from the same runs (nothing is simulated again)."""
         if not (math.isfinite(target_new_arr) and target_new_arr > 0):
-            raise _problem("must be a positive amount", "--target-new-arr", target_new_arr)
+            raise _problem("must be a positive amount", "target_new_arr", target_new_arr)
         return ReverseFunnel(
             self.scenario, target_new_arr, self.month, self.multipliers, self.comparison
         )
@@ -495,12 +497,12 @@ class ReverseFunnel:
         if self.status == "below range":
             return [
                 f"Out of range: the smallest multiplier tried, {first['multiplier']:g}x, "
-                f"already books {_money(first['new_arr'])}; try smaller --multipliers."
+                f"already books {_money(first['new_arr'])}; try smaller multipliers."
             ]
         if self.status == "above range":
             return [
                 f"Out of range: the largest multiplier tried, {last['multiplier']:g}x, books "
-                f"{_money(last['new_arr'])} (95% CI {_ci(last)}); try larger --multipliers, "
+                f"{_money(last['new_arr'])} (95% CI {_ci(last)}); try larger multipliers, "
                 "or add capacity (revloop plan)."
             ]
         ci = " to ".join(
@@ -515,7 +517,7 @@ class ReverseFunnel:
             lines.append(
                 f"Unsettled: the 95% CI of new ARR at {low['multiplier']:g}x ({_ci(low)}) or at "
                 f"{high['multiplier']:g}x ({_ci(high)}) reaches across the target; more "
-                "replications (--reps) would settle it."
+                "replications would settle it."
             )
         return lines
 

@@ -253,7 +253,7 @@ class PlanSearch(display.Shown):
             which = "cheaper plan(s) may also" if self.best is not None else "plan(s) may"
             out.append(
                 f"{len(undecided)} {which} meet it, but their CIs straddle "
-                f"{self.confidence:.0%}: more replications (--max-reps) would settle them."
+                f"{self.confidence:.0%}: more replications (a higher max_reps) would settle them."
             )
         out.append(
             f"{self.simulations} simulations run"
