@@ -240,7 +240,7 @@ def progress_bar(
     start = time.monotonic()
     first: list[int] = []
     last = [-math.inf]
-    shown: list[tuple[int, int]] = []
+    shown: list[tuple[int, int]] = [(-1, -1)]  # the last step printed
 
     def line(done: int, total: int) -> None:
         now = time.monotonic()
@@ -248,9 +248,9 @@ def progress_bar(
             first.append(done)
         if now - last[0] < PLAIN_EVERY_SECONDS and done < total and len(first) > 1:
             return
-        if shown and shown[-1] == (done, total):
+        if shown[0] == (done, total):
             return  # the same step told twice (a month that ends a replication)
-        shown.append((done, total))
+        shown[0] = (done, total)
         first.append(done)
         last[0] = now
         rate = (done - first[0]) / (now - start) if now > start else 0.0

@@ -69,13 +69,9 @@ class StoppingRule:
 
     def wanted(self, runs: Sequence[Results]) -> int | None:
         """How many replications each scenario should have; ``None`` once there are enough."""
-        have = len(runs[0].replications)
-        needed = _needed(runs, self.kpi, self.target)
-        if needed <= have or _told_apart(runs, self.kpi):
+        if self.met(runs) or len(runs[0].replications) >= self.max_replications:
             return None
-        if have >= self.max_replications:
-            return None
-        return min(self.max_replications, needed)
+        return min(self.max_replications, _needed(runs, self.kpi, self.target))
 
     def met(self, runs: Sequence[Results]) -> bool:
         """Whether the rule is met (False when the cap stopped the run first)."""
