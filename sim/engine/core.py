@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
-from simpy.events import Timeout
+from simpy.core import EmptySchedule
+from simpy.events import NORMAL, URGENT, Event
 
 from sim.engine.leads import Leads
 from sim.engine.streams import Streams
@@ -15,12 +17,124 @@ from sim.engine.streams import Streams
 Callback = Callable[[Any], None]
 
 
+class Call:
+    """A scheduled callback: the lightest event SimPy's loop can process.
+
+    It has what :meth:`simpy.Environment.step` reads (``callbacks``, ``_ok``, ``_value``)
+    and what the model's callbacks read (``_value``, ``env``), and nothing else: no
+    ``Timeout`` with its checks and its ``schedule`` call per delay.
+    """
+
+    __slots__ = ("_value", "callbacks", "env")
+    _ok = True
+
+    def __init__(self, env: simpy.Environment, callback: Callback, value: Any) -> None:
+        self.env = env
+        self.callbacks: list[Callback] | None = [callback]
+        self._value = value
+
+
+class Clock(simpy.Environment):
+    """SimPy's environment, with a leaner loop and a second rank for far-off events.
+
+    - :meth:`advance` runs to a time like ``run(until=...)``, calling a :class:`Call`'s
+      callback directly instead of going through :meth:`step` for each event; every other
+      event (processes, timeouts) is processed exactly as :meth:`step` does.
+    - An event due :attr:`SPAN` days or more ahead waits in a bucket of its span of time,
+      not in the heap, and joins the heap (with the sequence number it was given when it
+      was scheduled) when the clock reaches its bucket. The heap then holds only the near
+      future, so its depth, and the cost of each push and pop, no longer grows with the
+      months of renewals, pauses and buying windows pending: the events run in exactly the
+      order, and at exactly the times, they would have had in one heap.
+    """
+
+    SPAN = 7.0
+    """Width of a bucket of far-off events, in days."""
+
+    def __init__(self, initial_time: float = 0.0) -> None:
+        super().__init__(initial_time)
+        self._far: dict[int, list[tuple[float, int, int, Call]]] = {}
+        self._edge = (int(initial_time // self.SPAN) + 1) * self.SPAN
+        """Events due before this time are in the heap; later ones in :attr:`_far`."""
+
+    @property
+    def pending(self) -> int:
+        """Events scheduled and not yet processed (heap and buckets)."""
+        return len(self._queue) + sum(len(b) for b in self._far.values())
+
+    def call(self, delay: float, callback: Callback, value: Any) -> None:
+        """Run ``callback(event)`` after ``delay``; ``event._value`` is ``value``."""
+        at = self._now + delay
+        entry = (at, NORMAL, next(self._eid), Call(self, callback, value))
+        if at < self._edge:
+            heappush(self._queue, entry)  # type: ignore[misc]
+        else:
+            self._far.setdefault(int(at // self.SPAN), []).append(entry)
+
+    def _release(self) -> None:
+        """Move the next bucket(s) of far-off events into the heap."""
+        queue: list[Any] = self._queue
+        far, span = self._far, self.SPAN
+        while far:
+            edge = self._edge
+            if queue and queue[0][0] < edge:
+                return
+            bucket = far.pop(int(edge // span), None)
+            self._edge = edge + span
+            if bucket:
+                for entry in bucket:
+                    heappush(queue, entry)
+
+    def step(self) -> None:
+        """Process the next event (as :meth:`simpy.Environment.step`), buckets included."""
+        if self._far and (not self._queue or self._queue[0][0] >= self._edge):
+            self._release()
+        super().step()
+
+    def advance(self, until: float) -> None:
+        """Process every event due before ``until``, then stop with the clock at ``until``.
+
+        The same events, in the same order, as ``run(until=until)``.
+        """
+        if until <= self._now:
+            raise ValueError(f"until ({until}) must be greater than the current time")
+        stop = Event(self)
+        stop._ok = True
+        stop._value = None
+        self.schedule(stop, URGENT, until - self._now)
+        queue: list[Any] = self._queue  # Calls among SimPy's events
+        far = self._far
+        while True:
+            if far and (not queue or queue[0][0] >= self._edge):
+                self._release()
+            if not queue:
+                raise EmptySchedule
+            event: Any
+            self._now, _, _, event = heappop(queue)
+            if event is stop:
+                return
+            callbacks = event.callbacks
+            event.callbacks = None
+            if type(event) is Call:
+                callbacks[0](event)
+                continue
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
+
+
 def call_later(env: simpy.Environment, delay: float, callback: Callback, value: Any) -> None:
     """Run ``callback(event)`` after ``delay`` days; ``event._value`` is ``value``.
 
     A plain scheduled callback: no generator process per lead (DESIGN.md section 5).
     """
-    Timeout(env, delay, value).callbacks.append(callback)
+    if type(env) is Clock:
+        env.call(delay, callback, value)
+    else:
+        env.schedule(Call(env, callback, value), NORMAL, delay)  # type: ignore[arg-type]
 
 
 def call_each(

@@ -14,10 +14,9 @@ from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 import numpy as np
-import simpy
 
 from sim.engine.calendar import month_labels, month_starts
-from sim.engine.core import Context
+from sim.engine.core import Clock, Context
 from sim.engine.customer_success import CustomerSuccess
 from sim.engine.field_sales import FieldSales
 from sim.engine.inside_sales import InsideSales
@@ -51,7 +50,7 @@ class World:
     def __init__(self, scenario: Scenario, seed: SeedLike) -> None:
         self.scenario = scenario
         self.streams = Streams(seed)
-        self.env = simpy.Environment()
+        self.env = Clock()
         starts = month_starts(scenario.start_date, scenario.horizon_months)
         self.horizon = starts[-1]
         self.flows = [[0.0] * scenario.horizon_months for _ in FLOWS]
@@ -393,7 +392,7 @@ class World:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            env.run(until=self.horizon)
+            env.advance(self.horizon)
         finally:
             if collecting:
                 gc.enable()
@@ -488,7 +487,7 @@ class World:
             "arr",
         )
         seed = self.streams.seed
-        processed = next(self.env._eid) - len(self.env._queue)
+        processed = next(self.env._eid) - self.env.pending
         return Ledger(
             scenario=sc.name,
             seed=f"{seed.entropy}:{'/'.join(map(str, seed.spawn_key))}",
