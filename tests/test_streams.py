@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from sim.engine.streams import LeadDraws, Streams, mix64
+from sim.engine.streams import LeadDraws, LeadQuads, Streams, mix64
 
 
 def test_a_leads_draws_do_not_depend_on_the_order_leads_draw_in() -> None:
@@ -50,6 +50,21 @@ def test_lead_draws_are_uniform_and_independent() -> None:
     # pairs of successive draws fill the unit square evenly (chi-square on a 10 x 10 grid)
     cells = np.histogram2d(draws[0], draws[1], bins=10, range=[[0, 1], [0, 1]])[0]
     assert stats.chisquare(cells.ravel()).pvalue > 0.001
+
+
+def test_four_at_once_are_a_leads_draws_4k_to_4k_plus_3() -> None:
+    s = Streams(7)
+    keys = [s.lead_key(1, r) for r in range(300)]
+    quads, single = LeadQuads(keys, "is.touch"), LeadDraws(keys, "is.touch")
+    for lead in reversed(range(300)):  # any order: no state shared between leads
+        for _ in range(2):
+            assert quads(lead) == tuple(single(lead) for _ in range(4))
+    # and the four of one call are independent of each other and uniform
+    u = np.array([quads(lead) for lead in range(300) for _ in range(20)])
+    for j in range(4):
+        assert stats.kstest(u[:, j], "uniform").pvalue > 0.001
+    corr = np.corrcoef(u.T)[np.triu_indices(4, 1)]
+    assert np.all(np.abs(corr) < 4 / np.sqrt(len(u)))
 
 
 def test_mix64_is_a_bijection_on_a_sample() -> None:

@@ -125,23 +125,24 @@ class InsideSales:
             for m in motions
         ]
         s = ctx.streams
-        self._touch_minutes = s.sampler("is.touch_minutes", cfg.minutes_per_touch)
+        # a touch's length: the quantile of the lead's own draw for the touch
+        self._touch_minutes = cfg.minutes_per_touch.quantile_function()
         self._talk_minutes = (
             self._touch_minutes
             if cfg.minutes_per_conversation is None
-            else s.sampler("is.conversation_minutes", cfg.minutes_per_conversation)
+            else cfg.minutes_per_conversation.quantile_function()
         )
-        # the lead's fate comes from its own substream; a touch's length is the rep's
+        # the lead's fate comes from its own substream: the k-th touch of a lead draws the
+        # same four numbers (moved on, contact, outcome, length) whatever the staffing,
+        # the serving order or which of them the touch ends up using
         keys = ctx.leads.key
+        self._u_touch = s.lead_quads(keys, "is.touch")
         self._interval = s.lead_sampler(keys, "is.attempt_interval", cfg.attempt_interval_days)
         self._patience = (
             None
             if cfg.patience_days is None
             else s.lead_sampler(keys, "is.patience", cfg.patience_days)
         )
-        self._u_contact = s.lead_uniforms(keys, "is.contact")
-        self._u_outcome = s.lead_uniforms(keys, "is.outcome")
-        self._u_moved_on = s.lead_uniforms(keys, "is.moved_on")
         self.credits: list[tuple[int, float, float]] = []
         """Every SQL of the horizon: (the SDR's index, when, 1)."""
 
@@ -412,25 +413,25 @@ class InsideSales:
         # still there now with the ratio. The cadence that follows reaches those who are.
         outcome = NO_ANSWER
         still = 1.0
+        u_moved, u_contact, u, u_length = self._u_touch(lead)
         if first and self._half_life < INF:
             waited = self.clock.hours_between(since, now)  # the desk's working hours
             still = self._floor + (1.0 - self._floor) * 0.5 ** (waited / self._half_life)
         if still < in_market:
-            if self._u_moved_on(lead) * in_market >= still:
+            if u_moved * in_market >= still:
                 outcome = MOVED_ON
             self._clock[lead] = (window, since, still)
         segment = leads.segment[lead]
-        if outcome == NO_ANSWER and self._u_contact(lead) < self._contact[segment]:
+        if outcome == NO_ANSWER and u_contact < self._contact[segment]:
             flows[_CONTACTS] += 1
             qualified, not_now = self._outcome[segment][leads.intent(lead, now)]
-            u = self._u_outcome(lead)
             outcome = (
                 QUALIFIED if u < qualified else NOT_NOW if u < qualified + not_now else DISQUALIFIED
             )
         if outcome in (NO_ANSWER, MOVED_ON):
-            hours = self._touch_minutes() / 60.0
+            hours = self._touch_minutes(u_length) / 60.0
         else:
-            hours = self._talk_minutes() / 60.0
+            hours = self._talk_minutes(u_length) / 60.0
             if outcome == QUALIFIED and self._sdr_closes[segment]:
                 # the SDR runs the deal: demo, proposal and closing calls on top
                 flows[_DEAL_HOURS] += self._deal_hours[segment]

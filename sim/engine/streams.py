@@ -110,16 +110,50 @@ class LeadDraws:
         self._salt = _salt(name)
         self._n = array("I")
 
+    def _grow(self, lead: int) -> None:
+        """Make room in the counters for ``lead`` and a block more."""
+        n = self._n
+        n.frombytes(bytes(n.itemsize * (lead + _BLOCK - len(n))))
+
     def __call__(self, lead: int) -> float:
         n = self._n
-        if lead >= len(n):
-            n.frombytes(bytes(n.itemsize * (lead + _BLOCK - len(n))))
-        k = n[lead]
+        try:
+            k = n[lead]
+        except IndexError:
+            self._grow(lead)
+            k = 0
         n[lead] = k + 1
         x = (self._keys[lead] + self._salt + k * _GOLDEN) & _M64
         x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
         x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
         return (((x ^ (x >> 31)) >> 11) + 0.5) * _U53
+
+
+class LeadQuads(LeadDraws):
+    """Four U(0, 1) draws of one purpose at once from each lead's own substream.
+
+    The ``k``-th call for a lead returns its draws ``4k`` to ``4k + 3`` of the purpose (as
+    :class:`LeadDraws` numbers them): one call, one counter, for the four numbers an
+    event needs, so the ``k``-th event of a lead gets the same four numbers whichever of
+    them the event ends up using.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, lead: int) -> tuple[float, float, float, float]:  # type: ignore[override]
+        n = self._n
+        if lead >= len(n):
+            self._grow(lead)
+        k = n[lead]
+        n[lead] = k + 1
+        base = self._keys[lead] + self._salt + 4 * k * _GOLDEN
+        out = []
+        for j in (0, 1, 2, 3):
+            x = (base + j * _GOLDEN) & _M64
+            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
+            out.append((((x ^ (x >> 31)) >> 11) + 0.5) * _U53)
+        return out[0], out[1], out[2], out[3]
 
 
 LeadSampler = Callable[[int], float]
@@ -171,6 +205,10 @@ class Streams:
     def lead_uniforms(self, keys: Sequence[int], name: str) -> LeadDraws:
         """U(0, 1) draws of purpose ``name`` from each lead's own substream."""
         return LeadDraws(keys, name)
+
+    def lead_quads(self, keys: Sequence[int], name: str) -> LeadQuads:
+        """Four U(0, 1) draws of purpose ``name`` at a time from each lead's own substream."""
+        return LeadQuads(keys, name)
 
     def lead_sampler(self, keys: Sequence[int], name: str, dist: AnyDistribution) -> LeadSampler:
         """Draws from ``dist`` of purpose ``name``, each from the lead's own substream."""
