@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,16 @@ from sim import load_scenario, run
 from sim.analysis.export import read_results
 from sim.analysis.metrics import KPIS
 from sim.cli import main
-from sim.experiment.bench import bench, planner, planner_command, scaled
+from sim.experiment.bench import (
+    PairingResult,
+    ScaleResult,
+    bench,
+    goal_words,
+    planner,
+    planner_command,
+    scale_goals,
+    scaled,
+)
 from tests.helpers import BASE, small
 
 
@@ -231,6 +241,25 @@ def test_bench_reports_a_ratio_to_the_bare_loop() -> None:
         result.model_seconds / result.reference_seconds
     )
     assert result.events_per_lead == pytest.approx(result.events / result.leads)
+
+
+def test_bench_says_in_words_whether_each_goal_is_met() -> None:
+    def pair(low: float, high: float) -> PairingResult:
+        return PairingResult("wins", 30, (low + high) / 2, low, high, 1.0)
+
+    assert pair(10.5, 30.0).meets_goal is True
+    assert pair(2.0, 9.9).meets_goal is False
+    assert pair(6.0, 14.0).meets_goal is None  # the CI spans the goal
+    assert [goal_words(x) for x in (True, False, None)] == ["met", "not met", "unsettled"]
+    flat = [ScaleResult(f, n, 4 * n, n * 50e-6 * k, mb) for f, n, k, mb in (
+        (0.1, 10_000, 1.0, 300.0), (1.0, 100_000, 1.1, 300.0), (10.0, 1_000_000, 1.15, 900.0)
+    )]  # fmt: skip
+    assert scale_goals(flat) == (pytest.approx(1.15), True, True)
+    steep = [*flat[:2], ScaleResult(10.0, 1_000_000, 4_000_000, 75.0, 1100.0)]
+    assert scale_goals(steep) == (pytest.approx(1.5), False, False)
+    result = CliRunner().invoke(main, ["bench", "--repeats", "1", "--set", "horizon_months=1"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Speed goal .*: (met|not met) \(\d+\.\d\dx\)", result.output)
 
 
 def test_the_planner_benchmark_runs_the_readme_search_from_an_empty_store() -> None:

@@ -271,7 +271,16 @@ def bench(
     difference (var A + var B over var(B - A), with a 95% bootstrap CI). With --planner, also
     time the planning search of docs/guides/cro-headcount.md.
     """
-    from sim.experiment.bench import REFERENCE_EVENTS, pairing
+    from sim.experiment.bench import (
+        GOAL_PAIRING,
+        GOAL_PAIRING_KPIS,
+        GOAL_REPLICATION_RATIO,
+        GOAL_SCALE_SPREAD,
+        REFERENCE_EVENTS,
+        goal_words,
+        pairing,
+        scale_goals,
+    )
     from sim.experiment.bench import bench as run_bench
     from sim.experiment.bench import scales as run_scales
 
@@ -304,6 +313,12 @@ def bench(
             ),
         },
     )
+    met = result.replication_ratio <= GOAL_REPLICATION_RATIO
+    stdout().print(
+        f"Speed goal (one replication at most {GOAL_REPLICATION_RATIO:g}x the bare loop of "
+        f"{REFERENCE_EVENTS:,} events): {goal_words(met)} ({result.replication_ratio:.2f}x).",
+        highlight=False,
+    )
     if factors:
         with stderr().status("timing scaled replications"):
             sized = guard(lambda: run_scales(sc, factors))
@@ -321,6 +336,13 @@ def bench(
                 f"{size.peak_rss_mb:,.0f}",
             )
         stdout().print(table)
+        spread, flat, small = scale_goals(sized)
+        stdout().print(
+            f"Scale goal (cost per lead within {GOAL_SCALE_SPREAD - 1:.0%} of the smallest "
+            f"size's): {goal_words(flat)} (at most {spread:.2f}x); under 1 GB at every size: "
+            f"{goal_words(small)}.",
+            highlight=False,
+        )
     if planner:
         _bench_planner(sc, planner_target, workers)
     if not pair_with:
@@ -346,6 +368,14 @@ def bench(
             r.kpi, f"{r.mean_difference:,.1f}", f"{r.ratio:.1f}x", f"{r.low:.1f}-{r.high:.1f}x"
         )
     stdout().print(table)
+    for r in rows:
+        if r.kpi in GOAL_PAIRING_KPIS:
+            words = goal_words(r.meets_goal)
+            why = " (its 95% CI spans the goal: more --pairs would tell)" * (words == "unsettled")
+            stdout().print(
+                f"Pairing goal for {r.kpi} (ratio at least {GOAL_PAIRING:g}x): {words}{why}.",
+                highlight=False,
+            )
 
 
 def _bench_planner(sc: Scenario, target: str | None, workers: int | None) -> None:

@@ -24,6 +24,22 @@ from sim.scenario.schema import Scenario
 REFERENCE_EVENTS = 500_000
 """Size of the bare loop one replication is compared with as a whole."""
 
+GOAL_REPLICATION_RATIO = 1.5
+"""Speed goal: one replication at most this many times a bare loop of
+:data:`REFERENCE_EVENTS` events."""
+GOAL_SCALE_SPREAD = 1.2
+"""Scale goal: the cost per lead at every size within 20% of the smallest size's."""
+GOAL_PEAK_RSS_MB = 1024.0
+"""Scale goal: a replication of a million leads in under 1 GB."""
+GOAL_PAIRING = 10.0
+"""Pairing goal: the variance ratio of ending ARR and of wins at least this."""
+GOAL_PAIRING_KPIS = ("ending_arr", "wins")
+
+
+def goal_words(met: bool | None) -> str:
+    """``met``, ``not met`` or, for a figure whose interval straddles the goal, ``unsettled``."""
+    return "unsettled" if met is None else "met" if met else "not met"
+
 
 @dataclass(frozen=True)
 class BenchResult:
@@ -130,6 +146,16 @@ class PairingResult:
     high: float
     mean_difference: float
 
+    @property
+    def meets_goal(self) -> bool | None:
+        """Is the ratio at least :data:`GOAL_PAIRING`: True or False when its whole CI is
+        on one side, None (unsettled) when the CI straddles it."""
+        if self.low >= GOAL_PAIRING:
+            return True
+        if self.high < GOAL_PAIRING:
+            return False
+        return None
+
 
 def pairing(
     base: Scenario,
@@ -222,6 +248,14 @@ class ScaleResult:
     def us_per_lead(self) -> float:
         """Microseconds of wall time per lead."""
         return 1e6 * self.seconds / self.leads
+
+
+def scale_goals(sized: Sequence[ScaleResult]) -> tuple[float, bool, bool]:
+    """The largest cost per lead over the smallest size's, whether that is within
+    :data:`GOAL_SCALE_SPREAD`, and whether every size stayed under :data:`GOAL_PEAK_RSS_MB`."""
+    first = sized[0].us_per_lead
+    spread = max(s.us_per_lead for s in sized) / first
+    return spread, spread <= GOAL_SCALE_SPREAD, all(s.peak_rss_mb < GOAL_PEAK_RSS_MB for s in sized)
 
 
 def scales(
