@@ -31,6 +31,7 @@ from sim.experiment.plan import (
     _dry_run,
     _ladder,
     arr_at_confidence,
+    chance_to_settle,
     estimate,
     month_of,
     parse_money,
@@ -180,7 +181,9 @@ def test_a_plan_whose_ci_straddles_the_confidence_is_not_claimed() -> None:
     arr = _search_arr(base, 16, months=2)
     target = float(arr[3])  # 13 of 16 replications at or above it
     space = PlanSpace((RoleRange("sdr", 0),), (1,))
-    result = plan_search(base, target, 2, 0.8, space, first_reps=4, max_reps=16, executor="serial")
+    result = plan_search(
+        base, target, 2, 0.8, space, first_reps=4, max_reps=16, futility=0, executor="serial"
+    )
     [only] = result.candidates
     assert only.search.n == 16
     assert only.search.successes == 13
@@ -190,6 +193,41 @@ def test_a_plan_whose_ci_straddles_the_confidence_is_not_claimed() -> None:
     assert "No plan in the space was proven" in result.sentences()[0]
     assert result.search_cost is not None
     assert result.simulations <= result.search_cost.most
+
+
+def test_a_close_call_stops_early_as_undecided_never_as_a_claim() -> None:
+    # The same plan with the default futility rule: at 16 replications even 16 of 16 would
+    # not clear 80% at the 99% look, and failing needs few successes, so a plan near 80%
+    # has little chance of being settled: it stops before 16, undecided, not recommended.
+    base = small(months=2)
+    arr = _search_arr(base, 16, months=2)
+    space = PlanSpace((RoleRange("sdr", 0),), (1,))
+    result = plan_search(
+        base, float(arr[3]), 2, 0.8, space, first_reps=4, max_reps=16, executor="serial"
+    )
+    [only] = result.candidates
+    assert only.status == "undecided"
+    assert only.curtailed
+    assert only.search.n < 16
+    assert result.best is None
+    assert result.simulations == only.search.n
+    assert "stopped before max_reps" in " ".join(result.sentences())
+    assert bool(result.table()["stopped_early"].iloc[0])
+
+
+@pytest.mark.parametrize(("k", "n", "most"), [(13, 16, 64), (3, 4, 64), (26, 32, 64), (7, 8, 32)])
+def test_the_chance_to_settle_is_the_predictive_chance(k: int, n: int, most: int) -> None:
+    # Monte Carlo of the same law, from the plain interval function: odds from the Jeffreys
+    # posterior, the replications left binomial, settled when the 99% interval at `most`
+    # is wholly above or below 80%.
+    rng = np.random.default_rng(1)
+    p = rng.beta(k + 0.5, n - k + 0.5, 20_000)
+    total = k + rng.binomial(most - n, p)
+    ends = {t: estimate(int(t), most, 0.99) for t in np.unique(total)}
+    settled = np.array([ends[t].low >= 0.8 or ends[t].high < 0.8 for t in total])
+    se = np.sqrt(settled.mean() * (1 - settled.mean()) / len(settled))
+    assert chance_to_settle(k, n, most, 0.8, 0.99) == pytest.approx(settled.mean(), abs=4 * se)
+    assert chance_to_settle(k, most, most, 0.8, 0.99) == 0.0  # nothing left to run
 
 
 def test_search_intervals_spend_the_level_over_the_looks() -> None:

@@ -369,6 +369,14 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     help="Fresh replications that confirm the chosen plan.",
 )
 @click.option(
+    "--futility",
+    default=0.05,
+    show_default=True,
+    type=float,
+    help="Stop racing a plan (as undecided) when its chance of being settled by --max-reps "
+    "replications falls under this; 0 never stops early.",
+)
+@click.option(
     "--max-sims",
     default=None,
     type=click.IntRange(min=1),
@@ -401,6 +409,7 @@ def plan_command(
     first_reps: int,
     max_reps: int,
     confirm_reps: int,
+    futility: float,
     max_sims: int | None,
     no_prune: bool,
     runners_up: int,
@@ -475,6 +484,7 @@ def plan_command(
                 by,
                 **procedure,
                 seed=seed,
+                futility=futility,
                 max_simulations=max_sims,
                 executor=executor,
                 workers=workers,

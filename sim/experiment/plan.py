@@ -32,6 +32,7 @@ from sim.experiment.planning.odds import (
     ArrAtConfidence,
     Estimate,
     arr_at_confidence,
+    chance_to_settle,
     estimate,
     quantile_ci,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "_dry_run",
     "_ladder",
     "arr_at_confidence",
+    "chance_to_settle",
     "cut_at",
     "estimate",
     "month_label",

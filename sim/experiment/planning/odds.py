@@ -58,6 +58,31 @@ def estimate(successes: int, n: int, level: float = 0.95) -> Estimate:
     return Estimate(successes, n, low, high, level)
 
 
+def chance_to_settle(successes: int, n: int, most: int, confidence: float, level: float) -> float:
+    """The chance that a plan with ``successes`` of ``n`` replications, run to ``most``,
+    ends with an exact interval at ``level`` wholly on one side of ``confidence``.
+
+    The predictive law of the successes still to come is beta-binomial: the plan's odds
+    have the Jeffreys posterior Beta(successes + 1/2, n - successes + 1/2). Only the last
+    look is counted (an earlier one, with a wider interval, settles less often). Used to
+    stop racing a plan that more replications would very likely leave undecided.
+    """
+    left = most - n
+    if left <= 0:
+        return 0.0
+    more = np.arange(left + 1)
+    k = successes + more
+    alpha = 1.0 - level
+    with np.errstate(invalid="ignore"):
+        low = np.where(k > 0, stats.beta.ppf(alpha / 2, np.maximum(k, 1), most - k + 1), 0.0)
+        high = np.where(
+            k < most, stats.beta.ppf(1 - alpha / 2, k + 1, np.maximum(most - k, 1)), 1.0
+        )
+    settles = (high < confidence) | (low >= confidence)
+    chance = stats.betabinom.pmf(more, left, successes + 0.5, n - successes + 0.5)
+    return float(np.sum(chance[settles]))
+
+
 def quantile_ci(
     values: Sequence[float] | np.ndarray[Any, Any], q: float, level: float = 0.95
 ) -> tuple[float, float, float]:

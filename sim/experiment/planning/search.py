@@ -25,6 +25,12 @@ and selection procedure built so that its claims hold:
    replications it has never seen (``confirm_reps`` of them, seeds ``(seed, 10**6 + r)``);
    only if the confirmation's lower bound still reaches the confidence is it recommended.
    The probability and CI reported for it are the confirmation's.
+5. **Close calls stop when more replications would not settle them.** After each look, a
+   plan still straddling the confidence is given its chance of being settled by
+   ``max_reps`` replications (:func:`~sim.experiment.planning.odds.chance_to_settle`); under
+   ``futility`` (5%) it stops there as *undecided* instead of spending the replications
+   left. An undecided plan is never a claim, so this costs no guarantee; it only leaves
+   undecided some plans that a lucky run of replications would have settled.
 
 A plan whose interval straddles the confidence when its replications run out is reported as
 *undecided*, never as meeting the target.
@@ -47,7 +53,7 @@ from scipy import stats
 from sim import display
 from sim.errors import Problem
 from sim.experiment.executors import ExecutorLike, make_executor
-from sim.experiment.planning.odds import Estimate, estimate
+from sim.experiment.planning.odds import Estimate, chance_to_settle, estimate
 from sim.experiment.planning.running import _Simulator, cut_at
 from sim.experiment.planning.space import (
     ROLES,
@@ -97,6 +103,8 @@ class Candidate:
     arr: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0))
     confirm_arr: np.ndarray[Any, Any] | None = None
     confirm_ok: bool = False
+    curtailed: bool = False
+    """Undecided before ``max_reps``: more replications would very likely not settle it."""
 
 
 @dataclass(repr=False)
@@ -198,6 +206,7 @@ class PlanSearch(display.Shown):
                 "p": c.search.p,
                 "p_low": c.search.low,
                 "p_high": c.search.high,
+                "stopped_early": c.curtailed,
                 "confirm_replications": c.confirm.n if c.confirm else 0,
                 "confirm_p": c.confirm.p if c.confirm else math.nan,
                 "confirm_low": c.confirm.low if c.confirm else math.nan,
@@ -251,9 +260,16 @@ class PlanSearch(display.Shown):
         undecided = [c for c in self.runners_up(len(self.candidates)) if c.status == "undecided"]
         if undecided:
             which = "cheaper plan(s) may also" if self.best is not None else "plan(s) may"
+            early = sum(c.curtailed for c in undecided)
             out.append(
                 f"{len(undecided)} {which} meet it, but their CIs straddle "
-                f"{self.confidence:.0%}: more replications (a higher max_reps) would settle them."
+                f"{self.confidence:.0%}: more replications (a higher max_reps) would settle them"
+                + (
+                    f" ({early} stopped before max_reps: their odds are so close to "
+                    f"{self.confidence:.0%} that max_reps would very likely not have)."
+                    if early
+                    else "."
+                )
             )
         out.append(
             f"{self.simulations} simulations run"
@@ -343,6 +359,7 @@ def plan_search(
     confirm_reps: int = 100,
     level: float = 0.95,
     prune: bool = True,
+    futility: float = 0.05,
     max_simulations: int | None = None,
     executor: ExecutorLike = None,
     workers: int | None = None,
@@ -377,6 +394,9 @@ def plan_search(
     prune
         Use dominance (more people earlier never lowers the odds) to choose which plans to
         run and to rule out the plans a failed one dominates.
+    futility
+        Stop racing a plan, as undecided, when its chance of being settled by ``max_reps``
+        replications falls under this (0 = never stop early).
     max_simulations
         Stop after this many new simulations (the answer then says so).
     executor, workers
@@ -397,6 +417,8 @@ def plan_search(
     scenario = as_scenario(scenario)
     month = target_month(scenario, by)
     _check_numbers(target_arr, confidence, first_reps, max_reps, confirm_reps, level, seed)
+    if not 0 <= futility < 1:
+        raise PlanError([Problem("must be at least 0 and under 1", "futility", value=futility)])
     candidates = _candidates(scenario, month, space)
     ladder = _ladder(first_reps, max_reps)
     cut = cut_at(scenario, month)
@@ -420,7 +442,7 @@ def plan_search(
         with make_executor(executor, workers) as pool:
             sim = _Simulator(cut, month, seed, pool, db, progress)
             try:
-                _race(search, sim, ladder, confirm_reps, prune, max_simulations)
+                _race(search, sim, ladder, confirm_reps, prune, max_simulations, futility)
             except KeyboardInterrupt:
                 search.complete, search.stopped = False, "interrupted"
                 for c in candidates:
@@ -442,6 +464,7 @@ FLAGS = {
     "confidence": "--confidence",
     "first_reps": "--first-reps",
     "max_reps": "--max-reps",
+    "futility": "--futility",
     "confirm_reps": "--confirm-reps",
     "level": "--level",
     "seed": "--seed",
@@ -728,10 +751,11 @@ def _race(
     confirm_reps: int,
     prune: bool,
     max_simulations: int | None,
+    futility: float = 0.0,
 ) -> None:
     """The search loop: run the plans that settle the most others (:func:`_probes`), double
-    the replications of undecided ones, rule out by dominance, confirm the cheapest plan
-    that meets on fresh seeds."""
+    the replications of undecided ones (unless more would very likely not settle them),
+    rule out by dominance, confirm the cheapest plan that meets on fresh seeds."""
     target, conf = search.target_arr, search.confidence
     look = _look_level(search.level, len(ladder))
     cands = search.candidates
@@ -745,6 +769,12 @@ def _race(
         c.arr = values
         c.search = estimate(int(np.sum(values >= target)), n, look)
         _classify(c, conf, final=n >= ladder[-1])
+        if (
+            c.status == "racing"
+            and futility > 0
+            and chance_to_settle(c.search.successes, n, ladder[-1], conf, look) < futility
+        ):
+            c.status, c.curtailed = "undecided", True
         if c.status == "fails":  # no more people, none earlier: fail too
             for j in np.flatnonzero(below[i]):
                 if cands[j].status in OPEN:
