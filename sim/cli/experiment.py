@@ -366,7 +366,8 @@ def _sens_cell(kpi: str, column: str, value: Any) -> str:
     "--confirm-reps",
     default=100,
     minimum=1,
-    help="Fresh replications that confirm the chosen plan.",
+    help="Most fresh replications that confirm the chosen plan (a quarter, then half, then "
+    "all, stopping once the CI is wholly above or below --confidence).",
 )
 @click.option(
     "--futility",
@@ -507,10 +508,12 @@ def plan_command(
 def _print_plans(result: PlanSearch, runners_up: int) -> None:
     console = stdout()
     shown = ([result.best] if result.best is not None else []) + result.runners_up(runners_up)
+    best = result.best
+    fresh = best.confirm.level if best is not None and best.confirm is not None else result.level
     if shown:
         table = Table(
             title=f"Plans for {fmt('ending_arr', result.target_arr)} ARR by {result.month_label} "
-            f"at {result.confidence:.0%} odds (Clopper-Pearson CIs: {result.level:.0%} for the "
+            f"at {result.confidence:.0%} odds (Clopper-Pearson CIs: {fresh:.1%} for the "
             f"recommended plan's fresh replications, {result.look_level:.1%} for the search's "
             f"{result.looks} looks)"
         )

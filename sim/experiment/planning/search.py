@@ -22,9 +22,11 @@ and selection procedure built so that its claims hold:
    it can need at most, and about how many it should.
 4. **Confirmation on fresh seeds.** The cheapest plan that *meets* was selected among many;
    its estimate is biased upwards by that selection. It is therefore run again on
-   replications it has never seen (``confirm_reps`` of them, seeds ``(seed, 10**6 + r)``);
-   only if the confirmation's lower bound still reaches the confidence is it recommended.
-   The probability and CI reported for it are the confirmation's.
+   replications it has never seen (seeds ``(seed, 10**6 + r)``): a quarter of
+   ``confirm_reps``, then half, then all (:func:`confirm_ladder`), stopping at the first
+   rung whose interval is wholly above or below the confidence, each look at its share of
+   ``level`` (Bonferroni). Only if the confirmation's lower bound reaches the confidence is
+   it recommended. The probability and CI reported for it are the confirmation's.
 5. **Close calls stop when more replications would not settle them.** After each look, a
    plan still straddling the confidence is given its chance of being settled by
    ``max_reps`` replications (:func:`~sim.experiment.planning.odds.chance_to_settle`); under
@@ -248,7 +250,7 @@ class PlanSearch(display.Shown):
                 f"Cheapest plan proven to reach {target} with at least "
                 f"{self.confidence:.0%} probability: {b.label}, costing "
                 f"${b.cost / 1e6:,.2f}M up to {self.month_label}. Probability "
-                f"{b.confirm.p:.1%} ({b.confirm.level:.0%} CI {b.confirm.low:.1%} to "
+                f"{b.confirm.p:.1%} ({b.confirm.level:.1%} CI {b.confirm.low:.1%} to "
                 f"{b.confirm.high:.1%}, "
                 f"{b.confirm.n} fresh replications)."
             )
@@ -528,6 +530,12 @@ def _ladder(first: int, most: int) -> list[int]:
     return steps
 
 
+def confirm_ladder(confirm_reps: int) -> list[int]:
+    """The rungs of fresh replications a winner is confirmed on: a quarter of
+    ``confirm_reps``, doubling up to all of them (``[25, 50, 100]`` for 100)."""
+    return _ladder(max(1, confirm_reps // 4), confirm_reps)
+
+
 def _look_level(level: float, looks: int) -> float:
     """Bonferroni over the ladder's rungs: the level of each look's interval such that a
     plan's decision, taken at whichever look, is wrong with probability at most
@@ -797,11 +805,19 @@ def _race(
         if not met:
             break
         best = min(met, key=lambda c: (c.cost, c.plan.heads))
-        fresh = range(CONFIRM_OFFSET, CONFIRM_OFFSET + confirm_reps)
-        sim.ensure([(best.plan, fresh)])
-        values = sim.arr(best.plan, fresh)
-        best.confirm_arr = values
-        best.confirm = estimate(int(np.sum(values >= target)), confirm_reps, search.level)
+        # fresh replications in rungs (a quarter, a half, all of confirm_reps), each look
+        # at its share of the level: a clear winner is confirmed on the first rung
+        rungs = confirm_ladder(confirm_reps)
+        level = _look_level(search.level, len(rungs))
+        for n in rungs:
+            fresh = range(CONFIRM_OFFSET, CONFIRM_OFFSET + n)
+            sim.ensure([(best.plan, fresh)])
+            values = sim.arr(best.plan, fresh)
+            best.confirm_arr = values
+            best.confirm = estimate(int(np.sum(values >= target)), n, level)
+            if best.confirm.low >= conf or best.confirm.high < conf:
+                break
+        assert best.confirm is not None
         best.confirm_ok = best.confirm.low >= conf
         if best.confirm_ok:
             search.best = best
