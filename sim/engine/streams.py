@@ -68,6 +68,7 @@ def draws(fill: Callable[[int], np.ndarray[Any, Any]]) -> Draws:
 
 _M64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
+_GOLDEN2, _GOLDEN3, _GOLDEN4 = 2 * _GOLDEN, 3 * _GOLDEN, 4 * _GOLDEN
 _U53 = 2.0**-53
 
 
@@ -146,14 +147,27 @@ class LeadQuads(LeadDraws):
             self._grow(lead)
         k = n[lead]
         n[lead] = k + 1
-        base = self._keys[lead] + self._salt + 4 * k * _GOLDEN
-        out = []
-        for j in (0, 1, 2, 3):
-            x = (base + j * _GOLDEN) & _M64
-            x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-            x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-            out.append((((x ^ (x >> 31)) >> 11) + 0.5) * _U53)
-        return out[0], out[1], out[2], out[3]
+        # :meth:`LeadDraws.__call__` for the indices 4k .. 4k + 3, written out (no loop)
+        b = self._keys[lead] + self._salt + k * _GOLDEN4
+        m, c1, c2 = _M64, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+        w = b & m
+        x = (b + _GOLDEN) & m
+        y = (b + _GOLDEN2) & m
+        z = (b + _GOLDEN3) & m
+        w = ((w ^ (w >> 30)) * c1) & m
+        x = ((x ^ (x >> 30)) * c1) & m
+        y = ((y ^ (y >> 30)) * c1) & m
+        z = ((z ^ (z >> 30)) * c1) & m
+        w = ((w ^ (w >> 27)) * c2) & m
+        x = ((x ^ (x >> 27)) * c2) & m
+        y = ((y ^ (y >> 27)) * c2) & m
+        z = ((z ^ (z >> 27)) * c2) & m
+        return (
+            (((w ^ (w >> 31)) >> 11) + 0.5) * _U53,
+            (((x ^ (x >> 31)) >> 11) + 0.5) * _U53,
+            (((y ^ (y >> 31)) >> 11) + 0.5) * _U53,
+            (((z ^ (z >> 31)) >> 11) + 0.5) * _U53,
+        )
 
 
 LeadSampler = Callable[[int], float]
