@@ -22,8 +22,11 @@ def test_no_small_deal_takes_an_ae_and_every_other_is_credited() -> None:
     f = {n: float(v.sum()) for n, v in ledger.flows.items()}
     assert f["is_deals"] > 0
     assert f["is_wins"] > 0
-    # SDR time: the declared hours on every deal they take on
-    assert f["is_deal_hours"] == pytest.approx(3.0 * f["is_deals"], rel=1e-12)
+    # SDR time: the declared hours on every deal they take on. Hours count when the touch
+    # starts, the deal when it ends: each SDR may have one such touch in hand at the horizon
+    sdrs = float(ledger.staff["inside_sales"]["headcount"][-1])
+    assert 0 <= f["is_deal_hours"] - 3.0 * f["is_deals"] <= 3.0 * sdrs
+    assert f["is_deal_hours"] % 3.0 == 0
     # AEs are credited with exactly the new ARR of the segments they work
     smb = ledger.segments.index("smb")
     lead_arr = ledger.leads["new_arr"]
