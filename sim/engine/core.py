@@ -18,11 +18,10 @@ Callback = Callable[[Any], None]
 
 
 class Call:
-    """A scheduled callback: the lightest event SimPy's loop can process.
+    """A scheduled callback on a plain :class:`simpy.Environment`: an event whose one
+    callback calls ``callback(value)``.
 
-    It has what :meth:`simpy.Environment.step` reads (``callbacks``, ``_ok``, ``_value``)
-    and what the model's callbacks read (``_value``, ``env``), and nothing else: no
-    ``Timeout`` with its checks and its ``schedule`` call per delay.
+    A :class:`Clock` needs no event object at all (see :meth:`Clock.call`).
     """
 
     __slots__ = ("_value", "callbacks", "env")
@@ -30,22 +29,27 @@ class Call:
 
     def __init__(self, env: simpy.Environment, callback: Callback, value: Any) -> None:
         self.env = env
-        self.callbacks: list[Callback] | None = [callback]
+        self.callbacks: list[Callable[[Any], None]] | None = [lambda _: callback(value)]
         self._value = value
 
 
 class Clock(simpy.Environment):
     """SimPy's environment, with a leaner loop and a second rank for far-off events.
 
-    - :meth:`advance` runs to a time like ``run(until=...)``, calling a :class:`Call`'s
-      callback directly instead of going through :meth:`step` for each event; every other
-      event (processes, timeouts) is processed exactly as :meth:`step` does.
-    - An event due :attr:`SPAN` days or more ahead waits in a bucket of its span of time,
+    - A plain delayed callback (:meth:`call`) is a heap entry of its own,
+      ``(time, priority, sequence, callback, value)``, beside SimPy's
+      ``(time, priority, sequence, event)``: no event object, no callbacks list, no
+      ``Timeout`` with its checks and its ``schedule`` call. :meth:`advance` (and
+      :meth:`step`) call it directly; every other event (processes, timeouts) is processed
+      exactly as :meth:`simpy.Environment.step` does.
+    - An entry due :attr:`SPAN` days or more ahead waits in a bucket of its span of time,
       not in the heap, and joins the heap (with the sequence number it was given when it
       was scheduled) when the clock reaches its bucket. The heap then holds only the near
       future, so its depth, and the cost of each push and pop, no longer grows with the
-      months of renewals, pauses and buying windows pending: the events run in exactly the
-      order, and at exactly the times, they would have had in one heap.
+      months of renewals, pauses and buying windows pending.
+
+    Events run in exactly the order, and at exactly the times, they would have had as
+    SimPy events in one heap (``tests/test_clock.py``).
     """
 
     SPAN = 7.0
@@ -53,9 +57,9 @@ class Clock(simpy.Environment):
 
     def __init__(self, initial_time: float = 0.0) -> None:
         super().__init__(initial_time)
-        self._far: dict[int, list[tuple[float, int, int, Call]]] = {}
+        self._far: dict[int, list[tuple[float, int, int, Callback, Any]]] = {}
         self._edge = (int(initial_time // self.SPAN) + 1) * self.SPAN
-        """Events due before this time are in the heap; later ones in :attr:`_far`."""
+        """Entries due before this time are in the heap; later ones in :attr:`_far`."""
 
     @property
     def pending(self) -> int:
@@ -63,16 +67,16 @@ class Clock(simpy.Environment):
         return len(self._queue) + sum(len(b) for b in self._far.values())
 
     def call(self, delay: float, callback: Callback, value: Any) -> None:
-        """Run ``callback(event)`` after ``delay``; ``event._value`` is ``value``."""
+        """Run ``callback(value)`` after ``delay``."""
         at = self._now + delay
-        entry = (at, NORMAL, next(self._eid), Call(self, callback, value))
+        entry = (at, NORMAL, next(self._eid), callback, value)
         if at < self._edge:
             heappush(self._queue, entry)  # type: ignore[misc]
         else:
             self._far.setdefault(int(at // self.SPAN), []).append(entry)
 
     def _release(self) -> None:
-        """Move the next bucket(s) of far-off events into the heap."""
+        """Move the next bucket(s) of far-off entries into the heap."""
         queue: list[Any] = self._queue
         far, span = self._far, self.SPAN
         while far:
@@ -86,9 +90,15 @@ class Clock(simpy.Environment):
                     heappush(queue, entry)
 
     def step(self) -> None:
-        """Process the next event (as :meth:`simpy.Environment.step`), buckets included."""
-        if self._far and (not self._queue or self._queue[0][0] >= self._edge):
+        """Process the next event (as :meth:`simpy.Environment.step`), calls and buckets
+        included."""
+        queue: list[Any] = self._queue
+        if self._far and (not queue or queue[0][0] >= self._edge):
             self._release()
+        if queue and len(queue[0]) == 5:
+            self._now, _, _, callback, value = heappop(queue)
+            callback(value)
+            return
         super().step()
 
     def advance(self, until: float) -> None:
@@ -102,22 +112,23 @@ class Clock(simpy.Environment):
         stop._ok = True
         stop._value = None
         self.schedule(stop, URGENT, until - self._now)
-        queue: list[Any] = self._queue  # Calls among SimPy's events
+        queue: list[Any] = self._queue  # calls among SimPy's events
         far = self._far
         while True:
             if far and (not queue or queue[0][0] >= self._edge):
                 self._release()
             if not queue:
                 raise EmptySchedule
-            event: Any
-            self._now, _, _, event = heappop(queue)
+            entry = heappop(queue)
+            self._now = entry[0]
+            if len(entry) == 5:
+                entry[3](entry[4])
+                continue
+            event = entry[3]
             if event is stop:
                 return
             callbacks = event.callbacks
             event.callbacks = None
-            if type(event) is Call:
-                callbacks[0](event)
-                continue
             for callback in callbacks:
                 callback(event)
             if not event._ok and not hasattr(event, "_defused"):
@@ -127,7 +138,7 @@ class Clock(simpy.Environment):
 
 
 def call_later(env: simpy.Environment, delay: float, callback: Callback, value: Any) -> None:
-    """Run ``callback(event)`` after ``delay`` days; ``event._value`` is ``value``.
+    """Run ``callback(value)`` after ``delay`` days.
 
     A plain scheduled callback: no generator process per lead (DESIGN.md section 5).
     """
@@ -148,16 +159,15 @@ def call_each(
     todo = iter(items)
     first = next(todo, None)
     if first is not None:
-        call_later(env, first[0] - env.now, _next_of, (todo, first, callback))
+        call_later(env, first[0] - env.now, _next_of, (env, todo, first, callback))
 
 
-def _next_of(event: simpy.Event) -> None:
-    todo, item, callback = event._value
+def _next_of(value: Any) -> None:
+    env, todo, item, callback = value
     callback(item)
     following = next(todo, None)
     if following is not None:
-        env = event.env
-        call_later(env, following[0] - env.now, _next_of, (todo, following, callback))
+        call_later(env, following[0] - env.now, _next_of, (env, todo, following, callback))
 
 
 @dataclass

@@ -21,8 +21,6 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
-import simpy
-
 from sim.engine.core import Context, call_later
 from sim.engine.leads import CUSTOMER
 from sim.engine.ledger import F, Level
@@ -292,8 +290,8 @@ class CustomerSuccess:
                 ctx.env, self._onboarding(lead), self._onboarded, (lead, ctx.leads.epoch[lead])
             )
 
-    def _onboarded(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+    def _onboarded(self, value: Any) -> None:
+        lead, epoch = value
         ctx = self.ctx
         if ctx.leads.epoch[lead] == epoch:
             ctx.flows[_ONB_DONE] += 1
@@ -326,8 +324,8 @@ class CustomerSuccess:
         return sum(now - since for since in self._uncovered_since.values())
 
     # -- renewals -------------------------------------------------------------------------
-    def _renew(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+    def _renew(self, value: Any) -> None:
+        lead, epoch = value
         ctx = self.ctx
         leads = ctx.leads
         now = ctx.env.now
@@ -393,9 +391,9 @@ class CustomerSuccess:
         call_later(ctx.env, self.term_days, self._renew, (lead, epoch))
 
     # -- the expansion pipeline -----------------------------------------------------------
-    def _chance(self, event: simpy.Event) -> None:
+    def _chance(self, value: Any) -> None:
         """An upsell or cross-sell chance comes up (``cycles`` > 0: a recycled one again)."""
-        lead, epoch, cycles = event._value
+        lead, epoch, cycles = value
         ctx = self.ctx
         if ctx.leads.epoch[lead] != epoch:  # churned meanwhile
             return
@@ -412,8 +410,8 @@ class CustomerSuccess:
             flows[_UP_RECYCLED] += 1
             call_later(ctx.env, self._up_pause(lead), self._chance, (lead, epoch, cycles + 1))
 
-    def _upsell_close(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+    def _upsell_close(self, value: Any) -> None:
+        lead, epoch = value
         ctx = self.ctx
         leads = ctx.leads
         if leads.epoch[lead] != epoch or self._u_win(lead) >= self._up_win[leads.segment[lead]]:

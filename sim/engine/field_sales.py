@@ -16,8 +16,7 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Callable
-
-import simpy
+from typing import Any
 
 from sim.engine.core import Context, call_later
 from sim.engine.leads import FS_OPEN, FS_QUEUE, INF
@@ -345,8 +344,8 @@ class FieldSales:
         wait = self._motion[segment].appointment_delay(lead) if delay is None else delay
         call_later(ctx.env, wait, self._appointment, (lead, epoch))
 
-    def _appointment(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+    def _appointment(self, value: Any) -> None:
+        lead, epoch = value
         ctx = self.ctx
         leads = ctx.leads
         if leads.epoch[lead] != epoch:
@@ -370,8 +369,8 @@ class FieldSales:
             self._close(lead)
             self.to_recycle(lead, "rejected")
 
-    def _phase_end(self, event: simpy.Event) -> None:
-        lead, phase, epoch = event._value
+    def _phase_end(self, value: Any) -> None:
+        lead, phase, epoch = value
         ctx = self.ctx
         leads = ctx.leads
         if leads.epoch[lead] != epoch:

@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any
 
-import simpy
-
 from sim.engine.calendar import WorkClock, holiday_dates
 from sim.engine.core import Context, call_later
 from sim.engine.leads import INF, INSIDE_SALES
@@ -172,8 +170,8 @@ class InsideSales:
         else:
             self._available_now(person)
 
-    def _available(self, event: simpy.Event) -> None:
-        person: Person = event._value
+    def _available(self, value: Any) -> None:
+        person: Person = value
         if person.left_at == INF:
             self._available_now(person)
 
@@ -272,9 +270,9 @@ class InsideSales:
             if patience is not None:
                 self._wait(lead, ticket, ready, patience)
 
-    def _ready(self, event: simpy.Event) -> None:
+    def _ready(self, value: Any) -> None:
         self.waiting -= 1
-        self._enqueue(event._value)
+        self._enqueue(value)
 
     def _enqueue(self, lead: int, priority: bool = False) -> None:
         now = self.ctx.env.now
@@ -344,7 +342,7 @@ class InsideSales:
                 del queued[lead]
                 return lead, ready
 
-    def _cold(self, event: simpy.Event) -> None:
+    def _cold(self, value: Any) -> None:
         """A wake-up: every lead whose patience ran out now goes cold, at its deadline.
 
         Deadlines of leads served (or gone) since are dropped; then a wake-up is scheduled
@@ -444,8 +442,8 @@ class InsideSales:
         finish = self.clock.after(now, hours)
         call_later(env, finish - now, self._done, (lead, outcome, rep))
 
-    def _done(self, event: simpy.Event) -> None:
-        lead, outcome, rep = event._value
+    def _done(self, value: Any) -> None:
+        lead, outcome, rep = value
         ctx = self.ctx
         self.in_service -= 1
         rep.busy = False

@@ -12,7 +12,6 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
-import simpy
 
 from sim.engine.core import Context, call_each, call_later
 from sim.engine.leads import (
@@ -304,8 +303,8 @@ class Marketing:
             call_later(self.ctx.env, end - now, self._window_closes, (lead, token))
         return token
 
-    def _window_closes(self, event: simpy.Event) -> None:
-        lead, token = event._value
+    def _window_closes(self, value: Any) -> None:
+        lead, token = value
         leads = self.ctx.leads
         if leads.window[lead] != token:
             return
@@ -430,16 +429,16 @@ class Marketing:
                 call_later(self.ctx.env, t - now, self._engage, (lead, epoch, behaviour))
                 return
 
-    def _reengage(self, event: simpy.Event) -> None:
-        lead, epoch = event._value
+    def _reengage(self, value: Any) -> None:
+        lead, epoch = value
         leads = self.ctx.leads
         if leads.epoch[lead] == epoch:
             self.ctx.flows[_REENGAGED] += 1
             self.qualify(lead, 0.0)
 
-    def _engage(self, event: simpy.Event) -> None:
+    def _engage(self, value: Any) -> None:
         """An engagement event lifts the lead's score to the bar: hand it on."""
-        lead, epoch, behaviour = event._value
+        lead, epoch, behaviour = value
         ctx = self.ctx
         leads = ctx.leads
         if leads.epoch[lead] != epoch:

@@ -9,8 +9,7 @@ when that new window opens, during the pause or after it.
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import simpy
+from typing import Any
 
 from sim.engine.core import Context, call_later
 from sim.engine.leads import INF, NURTURE, RECYCLE, RETIRED
@@ -87,8 +86,8 @@ class Recycler:
             if rule.alert and active_at < INF:
                 call_later(ctx.env, active_at - now, self._alert, (lead, token))
 
-    def _pause_end(self, event: simpy.Event) -> None:
-        lead, epoch, pause, reenter_is = event._value
+    def _pause_end(self, value: Any) -> None:
+        lead, epoch, pause, reenter_is = value
         if self.ctx.leads.epoch[lead] != epoch:
             return
         if reenter_is:
@@ -96,9 +95,9 @@ class Recycler:
         else:
             self.to_marketing(lead, pause)
 
-    def _alert(self, event: simpy.Event) -> None:
+    def _alert(self, value: Any) -> None:
         """The account's new window opened: alert sales at once, unless sales has it already."""
-        lead, token = event._value
+        lead, token = value
         ctx = self.ctx
         leads = ctx.leads
         if leads.window[lead] != token or leads.state[lead] not in (RECYCLE, NURTURE):

@@ -14,8 +14,6 @@ import zlib
 from collections.abc import Callable, Generator
 from typing import Any
 
-import simpy
-
 from sim.engine.core import Context, call_later
 from sim.engine.streams import mix64
 from sim.scenario.distributions import Exponential, Fixed, LogNormal
@@ -205,8 +203,8 @@ class Roster:
         self.refresh()
         self.on_leave(person)
 
-    def _attrition(self, event: simpy.Event) -> None:
-        person: Person = event._value
+    def _attrition(self, value: Any) -> None:
+        person: Person = value
         if person.left_at < NEVER:
             return
         self._leave(person, attrition=True)
@@ -220,8 +218,8 @@ class Roster:
             self.vacancies.append(opened)
         call_later(self.ctx.env, self._lead_time(seat), self._filled, (opened, backfill, seat))
 
-    def _filled(self, event: simpy.Event) -> None:
-        opened, backfill, seat = event._value
+    def _filled(self, value: Any) -> None:
+        opened, backfill, seat = value
         self.open_requisitions -= 1
         if backfill:
             self.vacancies.remove(opened)
