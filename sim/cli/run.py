@@ -318,6 +318,7 @@ def bench(
         f"Speed goal (one replication at most {GOAL_REPLICATION_RATIO:g}x the bare loop of "
         f"{REFERENCE_EVENTS:,} events): {goal_words(met)} ({result.replication_ratio:.2f}x).",
         highlight=False,
+        soft_wrap=True,
     )
     if factors:
         with stderr().status("timing scaled replications"):
@@ -342,6 +343,7 @@ def bench(
             f"size's): {goal_words(flat)} (at most {spread:.2f}x); under 1 GB at every size: "
             f"{goal_words(small)}.",
             highlight=False,
+            soft_wrap=True,
         )
     if planner:
         _bench_planner(sc, planner_target, workers)
@@ -375,6 +377,7 @@ def bench(
             stdout().print(
                 f"Pairing goal for {r.kpi} (ratio at least {GOAL_PAIRING:g}x): {words}{why}.",
                 highlight=False,
+                soft_wrap=True,
             )
 
 
