@@ -24,11 +24,10 @@ class Call:
     A :class:`Clock` needs no event object at all (see :meth:`Clock.call`).
     """
 
-    __slots__ = ("_value", "callbacks", "env")
+    __slots__ = ("_value", "callbacks")
     _ok = True
 
-    def __init__(self, env: simpy.Environment, callback: Callback, value: Any) -> None:
-        self.env = env
+    def __init__(self, callback: Callback, value: Any) -> None:
         self.callbacks: list[Callable[[Any], None]] | None = [lambda _: callback(value)]
         self._value = value
 
@@ -145,7 +144,7 @@ def call_later(env: simpy.Environment, delay: float, callback: Callback, value: 
     if type(env) is Clock:
         env.call(delay, callback, value)
     else:
-        env.schedule(Call(env, callback, value), NORMAL, delay)  # type: ignore[arg-type]
+        env.schedule(Call(callback, value), NORMAL, delay)  # type: ignore[arg-type]
 
 
 def call_each(

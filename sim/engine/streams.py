@@ -143,9 +143,11 @@ class LeadQuads(LeadDraws):
 
     def __call__(self, lead: int) -> tuple[float, float, float, float]:  # type: ignore[override]
         n = self._n
-        if lead >= len(n):
+        try:
+            k = n[lead]
+        except IndexError:
             self._grow(lead)
-        k = n[lead]
+            k = 0
         n[lead] = k + 1
         # :meth:`LeadDraws.__call__` for the indices 4k .. 4k + 3, written out (no loop)
         b = self._keys[lead] + self._salt + k * _GOLDEN4

@@ -34,6 +34,7 @@ GOAL_PEAK_RSS_MB = 1024.0
 GOAL_PAIRING = 10.0
 """Pairing goal: the variance ratio of ending ARR and of wins at least this."""
 GOAL_PAIRING_KPIS = ("ending_arr", "wins")
+"""The KPIs :data:`GOAL_PAIRING` is asked of."""
 
 
 def goal_words(met: bool | None) -> str:

@@ -418,9 +418,9 @@ def plan_search(
     """
     scenario = as_scenario(scenario)
     month = target_month(scenario, by)
-    _check_numbers(target_arr, confidence, first_reps, max_reps, confirm_reps, level, seed)
-    if not 0 <= futility < 1:
-        raise PlanError([Problem("must be at least 0 and under 1", "futility", value=futility)])
+    _check_numbers(
+        target_arr, confidence, first_reps, max_reps, confirm_reps, level, seed, futility
+    )
     candidates = _candidates(scenario, month, space)
     ladder = _ladder(first_reps, max_reps)
     cut = cut_at(scenario, month)
@@ -500,7 +500,14 @@ def _candidates(scenario: Scenario, month: int, space: PlanSpace | None) -> list
 
 
 def _check_numbers(
-    target: float, confidence: float, first: int, most: int, confirm: int, level: float, seed: int
+    target: float,
+    confidence: float,
+    first: int,
+    most: int,
+    confirm: int,
+    level: float,
+    seed: int,
+    futility: float = 0.0,
 ) -> None:
     problems = []
     if not (math.isfinite(target) and target > 0):
@@ -519,6 +526,8 @@ def _check_numbers(
         problems.append(Problem("must be between 0.5 and 1", "level", value=level))
     if seed < 0:
         problems.append(Problem("must be a non-negative integer", "seed", value=seed))
+    if not 0 <= futility < 1:
+        problems.append(Problem("must be at least 0 and under 1", "futility", value=futility))
     if problems:
         raise PlanError(problems)
 
