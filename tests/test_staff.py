@@ -10,6 +10,7 @@ from sim import ScenarioError, load_scenario, simulate
 from sim.engine.calendar import month_starts
 from sim.engine.staff import DAYS_PER_MONTH
 from sim.engine.streams import replication_seed
+from tests.helpers import BASE as BASE_PATH
 from tests.helpers import SCENARIOS, small
 
 QUIET = SCENARIOS / "validation" / "renewals.yaml"  # a book of customers and no leads
@@ -210,3 +211,61 @@ def test_a_month_without_capacity_has_no_utilisation_rather_than_an_infinite_one
     assert np.isnan(util[1])
     assert np.isfinite(util[[0, 2]]).all()
     assert np.isfinite(kpis(ledger)["is_utilisation"])
+
+
+@pytest.mark.parametrize("spread", [0.0, 0.4])
+def test_the_person_with_most_room_is_the_one_a_full_scan_finds(spread: float) -> None:
+    """``Roster.with_room`` keeps an index (a heap of the people past their ramp, the ones
+    still ramping looked at one by one); through hires, leavers, ramp steps and loads going
+    up and down, it picks exactly whom a scan of the whole team by room per unit of talent
+    picks (ties, up to rounding: the longest-serving), and nobody when nobody has room for
+    one more."""
+    import simpy
+
+    from sim.engine.core import Context
+    from sim.engine.leads import Leads
+    from sim.engine.staff import Roster
+    from sim.engine.streams import Streams
+
+    cfg = load_scenario(
+        BASE_PATH,
+        [
+            f"field_sales.productivity_spread={spread}",
+            "field_sales.ramp=[0.2, 0.5, 0.8, 1.0]",
+            "field_sales.attrition_per_year=0",
+        ],
+    ).field_sales
+    env = simpy.Environment()
+    ctx = Context(env, Leads(), [], Streams(7), [0.0])
+    roster = Roster(ctx, "field_sales", cfg, lambda p: None, lambda p: None)
+    for i in range(12):
+        roster._join(roster._seat(0, i), -1e9)
+    rng = np.random.default_rng(11)
+    per_head = 6.0
+
+    def scan() -> object:
+        if not roster.active:
+            return None
+        most = max(roster.room(p, per_head) / p.talent for p in roster.active)
+        best = next(p for p in roster.active if roster.room(p, per_head) / p.talent > most - 1e-9)
+        return best if roster.room(best, per_head) >= 1.0 - 1e-9 else None
+
+    picks = set()
+    for step in range(3000):
+        env.run(until=env.now + rng.exponential(1.5))
+        action = rng.random()
+        if action < 0.02:
+            roster._join(roster._seat(1 + step, 0))
+        elif action < 0.035 and len(roster.active) > 1:
+            roster._leave(roster.active[rng.integers(len(roster.active))], attrition=True)
+        elif action < 0.5:
+            person = roster.with_room(per_head)
+            assert person is scan()
+            if person is not None:
+                picks.add(person.index)
+                roster.carry(person, 1)
+        else:
+            loaded = [p for p in roster.active if p.load > 0]
+            if loaded:
+                roster.carry(loaded[rng.integers(len(loaded))], -1)
+    assert len(picks) > 15  # hires and leavers took part, not only the first dozen

@@ -278,7 +278,7 @@ class CustomerSuccess:
         self.covered.add(now, 1)
         if self.health:
             self._spell[lead] = (csm, self._advance(csm))
-        csm.load += 1
+        self.roster.carry(csm, 1)
         self._csm[lead] = csm
         if lead in self._uncovered_since:
             self._leave_queue(lead)
@@ -361,7 +361,7 @@ class CustomerSuccess:
             if lead in self._in_pool:
                 self._leave_pool(lead)
             elif csm is not None:
-                csm.load -= 1
+                self.roster.carry(csm, -1)
                 self.covered.add(now, -1)
                 self._cover_next()
             else:

@@ -204,7 +204,7 @@ class FieldSales:
                 self.to_recycle(lead, "lost")
                 continue
             self._owner[lead] = heir
-            heir.load += 1
+            roster.carry(heir, 1)
         person.load = 0
         self._fill(desk)
 
@@ -267,7 +267,7 @@ class FieldSales:
             desk = self._desk[segment]
             owner = min(desk.roster.active, key=lambda p: p.load, default=None)
             if owner is not None:
-                owner.load += 1
+                desk.roster.carry(owner, 1)
                 self._owner[lead] = owner
             desk.open.add(ctx.env.now, 1)
         self._opened_at[lead] = ctx.env.now
@@ -333,7 +333,7 @@ class FieldSales:
             self.sdr_open.add(now, 1)
         else:
             desk.open.add(now, 1)
-            ae.load += 1
+            desk.roster.carry(ae, 1)
             self._owner[lead] = ae
             desk.wait_days += now - since
             desk.waits += 1
@@ -421,10 +421,10 @@ class FieldSales:
             self._sdr_deals.discard(lead)
             self.sdr_open.add(self.ctx.env.now, -1)
             return
+        desk = self._desk[self.ctx.leads.segment[lead]]
         owner = self._owner.pop(lead, None)
         if owner is not None:
-            owner.load -= 1
+            desk.roster.carry(owner, -1)
             self.account_owner[lead] = owner
-        desk = self._desk[self.ctx.leads.segment[lead]]
         desk.open.add(self.ctx.env.now, -1)
         self._fill(desk)

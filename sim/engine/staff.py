@@ -9,9 +9,11 @@ lifts a team's capacity. Month-end accounting integrates all this exactly per pe
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from collections.abc import Callable, Generator
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 from sim.engine.core import Context, call_later
@@ -26,7 +28,17 @@ NEVER = math.inf
 class Person:
     """One member of a team."""
 
-    __slots__ = ("busy", "hired_at", "index", "leaving", "left_at", "load", "seat", "talent")
+    __slots__ = (
+        "busy",
+        "hired_at",
+        "index",
+        "leaving",
+        "left_at",
+        "load",
+        "ramped",
+        "seat",
+        "talent",
+    )
 
     def __init__(self, index: int, hired_at: float, seat: int = 0, talent: float = 1.0) -> None:
         self.index = index
@@ -34,7 +46,8 @@ class Person:
         self.hired_at = hired_at
         self.talent = talent  # productivity once ramped, relative to the team's average
         self.left_at = NEVER
-        self.load = 0  # team-specific: open opportunities, accounts
+        self.load = 0  # team-specific: open opportunities, accounts (see Roster.carry)
+        self.ramped = False  # past the last step of the ramp: in the roster's index of room
         self.busy = False  # inside sales: in the middle of a touch
         self.leaving = False  # inside sales: leaves when the touch ends
 
@@ -123,6 +136,12 @@ class Roster:
         )
         """Does anyone's productivity differ from 1 (ramp, coaching or talent)?"""
         self.factor = 1.0  # team-wide speed after coaching load, refreshed on changes
+        # The index behind with_room: people past their ramp in a heap by load per unit of
+        # talent (entries of an old load or of someone gone are dropped when they surface),
+        # people still ramping (a few at a time) in a list, looked at one by one.
+        self._by_load: list[tuple[float, int, int, int, Person]] = []
+        self._ramping: list[Person] = []
+        self._entries = itertools.count()
 
     # -- productivity ---------------------------------------------------------------------
     def productivity(self, person: Person, t: float) -> float:
@@ -161,10 +180,67 @@ class Roster:
         """The person with the most room for their talent, if anyone has room for one more.
 
         Room is weighed per unit of talent, so work is shared in proportion to what each
-        person can do (people alike: the most room).
+        person can do (people alike: the most room; a tie goes to the longest-serving).
+
+        The people past their ramp share the ramp's last value and the team's factor, so
+        among them the most room per unit of talent is the least load per unit of talent:
+        the top of a heap. Only the few still ramping are looked at one by one, so a pick
+        costs the same in a team of ten and in a team of a thousand.
         """
-        best = max(self.active, key=lambda p: self.room(p, per_head) / p.talent, default=None)
+        now = self.ctx.env.now
+        ramping = self._ramping
+        if ramping:
+            for person in [p for p in ramping if self._past_ramp(p, now)]:
+                ramping.remove(person)
+                self._settle(person)
+        best: Person | None = None
+        best_room = -math.inf
+        heap = self._by_load
+        while heap:
+            _, _, load, _, person = heap[0]
+            if person.load == load and person.left_at == NEVER:
+                best = person
+                best_room = self.room(person, per_head) / person.talent
+                break
+            heappop(heap)
+        for person in ramping:
+            room = self.room(person, per_head) / person.talent
+            if room > best_room or (
+                room == best_room and best is not None and person.index < best.index
+            ):
+                best, best_room = person, room
         return best if best is not None and self.room(best, per_head) >= 1.0 - 1e-9 else None
+
+    def carry(self, person: Person, change: int) -> None:
+        """``person`` takes on ``change`` more (negative: fewer) of the team's work items."""
+        load = person.load + change
+        person.load = load
+        if person.ramped:
+            heap = self._by_load
+            heappush(heap, (load / person.talent, person.index, load, next(self._entries), person))
+            if len(heap) > 4 * len(self.active) + 64:
+                self._reindex()
+
+    def _past_ramp(self, person: Person, t: float) -> bool:
+        """Is ``person`` at the ramp's last value from ``t`` on (as :meth:`ramp` counts)?"""
+        return int((t - person.hired_at) / DAYS_PER_MONTH) >= len(self._ramp) - 1
+
+    def _settle(self, person: Person) -> None:
+        """``person`` is past their ramp: into the heap."""
+        person.ramped = True
+        heappush(
+            self._by_load,
+            (person.load / person.talent, person.index, person.load, next(self._entries), person),
+        )
+
+    def _reindex(self) -> None:
+        """Rebuild the heap from the people here now (dropping every old entry)."""
+        self._by_load = [
+            (p.load / p.talent, p.index, p.load, next(self._entries), p)
+            for p in self.active
+            if p.ramped
+        ]
+        heapify(self._by_load)
 
     def capacity(self, t: float) -> float:
         """Effective full-time equivalents at ``t``."""
@@ -189,6 +265,10 @@ class Roster:
         person = Person(len(self.people), now if hired_at is None else hired_at, seat, talent)
         self.people.append(person)
         self.active.append(person)
+        if self._past_ramp(person, now):
+            self._settle(person)
+        else:
+            self._ramping.append(person)
         if self._hazard > 0:
             call_later(self.ctx.env, self._tenure(seat), self._attrition, person)
         self.refresh()
@@ -199,6 +279,8 @@ class Roster:
         now = self.ctx.env.now
         person.left_at = now
         self.active.remove(person)
+        if not person.ramped:
+            self._ramping.remove(person)
         self._departures.append((now, attrition))
         self.refresh()
         self.on_leave(person)
