@@ -19,7 +19,9 @@ def _script(env: simpy.Environment, seed: int, log: list[tuple[float, int]]) -> 
     """Callbacks that schedule more callbacks: near and far delays, exact ties, and a
     SimPy process ticking on the side."""
     rng = np.random.default_rng(seed)
-    delays = rng.choice([0.0, 0.5, 1.0, 6.999, 7.0, 7.001, 13.0, 30.0, 200.0], size=4000)
+    span = Clock.SPAN  # delays on, just before and just after bucket edges, and far off
+    near = [0.0, span / 2, span - 1e-3, span, span + 1e-3, 7 * span - 1e-3, 7 * span]
+    delays = rng.choice([*near, 13.0, 30.0, 200.0], size=4000)
     extra = iter(rng.integers(1, 3, size=4000).tolist())
     more = iter(delays.tolist())
     counter = iter(range(10**6))
@@ -33,7 +35,7 @@ def _script(env: simpy.Environment, seed: int, log: list[tuple[float, int]]) -> 
 
     def ticker() -> Any:
         while True:
-            yield env.timeout(7.0)  # lands exactly on bucket edges
+            yield env.timeout(7 * Clock.SPAN)  # lands exactly on bucket edges
             log.append((env.now, -1))
 
     env.process(ticker())
@@ -61,12 +63,13 @@ def test_the_clock_runs_the_same_events_in_the_same_order_as_simpy(seed: int) ->
 def test_far_off_events_wait_outside_the_heap() -> None:
     clock = Clock()
     fired: list[float] = []
-    for at in (1.0, 100.0, 365.0):
+    soon = Clock.SPAN / 2
+    for at in (soon, 100.0, 365.0):
         call_later(clock, at, lambda e: fired.append(clock.now), None)
     assert len(clock._queue) == 1
     assert clock.pending == 3
     clock.advance(366.0)
-    assert fired == [1.0, 100.0, 365.0]
+    assert fired == [soon, 100.0, 365.0]
     assert clock.pending == 0
 
 

@@ -51,8 +51,11 @@ class Clock(simpy.Environment):
     SimPy events in one heap (``tests/test_clock.py``).
     """
 
-    SPAN = 7.0
-    """Width of a bucket of far-off events, in days."""
+    SPAN = 1.0
+    """Width of a bucket of far-off events, in days: the heap holds the rest of today.
+
+    A week held tens of thousands of entries at a million leads, and every pop paid for
+    the heap's depth (``docs/speed.md``, Scale)."""
 
     def __init__(self, initial_time: float = 0.0) -> None:
         super().__init__(initial_time)
