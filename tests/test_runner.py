@@ -280,3 +280,20 @@ def test_the_docs_show_the_planner_benchmark_s_search() -> None:
     for page in (root / "docs" / "guides" / "cro-headcount.md", root / "README.md"):
         text = page.read_text()
         assert planner_command() in " ".join(text.replace("\\\n", " ").split()), page
+
+
+def test_bench_times_each_size_in_its_own_process_and_in_turn() -> None:
+    """``revloop bench --scales F1,F2 --scale-repeats 2``: each size of the scenario runs in
+    a fresh process, twice, and the table gives each size's leads, cost per lead and peak
+    memory, then the verdict on both scale goals."""
+    args = ["--repeats", "1", "--scales", "0.5,1", "--scale-repeats", "2"]
+    result = CliRunner().invoke(
+        main, ["bench", "--repeats", "1", "--set", "horizon_months=2", *args]
+    )
+    assert result.exit_code == 0, result.output
+    assert "median of 2 each" in result.output
+    rows = re.findall(r"│\s+(0\.5|1)\s+│\s+([\d,]+)\s+│", result.output)
+    leads = {factor: int(n.replace(",", "")) for factor, n in rows}
+    assert 0.4 < leads["0.5"] / leads["1"] < 0.6  # half the flows, about half the leads
+    verdict = r"Scale goal .*: (met|not met) \(at most \d+\.\d\dx\); under 1 GB"
+    assert re.search(verdict, result.output)

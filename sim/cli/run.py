@@ -239,6 +239,14 @@ def _print_summary(results: Results, quick: bool = False) -> None:
     "process: microseconds per lead and peak memory.",
 )
 @click.option(
+    "--scale-repeats",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="--scales: time every size this many times, in turn, and report the median (a "
+    "shared machine's slow spells then fall on every size alike).",
+)
+@click.option(
     "--planner",
     is_flag=True,
     help="Also run the headcount guide's planning search (revloop plan ... --target-arr 27M) "
@@ -259,6 +267,7 @@ def bench(
     pair_with: tuple[str, ...],
     pairs: int,
     scales: str | None,
+    scale_repeats: int,
     planner: bool,
     planner_target: str | None,
     workers: int | None,
@@ -322,8 +331,9 @@ def bench(
     )
     if factors:
         with stderr().status("timing scaled replications"):
-            sized = guard(lambda: run_scales(sc, factors))
-        table = Table(title=f"{sc.name} at {len(sized)} sizes: one replication each")
+            sized = guard(lambda: run_scales(sc, factors, repeats=scale_repeats))
+        each = "one replication each" if scale_repeats == 1 else f"median of {scale_repeats} each"
+        table = Table(title=f"{sc.name} at {len(sized)} sizes: {each}")
         for col in ("scale", "leads", "events / lead", "us / lead", "vs first", "peak RSS MB"):
             table.add_column(col, justify="right")
         first = sized[0].us_per_lead

@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -260,18 +260,31 @@ def scale_goals(sized: Sequence[ScaleResult]) -> tuple[float, bool, bool]:
 
 
 def scales(
-    scenario: Scenario, factors: Sequence[float] = SCALES, seed: int = 0
+    scenario: Scenario, factors: Sequence[float] = SCALES, seed: int = 0, repeats: int = 1
 ) -> list[ScaleResult]:
     """One replication of ``scenario`` scaled by each factor, each in a fresh process (so its
-    peak resident memory is its own)."""
+    peak resident memory is its own).
+
+    With ``repeats`` above 1, the sizes are timed in turn (all of them, then all again), so
+    a slow spell of a shared machine falls on every size alike; each size reports its
+    median time and its largest peak memory.
+    """
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    out = []
-    for factor in factors:
-        with ctx.Pool(1) as pool:
-            out.append(pool.apply(_one_scale, (scenario, factor, seed)))
-    return out
+    runs: list[list[ScaleResult]] = [[] for _ in factors]
+    for _ in range(repeats):
+        for i, factor in enumerate(factors):
+            with ctx.Pool(1) as pool:
+                runs[i].append(pool.apply(_one_scale, (scenario, factor, seed)))
+    return [
+        replace(
+            timed[0],
+            seconds=float(np.median([r.seconds for r in timed])),
+            peak_rss_mb=max(r.peak_rss_mb for r in timed),
+        )
+        for timed in runs
+    ]
 
 
 def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
