@@ -185,7 +185,9 @@ class Ledger(display.Shown):
         Per team (inside_sales, field_sales, customer_success), monthly: headcount at month
         end and every quantity of :data:`~sim.engine.staff.STAFF_FLOWS`.
     leads
-        Per-lead columns (ids are positions): channel, segment, intent_class, fit, state, cycles
+        Per-lead columns (ids are positions): key (where the lead's own random substream
+        starts: the same lead has the same key in every scenario run with the same seed),
+        channel, segment, intent_class, fit, state, cycles
         (recycle entries), created_at, first_mql_at (first hand-off to inside sales),
         first_ready_at (first time ready to call, after the channel's follow-up delay),
         first_touch_at, speed_to_lead_hours and speed_to_lead_business_hours (wall-clock and

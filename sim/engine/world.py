@@ -466,6 +466,7 @@ class World:
         nrr = sum(now for _, now in kept) / base if base > 0 else math.nan
         grr = sum(min(then, now) for then, now in kept) / base if base > 0 else math.nan
         columns = (
+            "key",
             "channel",
             "segment",
             "intent_class",
