@@ -297,3 +297,53 @@ def test_bench_times_each_size_in_its_own_process_and_in_turn() -> None:
     assert 0.4 < leads["0.5"] / leads["1"] < 0.6  # half the flows, about half the leads
     verdict = r"Scale goal .*: (met|not met) \(at most \d+\.\d\dx\); under 1 GB"
     assert re.search(verdict, result.output)
+
+
+def test_coupling_counts_the_leads_each_scenario_reaches_alone() -> None:
+    """``bench.coupling`` matches leads by their key: a scenario against itself reaches the
+    same leads; against +2 SDRs, the leads reached in one only add up to the difference in
+    leads reached, replication by replication, as separate runs of both count them."""
+    from sim import simulate
+    from sim.engine.streams import replication_seed
+    from sim.experiment.bench import coupling
+
+    sc = small(months=3)
+    same = coupling(sc, sc, pairs=2, workers=1)
+    assert [r.milestone for r in same] == ["sqls", "wins"]
+    assert all(not r.only_variant.any() and not r.only_base.any() for r in same)
+    more = small(months=3, sets=["inside_sales.headcount=12"])
+    rows = {r.milestone: r for r in coupling(sc, more, pairs=2, seed=4, workers=1)}
+    assert rows["sqls"].only_variant.sum() > 0
+    for r in range(2):
+        a = simulate(sc, replication_seed(4, r)).leads
+        b = simulate(more, replication_seed(4, r)).leads
+        for name, column in (("sqls", "first_sql_at"), ("wins", "won_at")):
+            reached = np.isfinite(b[column]).sum() - np.isfinite(a[column]).sum()
+            assert rows[name].difference[r] == reached
+
+
+def test_bench_pairs_and_couples_from_the_command_line() -> None:
+    args = ["--pair-with", "inside_sales.headcount=6", "--pairs", "3", "--coupling", "2"]
+    result = CliRunner().invoke(
+        main, ["bench", "--repeats", "1", "--set", "horizon_months=3", "-w", "1", *args]
+    )
+    assert result.exit_code == 0, result.output
+    for kpi in ("ending_arr", "wins"):
+        assert re.search(rf"Pairing goal for {kpi} .*: (met|not met|unsettled)", result.output)
+    assert "the first 2 pairs, lead by lead" in result.output
+    assert re.search(r"Won: the difference varies by [\d.,]+ leads", result.output)
+
+
+def test_a_spawned_process_reports_its_own_peak_memory_not_its_parents() -> None:
+    """The parent holds 300 MB when it starts a child by spawn; the child's peak is its
+    own (about what a bare interpreter with the package takes), not the parent's."""
+    import multiprocessing
+
+    from sim.experiment.bench import peak_rss_mb
+
+    ballast = np.ones(300 * 2**20 // 8)  # 300 MB, touched
+    assert peak_rss_mb() > 300
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        child = pool.apply(peak_rss_mb)
+    assert child < 250, child
+    del ballast

@@ -230,6 +230,14 @@ def _print_summary(results: Results, quick: bool = False) -> None:
     "(e.g. --pair-with inside_sales.headcount=5; repeatable).",
 )
 @count_option("--pairs", default=30, minimum=3, help="Paired replications.")
+@count_option(
+    "--coupling",
+    default=0,
+    minimum=0,
+    help="--pair-with: also compare N pairs (the first N futures of --pairs) lead by "
+    "lead: the leads qualified, and won, in one scenario and not the other, and how much of "
+    "the difference's spread is the lever's own reach, varying from one future to the next.",
+)
 @click.option(
     "--scales",
     default=None,
@@ -266,6 +274,7 @@ def bench(
     repeats: int,
     pair_with: tuple[str, ...],
     pairs: int,
+    coupling: int,
     scales: str | None,
     scale_repeats: int,
     planner: bool,
@@ -389,6 +398,50 @@ def bench(
                 highlight=False,
                 soft_wrap=True,
             )
+    if coupling:
+        _bench_coupling(sc, variant, coupling, workers)
+
+
+def _bench_coupling(sc: Scenario, variant: Scenario, pairs: int, workers: int | None) -> None:
+    import numpy as np
+
+    from sim.experiment.bench import coupling as run_coupling
+
+    with progress_bar("pairs compared lead by lead", pairs) as bar:
+        rows = guard(lambda: run_coupling(sc, variant, pairs=pairs, workers=workers, progress=bar))
+    table = Table(
+        title=f"coupling: the first {pairs} pairs, lead by lead (mean and sd per replication)",
+        caption="a lead counts once, however often it reached the milestone",
+    )
+    for col in ("leads", "in the variant only", "in the base only", "difference"):
+        table.add_column(col, justify="left" if col == "leads" else "right")
+    names = {"sqls": "qualified (SQL)", "wins": "won"}
+    titles = {"sqls": "Qualified (SQL)", "wins": "Won"}
+    for r in rows:
+        table.add_row(
+            names[r.milestone],
+            *(
+                f"{np.mean(getattr(r, what)):,.1f} ± {r.sd(what):,.1f}"
+                for what in ("only_variant", "only_base", "difference")
+            ),
+        )
+    stdout().print(table)
+    for r in rows:
+        gained, lost, spread = r.sd("only_variant"), r.sd("only_base"), r.sd("difference")
+        why = (
+            "mostly how many leads the variant gains, which varies from one future to the "
+            "next: pairing cannot remove that"
+            if lost**2 < 0.25 * spread**2
+            else "leads reached in the base only vary too: part of it may be leads whose luck "
+            "the two scenarios do not share"
+        )
+        stdout().print(
+            f"{titles[r.milestone]}: the difference varies by {spread:,.1f} leads "
+            f"(sd) from one future to the next; leads in the variant only by {gained:,.1f}, in "
+            f"the base only by {lost:,.1f}: {why}.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _bench_planner(sc: Scenario, target: str | None, workers: int | None) -> None:

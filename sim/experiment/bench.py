@@ -195,6 +195,85 @@ def _variance_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(paired > 0, independent / paired, np.inf)
 
 
+COUPLING_MILESTONES = {"sqls": "first_sql_at", "wins": "won_at"}
+"""Lead-level milestones :func:`coupling` compares: qualified by inside sales, won."""
+
+
+@dataclass(frozen=True)
+class CouplingResult:
+    """Which leads reach a milestone in one scenario of a pair and not in the other.
+
+    Per replication, ``only_variant`` leads reach it in the variant only and
+    ``only_base`` in the base only (leads matched by their key, so the same lead in both);
+    the difference in leads reaching it is ``only_variant - only_base``. Under perfect
+    coupling of a lever that only helps, ``only_base`` would be nothing but the lever's
+    own knock-on effects; what is left of the difference's spread is then how much the
+    lever's reach varies from one future to the next, which pairing cannot remove.
+    """
+
+    milestone: str
+    pairs: int
+    only_variant: np.ndarray[Any, Any]
+    only_base: np.ndarray[Any, Any]
+
+    @property
+    def difference(self) -> np.ndarray[Any, Any]:
+        """Leads reaching the milestone, variant less base, per replication."""
+        return np.asarray(self.only_variant - self.only_base)
+
+    def sd(self, what: str) -> float:
+        """Standard deviation over the pairs of ``only_variant``, ``only_base`` or
+        ``difference``."""
+        return float(np.std(getattr(self, what), ddof=1))
+
+
+def coupling(
+    base: Scenario,
+    variant: Scenario,
+    pairs: int = 10,
+    seed: int = 0,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> list[CouplingResult]:
+    """Run ``pairs`` paired replications (replication ``r`` of both seeded as
+    :func:`pairing` seeds it) and count, per milestone of :data:`COUPLING_MILESTONES`, the
+    leads that reach it in one scenario and not the other."""
+    import multiprocessing
+    import os
+
+    ctx = multiprocessing.get_context("spawn")
+    jobs = [(base, variant, seed, r) for r in range(pairs)]
+    counts: list[dict[str, tuple[int, int]]] = []
+    with ctx.Pool(min(pairs, workers or os.cpu_count() or 1)) as pool:
+        for done, row in enumerate(pool.imap(_one_coupling, jobs), start=1):
+            counts.append(row)
+            if progress is not None:
+                progress(done, pairs)
+    return [
+        CouplingResult(
+            name,
+            pairs,
+            np.array([c[name][0] for c in counts], dtype=float),
+            np.array([c[name][1] for c in counts], dtype=float),
+        )
+        for name in COUPLING_MILESTONES
+    ]
+
+
+def _one_coupling(job: tuple[Scenario, Scenario, int, int]) -> dict[str, tuple[int, int]]:
+    from sim.engine.streams import replication_seed
+
+    base, variant, seed, r = job
+    a = World(base, replication_seed(seed, r)).run().leads
+    b = World(variant, replication_seed(seed, r)).run().leads
+    out = {}
+    for name, column in COUPLING_MILESTONES.items():
+        in_a = set(a["key"][np.isfinite(a[column])].tolist())
+        in_b = set(b["key"][np.isfinite(b[column])].tolist())
+        out[name] = (len(in_b - in_a), len(in_a - in_b))
+    return out
+
+
 SCALES = (0.1, 1.0, 10.0)
 """Default sizes of :func:`scales`, relative to the scenario (the base: ~10k, ~100k, ~1M leads)."""
 
@@ -287,14 +366,31 @@ def scales(
     ]
 
 
-def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
+def peak_rss_mb() -> float:
+    """This process's peak resident memory, in MB.
+
+    On Linux, the high-water mark of the process's own memory (``VmHWM``): a process
+    started by fork and exec (as ``multiprocessing``'s spawn starts one) would otherwise
+    inherit, in ``getrusage``'s ``ru_maxrss``, the peak of its parent at the fork.
+    """
     import resource
 
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+
+
+def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
     world = World(scaled(scenario, factor), seed)
     start = time.perf_counter()
     ledger = world.run()
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    rss = peak_rss_mb()
     return ScaleResult(
         factor, len(ledger.leads["state"]), int(ledger.totals["events"]), seconds, rss
     )
