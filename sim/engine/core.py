@@ -41,11 +41,12 @@ class Clock(simpy.Environment):
       ``Timeout`` with its checks and its ``schedule`` call. :meth:`advance` (and
       :meth:`step`) call it directly; every other event (processes, timeouts) is processed
       exactly as :meth:`simpy.Environment.step` does.
-    - An entry due :attr:`SPAN` days or more ahead waits in a bucket of its span of time,
-      not in the heap, and joins the heap (with the sequence number it was given when it
-      was scheduled) when the clock reaches its bucket. The heap then holds only the near
-      future, so its depth, and the cost of each push and pop, no longer grows with the
-      months of renewals, pauses and buying windows pending.
+    - Time is cut into spans of :attr:`SPAN` days. An entry due in a later span than the
+      clock's waits in a bucket of its span, not in the heap, and joins the heap (with the
+      sequence number it was given when it was scheduled) when the clock reaches its span.
+      The heap then holds only the rest of the current span, so its depth, and the cost of
+      each push and pop, no longer grows with the months of renewals, pauses and buying
+      windows pending, nor with the number of leads.
 
     Events run in exactly the order, and at exactly the times, they would have had as
     SimPy events in one heap (``tests/test_clock.py``).
