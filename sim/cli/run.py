@@ -416,7 +416,6 @@ def _bench_coupling(sc: Scenario, variant: Scenario, pairs: int, workers: int | 
     for col in ("leads", "in the variant only", "in the base only", "difference"):
         table.add_column(col, justify="left" if col == "leads" else "right")
     names = {"sqls": "qualified (SQL)", "wins": "won"}
-    titles = {"sqls": "Qualified (SQL)", "wins": "Won"}
     for r in rows:
         table.add_row(
             names[r.milestone],
@@ -431,12 +430,13 @@ def _bench_coupling(sc: Scenario, variant: Scenario, pairs: int, workers: int | 
         why = (
             "mostly how many leads the variant gains, which varies from one future to the "
             "next: pairing cannot remove that"
-            if lost**2 < 0.25 * spread**2
+            if r.mostly_reach
             else "leads reached in the base only vary too: part of it may be leads whose luck "
             "the two scenarios do not share"
         )
+        name = names[r.milestone]
         stdout().print(
-            f"{titles[r.milestone]}: the difference varies by {spread:,.1f} leads "
+            f"{name[0].upper()}{name[1:]}: the difference varies by {spread:,.1f} leads "
             f"(sd) from one future to the next; leads in the variant only by {gained:,.1f}, in "
             f"the base only by {lost:,.1f}: {why}.",
             highlight=False,

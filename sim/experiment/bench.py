@@ -8,6 +8,7 @@ over a bare loop of :data:`REFERENCE_EVENTS` events (the speed goal: at most 1.5
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +18,9 @@ import numpy as np
 import simpy
 from simpy.events import Timeout
 
+from sim.engine.streams import replication_seed
 from sim.engine.world import World
+from sim.experiment.executors import default_workers, make_executor
 from sim.experiment.runner import Progress, run
 from sim.scenario.schema import Scenario
 
@@ -226,6 +229,12 @@ class CouplingResult:
         ``difference``."""
         return float(np.std(getattr(self, what), ddof=1))
 
+    @property
+    def mostly_reach(self) -> bool:
+        """Is the difference's spread mostly the lever's reach: do the leads reached in the
+        base only account for under a quarter of its variance?"""
+        return self.sd("only_base") ** 2 < 0.25 * self.sd("difference") ** 2
+
 
 def coupling(
     base: Scenario,
@@ -238,17 +247,15 @@ def coupling(
     """Run ``pairs`` paired replications (replication ``r`` of both seeded as
     :func:`pairing` seeds it) and count, per milestone of :data:`COUPLING_MILESTONES`, the
     leads that reach it in one scenario and not the other."""
-    import multiprocessing
-    import os
-
-    ctx = multiprocessing.get_context("spawn")
-    jobs = [(base, variant, seed, r) for r in range(pairs)]
-    counts: list[dict[str, tuple[int, int]]] = []
-    with ctx.Pool(min(pairs, workers or os.cpu_count() or 1)) as pool:
-        for done, row in enumerate(pool.imap(_one_coupling, jobs), start=1):
-            counts.append(row)
+    workers = min(default_workers() if workers is None else workers, pairs)
+    tasks = [(base, variant, seed, r) for r in range(pairs)]
+    found: dict[int, dict[str, tuple[int, int]]] = {}
+    with make_executor("serial" if workers == 1 else None, workers) as pool:
+        for r, row in pool.imap_unordered(_one_coupling, tasks):
+            found[r] = row
             if progress is not None:
-                progress(done, pairs)
+                progress(len(found), pairs)
+    counts = [found[r] for r in range(pairs)]
     return [
         CouplingResult(
             name,
@@ -260,10 +267,9 @@ def coupling(
     ]
 
 
-def _one_coupling(job: tuple[Scenario, Scenario, int, int]) -> dict[str, tuple[int, int]]:
-    from sim.engine.streams import replication_seed
-
-    base, variant, seed, r = job
+def _one_coupling(
+    base: Scenario, variant: Scenario, seed: int, r: int
+) -> dict[str, tuple[int, int]]:
     a = World(base, replication_seed(seed, r)).run().leads
     b = World(variant, replication_seed(seed, r)).run().leads
     out = {}
@@ -382,7 +388,8 @@ def peak_rss_mb() -> float:
                     return int(line.split()[1]) / 1024.0  # kB
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS, else kB
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024.0
 
 
 def _one_scale(scenario: Scenario, factor: float, seed: int) -> ScaleResult:
