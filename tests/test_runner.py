@@ -314,12 +314,50 @@ def test_coupling_counts_the_leads_each_scenario_reaches_alone() -> None:
     more = small(months=3, sets=["inside_sales.headcount=12"])
     rows = {r.milestone: r for r in coupling(sc, more, pairs=2, seed=4, workers=1)}
     assert rows["sqls"].only_variant.sum() > 0
+    for row in rows.values():  # each team's capacity in the base run of each pair
+        assert set(row.drivers) == {"inside sales", "field sales", "customer success"}
+        assert all(len(c) == 2 and (c > 0).all() for c in row.drivers.values())
     for r in range(2):
         a = simulate(sc, replication_seed(4, r)).leads
         b = simulate(more, replication_seed(4, r)).leads
         for name, column in (("sqls", "first_sql_at"), ("wins", "won_at")):
             reached = np.isfinite(b[column]).sum() - np.isfinite(a[column]).sum()
             assert rows[name].difference[r] == reached
+
+
+def test_coupling_names_the_team_whose_capacity_the_difference_follows() -> None:
+    """``CouplingResult.follows``: a capacity that falls as the difference grows is named,
+    strongest first, with r and p; a constant capacity (no turnover) and one unrelated to
+    the difference are not."""
+    from sim.experiment.bench import CouplingResult
+
+    gained = np.array([12.0, 25, 31, 38, 52, 61, 68, 83, 90, 104])
+    lost = np.zeros(10)
+    drivers = {
+        "inside sales": 2000.0 - 10 * gained + np.array([3.0, -5, 4, -2, 6, -4, 1, -3, 5, -6]),
+        "field sales": np.full(10, 500.0),
+        "customer success": np.array([1.0, -1, -1, 1, 1, -1, -1, 1, 1, -1]) + 300,
+    }
+    row = CouplingResult("wins", 10, gained, lost, drivers)
+    follows = row.follows()
+    assert [team for team, _, _ in follows] == ["inside sales"]
+    _, r, p = follows[0]
+    assert r < -0.99
+    assert p < 1e-6
+    # without the inside-sales capacity nothing is left to name
+    assert (
+        CouplingResult("wins", 10, gained, lost, {"field sales": drivers["field sales"]}).follows()
+        == []
+    )
+
+
+def test_the_pairing_goal_is_judged_on_30_pairs_or_more() -> None:
+    from sim.experiment.bench import PairingResult
+
+    wide = {"kpi": "wins", "ratio": 80.0, "low": 20.0, "high": 300.0, "mean_difference": 5.0}
+    assert PairingResult(pairs=3, **wide).meets_goal is None
+    assert PairingResult(pairs=30, **wide).meets_goal is True
+    assert PairingResult(pairs=30, **{**wide, "low": 2.0, "high": 8.0}).meets_goal is False
 
 
 def test_bench_pairs_and_couples_from_the_command_line() -> None:
@@ -332,6 +370,11 @@ def test_bench_pairs_and_couples_from_the_command_line() -> None:
         assert re.search(rf"Pairing goal for {kpi} .*: (met|not met|unsettled)", result.output)
     assert "the first 2 pairs, lead by lead" in result.output
     assert re.search(r"Won: the difference varies by [\d.,]+ leads", result.output)
+    assert re.search(
+        r"It follows (no team's capacity|the capacity of [a-z ]+ in the base)", result.output
+    )
+    # 3 pairs are too few to judge the goal, whatever their bootstrap says
+    assert "fewer than 30 pairs: too few to judge" in result.output
 
 
 def test_a_spawned_process_reports_its_own_peak_memory_not_its_parents() -> None:

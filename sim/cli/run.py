@@ -236,7 +236,8 @@ def _print_summary(results: Results, quick: bool = False) -> None:
     minimum=0,
     help="--pair-with: also compare N pairs (the first N futures of --pairs) lead by "
     "lead: the leads qualified, and won, in one scenario and not the other, and how much of "
-    "the difference's spread is the lever's own reach, varying from one future to the next.",
+    "the difference's spread is the lever's own reach, varying from one future to the next, "
+    "and which team's capacity in the base (its turnover, vacancies, ramps) it follows.",
 )
 @click.option(
     "--scales",
@@ -292,6 +293,7 @@ def bench(
     from sim.experiment.bench import (
         GOAL_PAIRING,
         GOAL_PAIRING_KPIS,
+        GOAL_PAIRING_MIN_PAIRS,
         GOAL_REPLICATION_RATIO,
         GOAL_SCALE_SPREAD,
         REFERENCE_EVENTS,
@@ -392,7 +394,12 @@ def bench(
     for r in rows:
         if r.kpi in GOAL_PAIRING_KPIS:
             words = goal_words(r.meets_goal)
-            why = " (its 95% CI spans the goal: more --pairs would tell)" * (words == "unsettled")
+            why = (
+                f" (fewer than {GOAL_PAIRING_MIN_PAIRS} pairs: too few to judge)"
+                if r.pairs < GOAL_PAIRING_MIN_PAIRS
+                else " (its 95% CI spans the goal: more --pairs would tell)"
+                * (words == "unsettled")
+            )
             stdout().print(
                 f"Pairing goal for {r.kpi} (ratio at least {GOAL_PAIRING:g}x): {words}{why}.",
                 highlight=False,
@@ -442,6 +449,25 @@ def _bench_coupling(sc: Scenario, variant: Scenario, pairs: int, workers: int | 
             highlight=False,
             soft_wrap=True,
         )
+        follows = r.follows()
+        if follows:
+            team, corr, p = follows[0]
+            more = "smaller" if corr < 0 else "larger"
+            stdout().print(
+                f"  It follows the capacity of {team} in the base (r = {corr:+.2f}, p = {p:.2g}; "
+                f"{corr**2:.0%} of its variance): the lever is worth more where that capacity "
+                f"is {more}, as that team's turnover, vacancies and ramps vary from one "
+                "future to the next.",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            stdout().print(
+                f"  It follows no team's capacity in the base that {r.pairs} pairs can "
+                "tell (95%): unsettled, more pairs may tell.",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _bench_planner(sc: Scenario, target: str | None, workers: int | None) -> None:

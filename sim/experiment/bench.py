@@ -11,11 +11,12 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import simpy
+from scipy import stats
 from simpy.events import Timeout
 
 from sim.engine.streams import replication_seed
@@ -38,6 +39,9 @@ GOAL_PAIRING = 10.0
 """Pairing goal: the variance ratio of ending ARR and of wins at least this."""
 GOAL_PAIRING_KPIS = ("ending_arr", "wins")
 """The KPIs :data:`GOAL_PAIRING` is asked of."""
+GOAL_PAIRING_MIN_PAIRS = 30
+"""The pairing goal is judged on at least this many pairs: a bootstrap over fewer is not to
+be trusted (over 3 pairs, a CI of 90x to 14,700x)."""
 
 
 def goal_words(met: bool | None) -> str:
@@ -153,7 +157,10 @@ class PairingResult:
     @property
     def meets_goal(self) -> bool | None:
         """Is the ratio at least :data:`GOAL_PAIRING`: True or False when its whole CI is
-        on one side, None (unsettled) when the CI straddles it."""
+        on one side, None (unsettled) when the CI straddles it or when there are fewer than
+        :data:`GOAL_PAIRING_MIN_PAIRS` pairs."""
+        if self.pairs < GOAL_PAIRING_MIN_PAIRS:
+            return None
         if self.low >= GOAL_PAIRING:
             return True
         if self.high < GOAL_PAIRING:
@@ -201,6 +208,15 @@ def _variance_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 COUPLING_MILESTONES = {"sqls": "first_sql_at", "wins": "won_at"}
 """Lead-level milestones :func:`coupling` compares: qualified by inside sales, won."""
 
+COUPLING_DRIVERS = {
+    "inside sales": "inside_sales_hours",
+    "field sales": "field_sales_slot_days",
+    "customer success": "customer_success_account_days",
+}
+"""Each team's capacity over the horizon in the base run (``Ledger.capacity``): what its
+turnover, vacancies and ramps left of it. :meth:`CouplingResult.follows` asks whether the
+lever's worth varies with it."""
+
 
 @dataclass(frozen=True)
 class CouplingResult:
@@ -218,6 +234,8 @@ class CouplingResult:
     pairs: int
     only_variant: np.ndarray[Any, Any]
     only_base: np.ndarray[Any, Any]
+    drivers: dict[str, np.ndarray[Any, Any]] = field(default_factory=dict)
+    """Per team of :data:`COUPLING_DRIVERS`, its capacity in the base run of each pair."""
 
     @property
     def difference(self) -> np.ndarray[Any, Any]:
@@ -235,6 +253,26 @@ class CouplingResult:
         base only account for under a quarter of its variance?"""
         return self.sd("only_base") ** 2 < 0.25 * self.sd("difference") ** 2
 
+    def follows(self, level: float = 0.95) -> list[tuple[str, float, float]]:
+        """The teams whose capacity in the base run the difference varies with.
+
+        ``(team, r, p)`` for each team whose capacity (what its turnover, vacancies and
+        ramps left of it) is correlated with the difference over the pairs at ``level``
+        (Pearson's ``r``, two-sided ``p``), strongest first. ``r ** 2`` is the share of
+        the difference's variance a straight line in that capacity explains: a lever whose
+        worth depends on the team's turnover in each future, a spread that pairing cannot
+        remove.
+        """
+        found = []
+        diff = self.difference
+        for team, capacity in self.drivers.items():
+            if len(capacity) < 3 or np.ptp(capacity) == 0 or np.ptp(diff) == 0:
+                continue  # a constant says nothing (no turnover, or no difference)
+            r, p = stats.pearsonr(capacity, diff)
+            if p < 1.0 - level:
+                found.append((team, float(r), float(p)))
+        return sorted(found, key=lambda row: -abs(row[1]))
+
 
 def coupling(
     base: Scenario,
@@ -249,19 +287,24 @@ def coupling(
     leads that reach it in one scenario and not the other."""
     workers = min(default_workers() if workers is None else workers, pairs)
     tasks = [(base, variant, seed, r) for r in range(pairs)]
-    found: dict[int, dict[str, tuple[int, int]]] = {}
+    found: dict[int, tuple[dict[str, tuple[int, int]], dict[str, float]]] = {}
     with make_executor("serial" if workers == 1 else None, workers) as pool:
         for r, row in pool.imap_unordered(_one_coupling, tasks):
             found[r] = row
             if progress is not None:
                 progress(len(found), pairs)
-    counts = [found[r] for r in range(pairs)]
+    counts = [found[r][0] for r in range(pairs)]
+    drivers = {
+        team: np.array([found[r][1][team] for r in range(pairs)], dtype=float)
+        for team in found[0][1]
+    }
     return [
         CouplingResult(
             name,
             pairs,
             np.array([c[name][0] for c in counts], dtype=float),
             np.array([c[name][1] for c in counts], dtype=float),
+            drivers,
         )
         for name in COUPLING_MILESTONES
     ]
@@ -269,15 +312,21 @@ def coupling(
 
 def _one_coupling(
     base: Scenario, variant: Scenario, seed: int, r: int
-) -> dict[str, tuple[int, int]]:
-    a = World(base, replication_seed(seed, r)).run().leads
+) -> tuple[dict[str, tuple[int, int]], dict[str, float]]:
+    ledger = World(base, replication_seed(seed, r)).run()
+    a = ledger.leads
     b = World(variant, replication_seed(seed, r)).run().leads
+    capacity = {
+        team: float(np.sum(ledger.capacity[column]))
+        for team, column in COUPLING_DRIVERS.items()
+        if column in ledger.capacity
+    }
     out = {}
     for name, column in COUPLING_MILESTONES.items():
         in_a = set(a["key"][np.isfinite(a[column])].tolist())
         in_b = set(b["key"][np.isfinite(b[column])].tolist())
         out[name] = (len(in_b - in_a), len(in_a - in_b))
-    return out
+    return out, capacity
 
 
 SCALES = (0.1, 1.0, 10.0)
