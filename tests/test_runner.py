@@ -237,8 +237,9 @@ def test_bench_reports_a_ratio_to_the_bare_loop() -> None:
     assert result.bare_seconds > 0
     assert result.ratio == pytest.approx(result.model_seconds / result.bare_seconds)
     assert result.reference_seconds > 0
+    assert result.build_seconds > 0
     assert result.replication_ratio == pytest.approx(
-        result.model_seconds / result.reference_seconds
+        (result.build_seconds + result.model_seconds) / result.reference_seconds
     )
     assert result.events_per_lead == pytest.approx(result.events / result.leads)
 
