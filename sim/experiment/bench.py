@@ -271,18 +271,22 @@ class CouplingResult:
 
         ``(team, r, p)`` for each team whose capacity (what its turnover, vacancies and
         ramps left of it) is correlated with the difference over the pairs at ``level``
-        (Pearson's ``r``, two-sided ``p``), strongest first. ``r ** 2`` is the share of
+        (Pearson's ``r``, two-sided ``p``, Bonferroni over the teams looked at), strongest
+        first. ``r ** 2`` is the share of
         the difference's variance a straight line in that capacity explains: a lever whose
         worth depends on the team's turnover in each future, a spread that pairing cannot
         remove.
         """
-        found = []
         diff = self.difference
-        for team, capacity in self.drivers.items():
-            if len(capacity) < 3 or np.ptp(capacity) == 0 or np.ptp(diff) == 0:
-                continue  # a constant says nothing (no turnover, or no difference)
+        varying = {  # a constant says nothing (no turnover, or no difference)
+            team: capacity
+            for team, capacity in self.drivers.items()
+            if len(capacity) >= 3 and np.ptp(capacity) > 0 and np.ptp(diff) > 0
+        }
+        found = []
+        for team, capacity in varying.items():
             r, p = stats.pearsonr(capacity, diff)
-            if p < 1.0 - level:
+            if p < (1.0 - level) / len(varying):
                 found.append((team, float(r), float(p)))
         return sorted(found, key=lambda row: -abs(row[1]))
 
@@ -390,6 +394,7 @@ class ScaleResult:
     leads: int
     events: int
     seconds: float
+    """Wall time of the replication: building its world and running it."""
     peak_rss_mb: float
 
     @property
