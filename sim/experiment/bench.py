@@ -272,10 +272,9 @@ class CouplingResult:
         ``(team, r, p)`` for each team whose capacity (what its turnover, vacancies and
         ramps left of it) is correlated with the difference over the pairs at ``level``
         (Pearson's ``r``, two-sided ``p``, Bonferroni over the teams looked at), strongest
-        first. ``r ** 2`` is the share of
-        the difference's variance a straight line in that capacity explains: a lever whose
-        worth depends on the team's turnover in each future, a spread that pairing cannot
-        remove.
+        first. ``r ** 2`` is the share of the difference's variance a straight line in that
+        capacity explains: a lever whose worth depends on the team's turnover in each
+        future, a spread that pairing cannot remove.
         """
         diff = self.difference
         varying = {  # a constant says nothing (no turnover, or no difference)
