@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from sim.experiment.bench import PairingResult
 
 from sim.analysis.metrics import KPI_GROUPS, KPIS
 from sim.cli.common import (
@@ -231,6 +236,15 @@ def _print_summary(results: Results, quick: bool = False) -> None:
 )
 @count_option("--pairs", default=30, minimum=3, help="Paired replications.")
 @count_option(
+    "--controls",
+    "control_runs",
+    default=2000,
+    minimum=0,
+    help="--pair-with: also measure the ratio with the base's team capacities as control "
+    "variates, their means from this many roster-only runs (about 8 ms each on the base; "
+    "0: not at all).",
+)
+@count_option(
     "--coupling",
     default=0,
     minimum=0,
@@ -275,6 +289,7 @@ def bench(
     repeats: int,
     pair_with: tuple[str, ...],
     pairs: int,
+    control_runs: int,
     coupling: int,
     scales: str | None,
     scale_repeats: int,
@@ -291,9 +306,7 @@ def bench(
     time the planning search of docs/guides/cro-headcount.md.
     """
     from sim.experiment.bench import (
-        GOAL_PAIRING,
         GOAL_PAIRING_KPIS,
-        GOAL_PAIRING_MIN_PAIRS,
         GOAL_REPLICATION_RATIO,
         GOAL_SCALE_SPREAD,
         REFERENCE_EVENTS,
@@ -379,35 +392,63 @@ def bench(
             done[0] += 1
             bar(done[0], 2 * pairs)
 
-        rows = guard(lambda: pairing(sc, variant, pairs=pairs, workers=workers, progress=step))
+        rows = guard(
+            lambda: pairing(
+                sc, variant, pairs=pairs, workers=workers, progress=step, control_runs=control_runs
+            )
+        )
     table = Table(
         title=f"pairing: {sc.name} vs {', '.join(pair_with)}, {pairs} pairs (seed 0)",
         caption="variance ratio = var(A) + var(B) (independent seeds) over var(B - A) "
-        "(paired); 95% CI: bootstrap over the pairs",
+        "(paired); with controls: over the variance left once the base's team capacities "
+        f"(means from {control_runs:,} roster-only runs) are taken out as control variates; "
+        "95% CIs: bootstrap over the pairs",
     )
-    for col in ("KPI", "mean difference", "variance ratio", "95% CI"):
+    columns = ["KPI", "mean difference", "variance ratio", "95% CI"]
+    if control_runs:
+        columns += ["with controls", "95% CI ", "explained"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "KPI" else "right")
     for r in rows:
-        table.add_row(
-            r.kpi, f"{r.mean_difference:,.1f}", f"{r.ratio:.1f}x", f"{r.low:.1f}-{r.high:.1f}x"
-        )
+        cells = [
+            r.kpi,
+            f"{r.mean_difference:,.1f}",
+            f"{r.ratio:.1f}x",
+            f"{r.low:.1f}-{r.high:.1f}x",
+        ]
+        if control_runs and math.isnan(r.controlled_ratio):
+            cells += ["too few pairs", "", ""]
+        elif control_runs:
+            cells += [
+                f"{r.controlled_ratio:.1f}x",
+                f"{r.controlled_low:.1f}-{r.controlled_high:.1f}x",
+                f"{r.controlled_r2:.0%}",
+            ]
+        table.add_row(*cells)
     stdout().print(table)
     for r in rows:
         if r.kpi in GOAL_PAIRING_KPIS:
-            words = goal_words(r.meets_goal)
-            why = (
-                f" (fewer than {GOAL_PAIRING_MIN_PAIRS} pairs: too few to judge)"
-                if r.pairs < GOAL_PAIRING_MIN_PAIRS
-                else " (its 95% CI spans the goal: more --pairs would tell)"
-                * (words == "unsettled")
-            )
-            stdout().print(
-                f"Pairing goal for {r.kpi} (ratio at least {GOAL_PAIRING:g}x): {words}{why}.",
-                highlight=False,
-                soft_wrap=True,
-            )
+            _pairing_goal(r, r.kpi, r.meets_goal)
+            if control_runs:
+                _pairing_goal(r, f"{r.kpi} with controls", r.controlled_meets_goal)
     if coupling:
         _bench_coupling(sc, variant, coupling, workers)
+
+
+def _pairing_goal(row: PairingResult, what: str, met: bool | None) -> None:
+    from sim.experiment.bench import GOAL_PAIRING, GOAL_PAIRING_MIN_PAIRS, goal_words
+
+    words = goal_words(met)
+    why = (
+        f" (fewer than {GOAL_PAIRING_MIN_PAIRS} pairs: too few to judge)"
+        if row.pairs < GOAL_PAIRING_MIN_PAIRS
+        else " (its 95% CI spans the goal: more --pairs would tell)" * (words == "unsettled")
+    )
+    stdout().print(
+        f"Pairing goal for {what} (ratio at least {GOAL_PAIRING:g}x): {words}{why}.",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _bench_coupling(sc: Scenario, variant: Scenario, pairs: int, workers: int | None) -> None:

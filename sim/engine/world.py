@@ -47,7 +47,9 @@ _NRR_WINDOW_MONTHS = 12
 class World:
     """One replication of a scenario, wired and ready to run."""
 
-    def __init__(self, scenario: Scenario, seed: SeedLike) -> None:
+    def __init__(self, scenario: Scenario, seed: SeedLike, starting_book: bool = True) -> None:
+        """Wire the teams for ``seed``; ``starting_book=False`` leaves out the customers,
+        open deals and leads already in the funnel on day one (see :func:`roster_days`)."""
         self.scenario = scenario
         self.streams = Streams(seed)
         self.env = Clock()
@@ -105,7 +107,7 @@ class World:
         }
         self.stocks = {name: [0.0] * scenario.horizon_months for name in STOCKS}
         self.areas = {name: [0.0] * scenario.horizon_months for name in AREAS}
-        self.opening_arr = self._seed_starting_book()
+        self.opening_arr = self._seed_starting_book() if starting_book else 0.0
         self._nrr_base: dict[int, tuple[int, float]] = {}
 
     def _wire(self) -> None:
@@ -674,3 +676,32 @@ def simulate(
         If leads were not conserved or the ARR ledger does not balance (a bug).
     """
     return World(scenario, seed).run(on_month)
+
+
+def roster_days(scenario: Scenario, seed: SeedLike = 0) -> dict[str, float]:
+    """Each team's effective person-days over the horizon, from its rosters alone.
+
+    A team's people (day-one seats, planned hires and leavers, headcount targets, each
+    seat's tenure, backfill lead time and talent, ramp and coaching) come from the seats'
+    own substreams and never from the leads, so they are the same in every replication
+    of ``scenario`` seeded ``seed``: this runs the rosters only, without a lead, in a few
+    milliseconds, and gives the totals of ``Ledger.staff[team]["effective_days"]`` of
+    :func:`simulate` with that seed, bit for bit (``tests/test_controls.py``). Their
+    capacity is what a paired comparison can use as a control variate
+    (:func:`sim.stats.control_variates`), its mean taken from many such runs.
+    """
+    world = World(scenario, seed, starting_book=False)
+    env = world.env
+    for rosters in world.teams.values():
+        for roster in rosters:
+            env.process(roster.plans())
+    env.advance(world.horizon)
+    starts = world.ctx.month_starts
+    out = {}
+    for team, rosters in world.teams.items():
+        months = [0.0] * scenario.horizon_months
+        for m in range(scenario.horizon_months):
+            for roster in rosters:
+                months[m] += roster.month_figures(starts[m], starts[m + 1])["effective_days"]
+        out[team] = float(np.sum(np.asarray(months)))
+    return out

@@ -7,6 +7,7 @@ over a bare loop of :data:`REFERENCE_EVENTS` events (the speed goal: at most 1.5
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
 import time
@@ -21,6 +22,7 @@ from simpy.events import Timeout
 
 from sim.engine.streams import replication_seed
 from sim.engine.world import World
+from sim.experiment.controls import Controls, controlled_difference, controls
 from sim.experiment.executors import default_workers, make_executor
 from sim.experiment.runner import Progress, run
 from sim.scenario.schema import Scenario
@@ -166,17 +168,33 @@ class PairingResult:
     low: float
     high: float
     mean_difference: float
+    controlled_ratio: float = math.nan
+    """The same with the base's team capacities as control variates
+    (:mod:`sim.experiment.controls`): var(A) + var(B) over ``pairs`` times the squared
+    standard error of the controlled mean difference."""
+    controlled_low: float = math.nan
+    controlled_high: float = math.nan
+    controlled_r2: float = math.nan
+    """The share of the paired difference's variance the capacities explain."""
 
     @property
     def meets_goal(self) -> bool | None:
         """Is the ratio at least :data:`GOAL_PAIRING`: True or False when its whole CI is
         on one side, None (unsettled) when the CI straddles it or when there are fewer than
         :data:`GOAL_PAIRING_MIN_PAIRS` pairs."""
-        if self.pairs < GOAL_PAIRING_MIN_PAIRS:
+        return self._goal(self.low, self.high)
+
+    @property
+    def controlled_meets_goal(self) -> bool | None:
+        """:attr:`meets_goal` for :attr:`controlled_ratio` (None if not measured)."""
+        return self._goal(self.controlled_low, self.controlled_high)
+
+    def _goal(self, low: float, high: float) -> bool | None:
+        if self.pairs < GOAL_PAIRING_MIN_PAIRS or math.isnan(low):
             return None
-        if self.low >= GOAL_PAIRING:
+        if low >= GOAL_PAIRING:
             return True
-        if self.high < GOAL_PAIRING:
+        if high < GOAL_PAIRING:
             return False
         return None
 
@@ -190,11 +208,17 @@ def pairing(
     workers: int | None = None,
     resamples: int = 2000,
     progress: Progress | None = None,
+    control_runs: int = 0,
 ) -> list[PairingResult]:
     """Run ``pairs`` paired replications of ``base`` and ``variant`` (replication ``r`` of
-    both seeded ``(seed, r)``) and measure the variance ratio of each KPI's difference."""
+    both seeded ``(seed, r)``) and measure the variance ratio of each KPI's difference.
+
+    With ``control_runs`` > 0, also with the base's team capacities as control variates,
+    their means from that many roster-only runs (:func:`sim.experiment.controls.controls`).
+    """
     a = run(base, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
     b = run(variant, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
+    found = controls(base, seed, range(pairs), control_runs) if control_runs else None
     rng = np.random.default_rng(seed)
     index = rng.integers(0, pairs, (resamples, pairs))
     out = []
@@ -204,10 +228,46 @@ def pairing(
         boot = _variance_ratio(x[index], y[index])
         boot = boot[np.isfinite(boot)]
         low, high = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
-        out.append(
-            PairingResult(kpi, pairs, float(ratio), float(low), float(high), float(np.mean(y - x)))
+        row = PairingResult(
+            kpi, pairs, float(ratio), float(low), float(high), float(np.mean(y - x))
         )
+        if found is not None:
+            row = _with_controls(row, x, y, found, index)
+        out.append(row)
     return out
+
+
+def _with_controls(
+    row: PairingResult, x: np.ndarray, y: np.ndarray, found: Controls, index: np.ndarray
+) -> PairingResult:
+    """``row`` with its ratio under control variates and a bootstrap CI over the pairs
+    (the controls' slopes fitted again in each resample, their means held)."""
+
+    def ratio(i: np.ndarray) -> float:
+        xs, ys = x[i], y[i]
+        sub = Controls(found.teams, found.values[i], found.means, found.means_cov, found.runs)
+        try:
+            fit = controlled_difference(xs, ys, sub)
+        except (ValueError, np.linalg.LinAlgError):  # a resample too alike to fit
+            return math.nan
+        independent = xs.var(ddof=1) + ys.var(ddof=1)
+        return independent / fit.variance if fit.variance > 0 else math.inf
+
+    every = np.arange(len(x))
+    try:
+        whole = controlled_difference(x, y, found)
+    except ValueError:  # fewer pairs than the controls need: no second ratio
+        return row
+    boot = np.array([ratio(i) for i in index])
+    boot = boot[np.isfinite(boot)]
+    low, high = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
+    return replace(
+        row,
+        controlled_ratio=ratio(every),
+        controlled_low=float(low),
+        controlled_high=float(high),
+        controlled_r2=whole.r2,
+    )
 
 
 def _variance_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:

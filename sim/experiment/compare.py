@@ -20,6 +20,7 @@ import pandas as pd
 
 from sim import display
 from sim.analysis.metrics import KPIS
+from sim.experiment.controls import CONTROL_RUNS, controlled_difference, controls
 from sim.experiment.executors import ExecutorLike
 from sim.experiment.results import PERCENTILES, Results
 from sim.experiment.runner import Progress, Replications, StoppingRule, run_together
@@ -235,6 +236,71 @@ class Comparison(display.Shown):
                         diff["diff"], diff["diff_low"], diff["diff_high"], pairs, diff["diff_sd"]
                     )
                 rows.append(row | diff)
+        return pd.DataFrame(rows)
+
+    def controlled(
+        self, kpis: Sequence[str] | None = None, runs: int = CONTROL_RUNS
+    ) -> pd.DataFrame:
+        """The paired differences with the baseline's team capacities as control variates.
+
+        A lever's worth often depends on the future's turnover (two more SDRs are worth
+        more when the desk loses people), so a paired difference still varies with each
+        team's capacity in the baseline run. That capacity depends only on the seats' own
+        random numbers, so it is known for every replication, and its mean from ``runs``
+        roster-only runs (:mod:`sim.experiment.controls`); the part of the difference a
+        straight line in it explains is taken out (:func:`sim.stats.control_variates`).
+        The estimate is of the same mean difference; its interval is narrower by the
+        share ``explained``.
+
+        Parameters
+        ----------
+        kpis
+            KPIs to report (default: every KPI).
+        runs
+            Roster-only runs behind the controls' means (about 8 ms each on the base).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per (kpi, scenario) other than the first: ``n`` pairs, the plain
+            ``diff``, ``diff_low``, ``diff_high``, the controlled ``cv_diff``, ``cv_low``,
+            ``cv_high``, ``explained`` (share of the difference's variance the capacities
+            explain) and ``verdict`` (:func:`sim.stats.verdict` on the controlled interval).
+            Empty if there are too few pairs for the controls (at least teams + 2).
+        """
+        names = list(KPIS) if kpis is None else list(kpis)
+        first = self.results[0]
+        reps = [r.replication for r in first.replications]
+        found = controls(first.scenario, self.seed, reps, runs)
+        tables = [res.kpis().set_index("replication").loc[reps] for res in self.results]
+        rows: list[dict[str, Any]] = []
+        for kpi in names:
+            base = tables[0][kpi].to_numpy(float)
+            for label, table in zip(self.labels[1:], tables[1:], strict=True):
+                x = table[kpi].to_numpy(float)
+                plain = paired_difference(base, x, BETTER.get(kpi, 0))
+                try:
+                    fit = controlled_difference(base, x, found)
+                except ValueError:  # fewer pairs than the controls need
+                    return pd.DataFrame(rows)
+                n = len(reps)
+                rows.append(
+                    {
+                        "kpi": kpi,
+                        "scenario": label,
+                        "n": n,
+                        "diff": plain["diff"],
+                        "diff_low": plain["diff_low"],
+                        "diff_high": plain["diff_high"],
+                        "cv_diff": fit.estimate,
+                        "cv_low": fit.low,
+                        "cv_high": fit.high,
+                        "explained": fit.r2,
+                        "verdict": verdict(
+                            fit.estimate, fit.low, fit.high, n, math.sqrt(fit.variance)
+                        ),
+                    }
+                )
         return pd.DataFrame(rows)
 
 
