@@ -97,6 +97,13 @@ def test_the_controls_means_come_from_replications_no_run_uses() -> None:
     np.testing.assert_array_equal(found.means, np.mean(pool, axis=0))
     first = roster_days(sc, replication_seed(5, 0))
     np.testing.assert_array_equal(found.values[0], list(first.values()))
+    # a variant's team is a control of its own only where its roster differs
+    more = controls(sc, 5, range(8), 40, small(months=8, sets=["inside_sales.headcount=5"]))
+    assert more.teams == (*found.teams, "inside_sales (variant)")
+    np.testing.assert_array_equal(more.values[:, :3], found.values)
+    assert (more.values[:, 3] > found.values[:, 0]).all()  # two more seats
+    assert more.means_cov.shape == (4, 4)
+    assert controls(sc, 5, range(8), 40, sc).teams == found.teams
     # the difference is what is controlled: a variant equal to the base differs by nothing
     same = np.arange(8.0)
     fit = controlled_difference(same, same + 2.0, found)

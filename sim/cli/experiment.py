@@ -84,7 +84,7 @@ REVERSE_FLAGS = {
     "control_runs",
     default=0,
     minimum=0,
-    help="Also give each difference with the first scenario's team capacities (turnover, "
+    help="Also give each difference with the team capacities of both scenarios (turnover, "
     "vacancies, ramps) as control variates, their means from this many roster-only runs "
     "(e.g. 2000: about 8 ms each on the base): the same mean difference, a narrower CI "
     "when the lever's worth varies with turnover. Saved as controlled.csv with --out.",
@@ -159,7 +159,7 @@ def _print_controlled(controlled: pd.DataFrame, result: Comparison, runs: int) -
         )
         return
     table = Table(
-        title=f"with {first}'s team capacities as control variates "
+        title="with the teams' capacities in both runs as control variates "
         f"(means from {runs:,} roster-only runs)"
     )
     for name in ("KPI", "scenario"):

@@ -235,13 +235,20 @@ def _print_summary(results: Results, quick: bool = False) -> None:
     "(e.g. --pair-with inside_sales.headcount=5; repeatable).",
 )
 @count_option("--pairs", default=30, minimum=3, help="Paired replications.")
+@click.option(
+    "--pair-seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="--pair-with: root seed of the pairs (pair r of both scenarios seeded (seed, r)).",
+)
 @count_option(
     "--controls",
     "control_runs",
     default=2000,
     minimum=0,
-    help="--pair-with: also measure the ratio with the base's team capacities as control "
-    "variates, their means from this many roster-only runs (about 8 ms each on the base; "
+    help="--pair-with: also measure the ratio with the team capacities of both runs as "
+    "control variates, their means from this many roster-only runs (about 8 ms each on the base; "
     "0: not at all).",
 )
 @count_option(
@@ -289,6 +296,7 @@ def bench(
     repeats: int,
     pair_with: tuple[str, ...],
     pairs: int,
+    pair_seed: int,
     control_runs: int,
     coupling: int,
     scales: str | None,
@@ -394,13 +402,19 @@ def bench(
 
         rows = guard(
             lambda: pairing(
-                sc, variant, pairs=pairs, workers=workers, progress=step, control_runs=control_runs
+                sc,
+                variant,
+                pairs=pairs,
+                seed=pair_seed,
+                workers=workers,
+                progress=step,
+                control_runs=control_runs,
             )
         )
     table = Table(
-        title=f"pairing: {sc.name} vs {', '.join(pair_with)}, {pairs} pairs (seed 0)",
+        title=f"pairing: {sc.name} vs {', '.join(pair_with)}, {pairs} pairs (seed {pair_seed})",
         caption="variance ratio = var(A) + var(B) (independent seeds) over var(B - A) "
-        "(paired); with controls: over the variance left once the base's team capacities "
+        "(paired); with controls: over the variance left once both runs' team capacities "
         f"(means from {control_runs:,} roster-only runs) are taken out as control variates; "
         "95% CIs: bootstrap over the pairs",
     )
@@ -432,7 +446,7 @@ def bench(
             if control_runs:
                 _pairing_goal(r, f"{r.kpi} with controls", r.controlled_meets_goal)
     if coupling:
-        _bench_coupling(sc, variant, coupling, workers)
+        _bench_coupling(sc, variant, coupling, workers, pair_seed)
 
 
 def _pairing_goal(row: PairingResult, what: str, met: bool | None) -> None:
@@ -451,13 +465,17 @@ def _pairing_goal(row: PairingResult, what: str, met: bool | None) -> None:
     )
 
 
-def _bench_coupling(sc: Scenario, variant: Scenario, pairs: int, workers: int | None) -> None:
+def _bench_coupling(
+    sc: Scenario, variant: Scenario, pairs: int, workers: int | None, seed: int
+) -> None:
     import numpy as np
 
     from sim.experiment.bench import coupling as run_coupling
 
     with progress_bar("pairs compared lead by lead", pairs) as bar:
-        rows = guard(lambda: run_coupling(sc, variant, pairs=pairs, workers=workers, progress=bar))
+        rows = guard(
+            lambda: run_coupling(sc, variant, pairs=pairs, seed=seed, workers=workers, progress=bar)
+        )
     table = Table(
         title=f"coupling: the first {pairs} pairs, lead by lead (mean and sd per replication)",
         caption="a lead counts once, however often it reached the milestone",

@@ -169,7 +169,7 @@ class PairingResult:
     high: float
     mean_difference: float
     controlled_ratio: float = math.nan
-    """The same with the base's team capacities as control variates
+    """The same with the team capacities of both runs as control variates
     (:mod:`sim.experiment.controls`): var(A) + var(B) over ``pairs`` times the squared
     standard error of the controlled mean difference."""
     controlled_low: float = math.nan
@@ -213,12 +213,13 @@ def pairing(
     """Run ``pairs`` paired replications of ``base`` and ``variant`` (replication ``r`` of
     both seeded ``(seed, r)``) and measure the variance ratio of each KPI's difference.
 
-    With ``control_runs`` > 0, also with the base's team capacities as control variates,
-    their means from that many roster-only runs (:func:`sim.experiment.controls.controls`).
+    With ``control_runs`` > 0, also with the team capacities of both runs of a pair as
+    control variates, their means from that many roster-only runs
+    (:func:`sim.experiment.controls.controls`).
     """
     a = run(base, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
     b = run(variant, replications=pairs, seed=seed, workers=workers, progress=progress).kpis()
-    found = controls(base, seed, range(pairs), control_runs) if control_runs else None
+    found = controls(base, seed, range(pairs), control_runs, variant) if control_runs else None
     rng = np.random.default_rng(seed)
     index = rng.integers(0, pairs, (resamples, pairs))
     out = []

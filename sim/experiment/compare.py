@@ -241,14 +241,15 @@ class Comparison(display.Shown):
     def controlled(
         self, kpis: Sequence[str] | None = None, runs: int = CONTROL_RUNS
     ) -> pd.DataFrame:
-        """The paired differences with the baseline's team capacities as control variates.
+        """The paired differences with the teams' capacities as control variates.
 
         A lever's worth often depends on the future's turnover (two more SDRs are worth
         more when the desk loses people), so a paired difference still varies with each
-        team's capacity in the baseline run. That capacity depends only on the seats' own
-        random numbers, so it is known for every replication, and its mean from ``runs``
-        roster-only runs (:mod:`sim.experiment.controls`); the part of the difference a
-        straight line in it explains is taken out (:func:`sim.stats.control_variates`).
+        team's capacity in the baseline run (and in the variant's, where a lever adds
+        seats of its own). That capacity depends only on the seats' own random numbers,
+        so it is known for every replication, and its mean from ``runs`` roster-only runs
+        (:mod:`sim.experiment.controls`); the part of the difference a straight line in
+        it explains is taken out (:func:`sim.stats.control_variates`).
         The estimate is of the same mean difference; its interval is narrower by the
         share ``explained``.
 
@@ -271,16 +272,19 @@ class Comparison(display.Shown):
         names = list(KPIS) if kpis is None else list(kpis)
         first = self.results[0]
         reps = [r.replication for r in first.replications]
-        found = controls(first.scenario, self.seed, reps, runs)
+        found = [
+            controls(first.scenario, self.seed, reps, runs, res.scenario)
+            for res in self.results[1:]
+        ]
         tables = [res.kpis().set_index("replication").loc[reps] for res in self.results]
         rows: list[dict[str, Any]] = []
         for kpi in names:
             base = tables[0][kpi].to_numpy(float)
-            for label, table in zip(self.labels[1:], tables[1:], strict=True):
+            for i, (label, table) in enumerate(zip(self.labels[1:], tables[1:], strict=True)):
                 x = table[kpi].to_numpy(float)
                 plain = paired_difference(base, x, BETTER.get(kpi, 0))
                 try:
-                    fit = controlled_difference(base, x, found)
+                    fit = controlled_difference(base, x, found[i])
                 except ValueError:  # fewer pairs than the controls need
                     return pd.DataFrame(rows)
                 n = len(reps)

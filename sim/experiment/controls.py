@@ -57,24 +57,49 @@ def team_capacity(scenario: Scenario, seed: int, replications: Sequence[int]) ->
 
 
 def controls(
-    scenario: Scenario, seed: int, replications: Sequence[int], runs: int = CONTROL_RUNS
+    scenario: Scenario,
+    seed: int,
+    replications: Sequence[int],
+    runs: int = CONTROL_RUNS,
+    variant: Scenario | None = None,
 ) -> Controls:
     """The teams' capacity in ``replications`` of ``scenario`` and its mean over ``runs``
-    replications of their own (``CONTROL_OFFSET + j``)."""
+    replications of their own (``CONTROL_OFFSET + j``).
+
+    With ``variant``, the teams of both scenarios of a pair: the variant's capacity
+    of a team is a control too where it differs from the base's (the seats a lever adds
+    have turnover of their own), labelled ``team (variant)``.
+    """
     if runs < 2:
         raise ValueError("the controls' means need at least 2 runs")
-    teams = tuple(roster_days(scenario, replication_seed(seed, CONTROL_OFFSET)))
-    pool = team_capacity(scenario, seed, range(CONTROL_OFFSET, CONTROL_OFFSET + runs))
+    teams = list(roster_days(scenario, replication_seed(seed, CONTROL_OFFSET)))
+    seeds = range(CONTROL_OFFSET, CONTROL_OFFSET + runs)
+    pool = team_capacity(scenario, seed, seeds)
     values = team_capacity(scenario, seed, replications)
+    if variant is not None:
+        names = list(roster_days(variant, replication_seed(seed, CONTROL_OFFSET)))
+        other_pool = team_capacity(variant, seed, seeds)
+        other_values = team_capacity(variant, seed, replications)
+        same = [
+            name in teams
+            and np.array_equal(other_pool[:, j], pool[:, teams.index(name)])
+            and np.array_equal(other_values[:, j], values[:, teams.index(name)])
+            for j, name in enumerate(names)
+        ]
+        new = [j for j in range(len(names)) if not same[j]]
+        teams += [f"{names[j]} (variant)" for j in new]
+        pool = np.hstack([pool, other_pool[:, new]])
+        values = np.hstack([values, other_values[:, new]])
     cov = np.atleast_2d(np.cov(pool, rowvar=False)) / runs
-    return Controls(teams, values, pool.mean(axis=0), cov, runs)
+    return Controls(tuple(teams), values, pool.mean(axis=0), cov, runs)
 
 
 def controlled_difference(
     base: Any, other: Any, found: Controls, level: float = 0.95
 ) -> ControlledMean:
     """The mean of ``other - base`` (aligned with ``found.values``) with the part that the
-    base's team capacities explain taken out: an estimate of the same mean difference,
-    with a narrower interval when the lever's worth varies with the teams' turnover."""
+    team capacities of ``found`` explain taken out: an estimate of the same mean
+    difference, with a narrower interval when the lever's worth varies with the teams'
+    turnover."""
     d = np.asarray(other, dtype=float) - np.asarray(base, dtype=float)
     return control_variates(d, found.values, found.means, found.means_cov, level)
