@@ -2,7 +2,8 @@
 
 The one home of revloop's small statistics: the Student-t interval of a mean
 (:func:`ci_half_width`, :func:`mean_ci`), the paired difference of two aligned samples
-(:func:`paired_difference`), and :func:`verdict`.
+(:func:`paired_difference`), the mean with control variates taken out
+(:func:`control_variates`), and :func:`verdict`.
 
 A difference between two scenarios run on the same seeds is a finding only when its 95%
 confidence interval leaves out zero. Everywhere a difference is printed (``revloop
@@ -181,18 +182,18 @@ def control_variates(
     cov = np.zeros((len(mu), len(mu))) if means_cov is None else np.asarray(means_cov, float)
     keep = np.ptp(x, axis=0) > 0 if len(y) else np.zeros(len(mu), bool)
     x, mu, cov = x[:, keep], mu[keep], cov[np.ix_(keep, keep)]
-    n, q = x.shape
+    n = len(y)
+    xc = x - x.mean(axis=0)
+    q = int(np.linalg.matrix_rank(xc)) if x.shape[1] else 0  # controls that tell apart
     df = n - 1 - q
     if df < 1:
         raise ValueError(f"{n} replications are too few for {q} control variates")
-    xc = x - x.mean(axis=0)
     yc = y - y.mean()
-    beta, *_ = np.linalg.lstsq(xc, yc, rcond=None)
+    beta, *_ = np.linalg.lstsq(xc, yc, rcond=None)  # minimum-norm if controls coincide
     resid = yc - xc @ beta
     s2 = float(resid @ resid) / df
     gap = x.mean(axis=0) - mu
-    scatter = xc.T @ xc
-    spread = float(gap @ np.linalg.solve(scatter, gap)) if q else 0.0
+    spread = float(gap @ np.linalg.pinv(xc.T @ xc) @ gap) if q else 0.0
     se2 = s2 * (1.0 / n + spread) + float(beta @ cov @ beta)
     estimate = float(y.mean() - gap @ beta)
     se = math.sqrt(se2)

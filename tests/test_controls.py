@@ -82,6 +82,11 @@ def test_an_estimated_control_mean_widens_the_interval_by_its_own_uncertainty() 
     flat = control_variates(y, np.full(50, 4.0), [4.0])
     assert flat.estimate == pytest.approx(y.mean())
     assert flat.se == pytest.approx(y.std(ddof=1) / np.sqrt(50))
+    # a control given twice counts once
+    twice = control_variates(y, np.c_[c, c], [5.0, 5.0])
+    assert twice.df == exact.df
+    assert twice.estimate == pytest.approx(exact.estimate)
+    assert twice.se == pytest.approx(exact.se)
     with pytest.raises(ValueError, match="too few"):
         control_variates(y[:3], np.c_[c[:3], c[:3] ** 2, -c[:3]], [5.0, 29.0, -5.0])
 
