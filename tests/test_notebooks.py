@@ -33,6 +33,7 @@ SMALL = {
     "REVLOOP_NB_PLAN_REPS": "4",
     "REVLOOP_NB_CONFIRM_REPS": "4",
     "REVLOOP_NB_WORKERS": "1",
+    "REVLOOP_NB_CONTROL_RUNS": "20",
 }
 """Environment of the executed notebooks: their parameters cells read these."""
 

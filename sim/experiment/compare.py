@@ -20,7 +20,7 @@ import pandas as pd
 
 from sim import display
 from sim.analysis.metrics import KPIS
-from sim.experiment.controls import CONTROL_RUNS, controlled_difference, controls
+from sim.experiment.controls import CONTROL_RUNS, capacity, controlled_difference, paired
 from sim.experiment.executors import ExecutorLike
 from sim.experiment.results import PERCENTILES, Results
 from sim.experiment.runner import Progress, Replications, StoppingRule, run_together
@@ -272,9 +272,9 @@ class Comparison(display.Shown):
         names = list(KPIS) if kpis is None else list(kpis)
         first = self.results[0]
         reps = [r.replication for r in first.replications]
+        own = capacity(first.scenario, self.seed, reps, runs)
         found = [
-            controls(first.scenario, self.seed, reps, runs, res.scenario)
-            for res in self.results[1:]
+            paired(own, capacity(res.scenario, self.seed, reps, runs)) for res in self.results[1:]
         ]
         tables = [res.kpis().set_index("replication").loc[reps] for res in self.results]
         rows: list[dict[str, Any]] = []

@@ -48,12 +48,57 @@ class Controls:
     runs: int
 
 
+@dataclass(frozen=True)
+class Capacity:
+    """One scenario's team capacities: in the replications compared (``values``) and in
+    ``runs`` roster-only replications of their own (``pool``), teams in the order of
+    :func:`~sim.engine.world.roster_days`."""
+
+    teams: tuple[str, ...]
+    values: np.ndarray[Any, Any]
+    pool: np.ndarray[Any, Any]
+
+
 def team_capacity(scenario: Scenario, seed: int, replications: Sequence[int]) -> np.ndarray:
     """``(len(replications), teams)``: each team's effective person-days over the horizon
     in those replications (seeded as :func:`sim.run` seeds them), teams in the order of
     :func:`~sim.engine.world.roster_days`."""
     rows = [list(roster_days(scenario, replication_seed(seed, r)).values()) for r in replications]
     return np.asarray(rows, dtype=float)
+
+
+def capacity(
+    scenario: Scenario, seed: int, replications: Sequence[int], runs: int = CONTROL_RUNS
+) -> Capacity:
+    """``scenario``'s team capacities in ``replications`` and in ``runs`` replications of
+    their own (``CONTROL_OFFSET + j``), from its rosters alone."""
+    if runs < 2:
+        raise ValueError("the controls' means need at least 2 runs")
+    teams = tuple(roster_days(scenario, replication_seed(seed, CONTROL_OFFSET)))
+    pool = team_capacity(scenario, seed, range(CONTROL_OFFSET, CONTROL_OFFSET + runs))
+    return Capacity(teams, team_capacity(scenario, seed, replications), pool)
+
+
+def paired(base: Capacity, variant: Capacity | None = None) -> Controls:
+    """The controls of a pair: each team's capacity in the base, and in the variant too
+    where it differs (the seats a lever adds have turnover of their own), labelled
+    ``team (variant)``. The means come from the same roster-only replications, so their
+    estimates' covariance is taken across both."""
+    teams, pool, values = list(base.teams), base.pool, base.values
+    if variant is not None:
+        new = [
+            j
+            for j, name in enumerate(variant.teams)
+            if name not in teams
+            or not np.array_equal(variant.pool[:, j], pool[:, teams.index(name)])
+            or not np.array_equal(variant.values[:, j], values[:, teams.index(name)])
+        ]
+        teams += [f"{variant.teams[j]} (variant)" for j in new]
+        pool = np.hstack([pool, variant.pool[:, new]])
+        values = np.hstack([values, variant.values[:, new]])
+    runs = len(pool)
+    cov = np.atleast_2d(np.cov(pool, rowvar=False)) / runs
+    return Controls(tuple(teams), values, pool.mean(axis=0), cov, runs)
 
 
 def controls(
@@ -64,34 +109,10 @@ def controls(
     variant: Scenario | None = None,
 ) -> Controls:
     """The teams' capacity in ``replications`` of ``scenario`` and its mean over ``runs``
-    replications of their own (``CONTROL_OFFSET + j``).
-
-    With ``variant``, the teams of both scenarios of a pair: the variant's capacity
-    of a team is a control too where it differs from the base's (the seats a lever adds
-    have turnover of their own), labelled ``team (variant)``.
-    """
-    if runs < 2:
-        raise ValueError("the controls' means need at least 2 runs")
-    teams = list(roster_days(scenario, replication_seed(seed, CONTROL_OFFSET)))
-    seeds = range(CONTROL_OFFSET, CONTROL_OFFSET + runs)
-    pool = team_capacity(scenario, seed, seeds)
-    values = team_capacity(scenario, seed, replications)
-    if variant is not None:
-        names = list(roster_days(variant, replication_seed(seed, CONTROL_OFFSET)))
-        other_pool = team_capacity(variant, seed, seeds)
-        other_values = team_capacity(variant, seed, replications)
-        same = [
-            name in teams
-            and np.array_equal(other_pool[:, j], pool[:, teams.index(name)])
-            and np.array_equal(other_values[:, j], values[:, teams.index(name)])
-            for j, name in enumerate(names)
-        ]
-        new = [j for j in range(len(names)) if not same[j]]
-        teams += [f"{names[j]} (variant)" for j in new]
-        pool = np.hstack([pool, other_pool[:, new]])
-        values = np.hstack([values, other_values[:, new]])
-    cov = np.atleast_2d(np.cov(pool, rowvar=False)) / runs
-    return Controls(tuple(teams), values, pool.mean(axis=0), cov, runs)
+    replications of their own (``CONTROL_OFFSET + j``); with ``variant``, the controls of
+    the pair (:func:`paired`)."""
+    other = None if variant is None else capacity(variant, seed, replications, runs)
+    return paired(capacity(scenario, seed, replications, runs), other)
 
 
 def controlled_difference(
