@@ -10,9 +10,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
-    from sim.experiment.bench import PairingResult
-
 from sim.analysis.metrics import KPI_GROUPS, KPIS
 from sim.cli.common import (
     EXIT_INTERRUPTED,
@@ -40,6 +37,9 @@ from sim.cli.options import (
 from sim.experiment.results import Results
 from sim.io import safe_name
 from sim.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from sim.experiment.bench import PairingResult
 
 __all__ = ["bench", "run_command", "validate"]
 

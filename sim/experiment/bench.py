@@ -26,6 +26,7 @@ from sim.experiment.controls import Controls, controlled_difference, controls
 from sim.experiment.executors import default_workers, make_executor
 from sim.experiment.runner import Progress, run
 from sim.scenario.schema import Scenario
+from sim.stats import ControlledMean
 
 REFERENCE_EVENTS = 500_000
 """Size of the bare loop one replication is compared with as a whole."""
@@ -244,27 +245,27 @@ def _with_controls(
     """``row`` with its ratio under control variates and a bootstrap CI over the pairs
     (the controls' slopes fitted again in each resample, their means held)."""
 
-    def ratio(i: np.ndarray) -> float:
-        xs, ys = x[i], y[i]
+    def ratio(xs: np.ndarray, ys: np.ndarray, fit: ControlledMean) -> float:
+        independent = xs.var(ddof=1) + ys.var(ddof=1)
+        return float(independent / fit.variance) if fit.variance > 0 else math.inf
+
+    def resampled(i: np.ndarray) -> float:
         sub = Controls(found.teams, found.values[i], found.means, found.means_cov, found.runs)
         try:
-            fit = controlled_difference(xs, ys, sub)
+            return ratio(x[i], y[i], controlled_difference(x[i], y[i], sub))
         except (ValueError, np.linalg.LinAlgError):  # a resample too alike to fit
             return math.nan
-        independent = xs.var(ddof=1) + ys.var(ddof=1)
-        return independent / fit.variance if fit.variance > 0 else math.inf
 
-    every = np.arange(len(x))
     try:
         whole = controlled_difference(x, y, found)
     except ValueError:  # fewer pairs than the controls need: no second ratio
         return row
-    boot = np.array([ratio(i) for i in index])
+    boot = np.array([resampled(i) for i in index])
     boot = boot[np.isfinite(boot)]
     low, high = np.percentile(boot, [2.5, 97.5]) if len(boot) else (np.nan, np.nan)
     return replace(
         row,
-        controlled_ratio=ratio(every),
+        controlled_ratio=ratio(x, y, whole),
         controlled_low=float(low),
         controlled_high=float(high),
         controlled_r2=whole.r2,

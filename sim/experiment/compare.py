@@ -267,7 +267,8 @@ class Comparison(display.Shown):
             ``diff``, ``diff_low``, ``diff_high``, the controlled ``cv_diff``, ``cv_low``,
             ``cv_high``, ``explained`` (share of the difference's variance the capacities
             explain) and ``verdict`` (:func:`sim.stats.verdict` on the controlled interval).
-            Empty if there are too few pairs for the controls (at least teams + 2).
+            A scenario is left out where there are too few pairs for its controls (at
+            least two more than the controls): empty if every one is.
         """
         names = list(KPIS) if kpis is None else list(kpis)
         first = self.results[0]
@@ -285,9 +286,9 @@ class Comparison(display.Shown):
                 plain = paired_difference(base, x, BETTER.get(kpi, 0))
                 try:
                     fit = controlled_difference(base, x, found[i])
-                except ValueError:  # fewer pairs than the controls need
-                    return pd.DataFrame(rows)
-                n = len(reps)
+                except ValueError:  # fewer pairs than this pair's controls need
+                    continue
+                n = int(plain["n"])  # pairs with no NaN, as the controlled fit uses
                 rows.append(
                     {
                         "kpi": kpi,

@@ -123,4 +123,5 @@ def controlled_difference(
     difference, with a narrower interval when the lever's worth varies with the teams'
     turnover."""
     d = np.asarray(other, dtype=float) - np.asarray(base, dtype=float)
-    return control_variates(d, found.values, found.means, found.means_cov, level)
+    keep = ~np.isnan(d)  # as sim.stats.paired_difference: a pair with a NaN is dropped
+    return control_variates(d[keep], found.values[keep], found.means, found.means_cov, level)
