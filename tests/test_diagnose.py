@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from sim.analysis.diagnose import Diagnosis, bottleneck, diagnose
+from sim.analysis.diagnose import Diagnosis, bottleneck, diagnose, marginal_heads
 from sim.cli.analysis import diagnose_command
 from sim.experiment.runner import run
 from tests.helpers import BASE, small
@@ -128,3 +128,22 @@ def test_auto_goes_on_until_settled_or_says_it_could_not(tmp_path: Path) -> None
     bad = CliRunner().invoke(diagnose_command, [str(BASE), "--reps", "1"])
     assert bad.exit_code == 2
     assert "--reps: must be 'auto' or a whole number of at least 2" in bad.output
+
+
+def test_doubling_runs_only_the_new_replications(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one month: an extra CSM changes nothing, so the run doubles 2 -> 4 and stops at `most`
+    import sim.experiment.runner as runner
+
+    ran: list[int] = []
+    replicate = runner.replicate
+
+    def counted(*args: object, **kwargs: object) -> runner.Replication:
+        ran.append(int(args[2]))  # type: ignore[call-overload]
+        return replicate(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "replicate", counted)
+    sets = ["horizon_months=1"]
+    doubled, _, _ = marginal_heads(BASE, sets, replications=2, seed=3, workers=1, most=4)
+    assert sorted(ran) == sorted(4 * [0, 1, 2, 3])  # 4 scenarios x 4, none run twice
+    once, _, _ = marginal_heads(BASE, sets, replications=4, seed=3, workers=1)
+    pd.testing.assert_frame_equal(doubled, once)  # the same numbers as 4 run at once

@@ -19,7 +19,9 @@ import pandas as pd
 
 from sim.analysis.plots import paired_differences
 from sim.experiment.compare import CHART_KPIS
-from sim.experiment.runner import run
+from sim.experiment.executors import default_workers
+from sim.experiment.results import Results
+from sim.experiment.runner import run_together
 from sim.formats import fmt
 from sim.scenario import as_scenario
 from sim.scenario.schema import Scenario
@@ -113,11 +115,12 @@ def marginal_heads(
     workers
         Worker processes per run (default one per CPU).
     progress
-        Called with the name of each variant before it runs.
+        Called with a line saying how many of the simulations are done, as each finishes.
     most
         Settle the differences: while the ending-ARR difference of some extra head is not
         distinguishable from zero, double the replications, up to ``most`` (``None``: run
-        ``replications`` once).
+        ``replications`` once). Each doubling runs only the replications not run yet, the
+        base and the three variants together on one pool.
 
     Returns
     -------
@@ -126,11 +129,19 @@ def marginal_heads(
         ``headcount`` before, ``mean``, ``ci95``, ``lo``, ``hi``, ``pct``, ``n``,
         ``verdict``), the base run's tidy monthly table and its KPI table.
     """
+    base_sc = as_scenario(scenario, list(sets))
+    scenarios = [base_sc]
+    for section in TEAMS:
+        heads = int(getattr(base_sc, section).headcount)
+        scenarios.append(as_scenario(scenario, [*sets, f"{section}.headcount={heads + 1}"]))
+    workers = default_workers() if workers is None else workers
+    runs: list[Results] = []
     n = replications
     while True:
-        diffs, monthly, kpis = _paired_heads(scenario, sets, n, seed, workers, progress)
+        runs = _extend(runs, scenarios, n, seed, workers, progress)
+        diffs = _differences(base_sc, runs)
         if most is None or n >= most or _all_settled(diffs):
-            return diffs, monthly, kpis
+            return diffs, runs[0].monthly(), runs[0].kpis()
         n = min(2 * n, most)
         if progress:
             progress(f"not every difference is settled: {n} replications each")
@@ -142,31 +153,52 @@ def _all_settled(diffs: pd.DataFrame) -> bool:
     return all(settled(lo, hi) for lo, hi in zip(arr["lo"], arr["hi"], strict=True))
 
 
-def _paired_heads(
-    scenario: Scenario | str | os.PathLike[str],
-    sets: Sequence[str],
-    replications: int,
+def _extend(
+    runs: list[Results],
+    scenarios: list[Scenario],
+    n: int,
     seed: int,
-    workers: int | None,
+    workers: int,
     progress: Callable[[str], None] | None,
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    base_sc = as_scenario(scenario, list(sets))
-    if progress:
-        progress("base")
-    base = run(base_sc, replications=replications, seed=seed, workers=workers).whole()
-    others = {}
-    for section, (_prefix, role, _name) in TEAMS.items():
-        heads = int(getattr(base_sc, section).headcount)
-        variant = as_scenario(scenario, [*sets, f"{section}.headcount={heads + 1}"])
+) -> list[Results]:
+    """``runs`` (the base and each variant) with replications up to ``n``, all on one pool.
+
+    Only the replications not run yet are run (``first``): doubling from 10 to 40 costs 40
+    replications of each scenario, not 10 + 20 + 40.
+    """
+    have = len(runs[0].replications) if runs else 0
+    names = "the base and +1 " + ", +1 ".join(role for _, role, _ in TEAMS.values())
+
+    def step(done: int, total: int) -> None:
         if progress:
-            progress(f"+1 {role}")
-        result = run(variant, replications=replications, seed=seed, workers=workers).whole()
-        others[section] = result.kpis()
-    diffs = paired_differences(base.kpis(), others, HEAD_KPIS)
+            progress(f"{have * len(scenarios) + done}/{n * len(scenarios)} simulations ({names})")
+
+    more = run_together(
+        scenarios,
+        n - have,
+        seed,
+        executor="serial" if workers == 1 else "processes",
+        workers=min(workers, (n - have) * len(scenarios)),
+        progress=step,
+        first=have,
+        partial=False,
+    )
+    if not runs:
+        return more
+    for res, new in zip(runs, more, strict=True):
+        res.replications += new.replications
+        res.requested = len(res.replications)
+    return runs
+
+
+def _differences(base_sc: Scenario, runs: list[Results]) -> pd.DataFrame:
+    """Each extra head's paired differences to the base (one row per team and KPI)."""
+    others = {section: res.kpis() for section, res in zip(TEAMS, runs[1:], strict=True)}
+    diffs = paired_differences(runs[0].kpis(), others, HEAD_KPIS)
     diffs = diffs.rename(columns={"scenario": "team"})
     diffs.insert(1, "role", diffs["team"].map(lambda t: TEAMS[t][1]))
     diffs.insert(2, "headcount", diffs["team"].map(lambda t: getattr(base_sc, t).headcount))
-    return diffs, base.monthly(), base.kpis()
+    return diffs
 
 
 @dataclass
@@ -255,7 +287,7 @@ def diagnose(
         Monthly table to read the load from (e.g. a saved run with more replications);
         by default the paired base run's.
     progress
-        Called with the name of each variant before it runs.
+        Called with a line saying how many of the simulations are done, as each finishes.
     most
         Run until every extra head's ending-ARR difference is distinguishable from zero,
         doubling the replications up to ``most`` (:func:`marginal_heads`); ``None``: run
