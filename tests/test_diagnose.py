@@ -147,3 +147,5 @@ def test_doubling_runs_only_the_new_replications(monkeypatch: pytest.MonkeyPatch
     assert sorted(ran) == sorted(4 * [0, 1, 2, 3])  # 4 scenarios x 4, none run twice
     once, _, _ = marginal_heads(BASE, sets, replications=4, seed=3, workers=1)
     pd.testing.assert_frame_equal(doubled, once)  # the same numbers as 4 run at once
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        marginal_heads(BASE, sets, replications=2, workers=0)

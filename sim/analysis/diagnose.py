@@ -113,7 +113,8 @@ def marginal_heads(
     seed
         Root seed shared by all variants (common random numbers).
     workers
-        Worker processes per run (default one per CPU).
+        Worker processes of the one pool all the runs share (default one per CPU); 1 runs
+        them in this process.
     progress
         Called with a line saying how many of the simulations are done, as each finishes.
     most
@@ -135,6 +136,8 @@ def marginal_heads(
         heads = int(getattr(base_sc, section).headcount)
         scenarios.append(as_scenario(scenario, [*sets, f"{section}.headcount={heads + 1}"]))
     workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1 (got {workers})")
     runs: list[Results] = []
     n = replications
     while True:
