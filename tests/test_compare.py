@@ -236,7 +236,7 @@ def test_the_same_lead_has_the_same_luck_when_a_lever_changes_the_serving_order(
         return d.set_index(["channel", "rank"])
 
     a, b = leads([]), leads(["inside_sales.headcount=5"])
-    both = a.join(b, how="inner", lsuffix="_a", rsuffix="_b")
+    both = a.add_suffix("_a").join(b.add_suffix("_b"), how="inner")
     for column in ("first_sql_at", "won_at"):
         x, y = np.isfinite(both[f"{column}_a"]), np.isfinite(both[f"{column}_b"])
         shared = (x & y).sum() / (x | y).sum()
