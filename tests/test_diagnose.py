@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,9 @@ from click.testing import CliRunner
 
 from sim.analysis.diagnose import Diagnosis, bottleneck, diagnose, marginal_heads
 from sim.cli.analysis import diagnose_command
+from sim.experiment.results import Replication
 from sim.experiment.runner import run
+from sim.scenario.schema import Scenario
 from tests.helpers import BASE, small
 
 
@@ -137,9 +140,9 @@ def test_doubling_runs_only_the_new_replications(monkeypatch: pytest.MonkeyPatch
     ran: list[int] = []
     replicate = runner.replicate
 
-    def counted(*args: object, **kwargs: object) -> runner.Replication:
-        ran.append(int(args[2]))  # type: ignore[call-overload]
-        return replicate(*args, **kwargs)  # type: ignore[arg-type]
+    def counted(scenario: Scenario, seed: int, replication: int, *rest: Any) -> Replication:
+        ran.append(replication)
+        return replicate(scenario, seed, replication, *rest)
 
     monkeypatch.setattr(runner, "replicate", counted)
     sets = ["horizon_months=1"]
@@ -147,5 +150,8 @@ def test_doubling_runs_only_the_new_replications(monkeypatch: pytest.MonkeyPatch
     assert sorted(ran) == sorted(4 * [0, 1, 2, 3])  # 4 scenarios x 4, none run twice
     once, _, _ = marginal_heads(BASE, sets, replications=4, seed=3, workers=1)
     pd.testing.assert_frame_equal(doubled, once)  # the same numbers as 4 run at once
+
+
+def test_marginal_heads_refuses_fewer_than_one_worker() -> None:
     with pytest.raises(ValueError, match="workers must be at least 1"):
-        marginal_heads(BASE, sets, replications=2, workers=0)
+        marginal_heads(BASE, ["horizon_months=1"], replications=2, workers=0)
