@@ -15,6 +15,7 @@ from sim import load_scenario, run
 from sim.analysis.export import read_results
 from sim.analysis.metrics import KPIS
 from sim.cli import main
+from sim.engine.world import World
 from sim.experiment.bench import (
     PairingResult,
     ScaleResult,
@@ -242,6 +243,21 @@ def test_bench_reports_a_ratio_to_the_bare_loop() -> None:
         (result.build_seconds + result.model_seconds) / result.reference_seconds
     )
     assert result.events_per_lead == pytest.approx(result.events / result.leads)
+    # the floor: the same events on the engine's clock with empty callbacks, and the
+    # replication's per-lead draws alone, cost less than the replication itself
+    assert result.draws > 0
+    assert 0 < result.clock_seconds < result.model_seconds
+    assert 0 < result.draw_seconds < result.model_seconds
+    assert 0 < result.floor_ratio < result.replication_ratio
+
+
+def test_the_bench_counts_every_per_lead_draw_the_replication_made() -> None:
+    world = World(small(months=2), 3)
+    ledger = world.run()
+    single, quads = world.ctx.streams.lead_draws_made()
+    # every inside-sales touch takes its four numbers in one call, and nothing else does
+    assert quads == int(np.sum(ledger.flows["is_touches"])) > 0
+    assert single > int(np.sum(ledger.flows["leads_created"]))
 
 
 def test_bench_says_in_words_whether_each_goal_is_met() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 from scipy import stats
 
 from sim.engine.streams import LeadDraws, LeadQuads, Streams, mix64
+from sim.scenario.distributions import Exponential
 
 
 def test_a_leads_draws_do_not_depend_on_the_order_leads_draw_in() -> None:
@@ -127,3 +128,16 @@ def test_arrivals_are_a_poisson_process_and_more_volume_keeps_the_first_ones() -
     ]
     assert {len(e) for e in exact} == {7}
     assert stats.kstest(np.concatenate(exact), "uniform").pvalue > 0.001
+
+
+def test_streams_count_the_calls_made_to_their_per_lead_streams() -> None:
+    s = Streams(2)
+    keys = [s.lead_key(0, r) for r in range(10)]
+    one, four = s.lead_uniforms(keys, "a"), s.lead_quads(keys, "b")
+    sampled = s.lead_sampler(keys, "c", Exponential(mean=2.0))
+    for lead in (3, 3, 3, 7):
+        one(lead)
+    for lead in (1, 9):
+        four(lead)
+    sampled(5)
+    assert s.lead_draws_made() == (5, 2)

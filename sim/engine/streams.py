@@ -183,6 +183,9 @@ class Streams:
         self.seed = seed_sequence(seed)
         state = self.generator("leads.key").integers(0, 2**63, 2).tolist()
         self._root = (state[0] << 1 ^ state[1]) & _M64
+        self.lead_streams: list[LeadDraws] = []
+        """Every per-lead stream made, for :meth:`lead_draws_made` (nothing in the hot loop
+        looks at it)."""
 
     def generator(self, name: str) -> np.random.Generator:
         """A generator private to ``name``."""
@@ -220,14 +223,32 @@ class Streams:
 
     def lead_uniforms(self, keys: Sequence[int], name: str) -> LeadDraws:
         """U(0, 1) draws of purpose ``name`` from each lead's own substream."""
-        return LeadDraws(keys, name)
+        made = LeadDraws(keys, name)
+        self.lead_streams.append(made)
+        return made
 
     def lead_quads(self, keys: Sequence[int], name: str) -> LeadQuads:
         """Four U(0, 1) draws of purpose ``name`` at a time from each lead's own substream."""
-        return LeadQuads(keys, name)
+        made = LeadQuads(keys, name)
+        self.lead_streams.append(made)
+        return made
 
     def lead_sampler(self, keys: Sequence[int], name: str, dist: AnyDistribution) -> LeadSampler:
         """Draws from ``dist`` of purpose ``name``, each from the lead's own substream."""
-        u = LeadDraws(keys, name)
+        u = self.lead_uniforms(keys, name)
         q = dist.quantile_function()
         return lambda lead: q(u(lead))
+
+    def lead_draws_made(self) -> tuple[int, int]:
+        """Calls made so far to the per-lead streams: (single draws, draws of four).
+
+        Read from the streams' per-lead counters, so counting costs the hot loop nothing.
+        """
+        single = quads = 0
+        for made in self.lead_streams:
+            calls = sum(made._n)
+            if isinstance(made, LeadQuads):
+                quads += calls
+            else:
+                single += calls
+        return single, quads

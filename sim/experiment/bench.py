@@ -20,7 +20,8 @@ import simpy
 from scipy import stats
 from simpy.events import Timeout
 
-from sim.engine.streams import replication_seed
+from sim.engine.core import Clock
+from sim.engine.streams import Streams, replication_seed
 from sim.engine.world import World
 from sim.experiment.controls import Controls, controlled_difference, controls
 from sim.experiment.executors import default_workers, make_executor
@@ -66,6 +67,20 @@ class BenchResult:
     build_seconds: float = 0.0
     """Seconds of building the world before the loop (teams, starting book, the nurture
     database of leads already known on day one)."""
+    clock_seconds: float = 0.0
+    """Seconds the engine's own clock takes for the replication's number of events, each a
+    callback that does nothing but schedule the next (:func:`clock_loop`)."""
+    draws: int = 0
+    """Per-lead draws the replication made (a dial's four numbers count as one call)."""
+    draw_seconds: float = 0.0
+    """Seconds those per-lead draws take alone (:func:`draw_seconds`)."""
+
+    @property
+    def floor_ratio(self) -> float:
+        """The replication's events on the engine's clock and its per-lead draws, with none
+        of the organisation's logic, over a bare loop of :data:`REFERENCE_EVENTS` events:
+        what the model would cost if its logic took no time at all."""
+        return (self.clock_seconds + self.draw_seconds) / self.reference_seconds
 
     @property
     def replication_seconds(self) -> float:
@@ -124,11 +139,52 @@ def bare_loop(events: int, pending: int = 10_000) -> float:
     return time.perf_counter() - start
 
 
+def clock_loop(events: int, pending: int = 10_000) -> float:
+    """Seconds the engine's own clock (:class:`~sim.engine.core.Clock`) takes to process
+    ``events`` callbacks that do nothing but schedule the next, ``pending`` kept waiting.
+
+    The model's events go through the same clock, so this is the least they can cost.
+    """
+    env = Clock()
+    left = [events]
+
+    def tick(_: Any) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            env.call(1.0 + (left[0] % 97) * 0.01, tick, None)
+
+    for i in range(pending):
+        env.call(i * 0.001, tick, None)
+    start = time.perf_counter()
+    env.advance(1e9)  # far past the last tick: the loop ends when the ticks do
+    return time.perf_counter() - start
+
+
+def draw_seconds(single: int, quads: int, leads: int = 100_000) -> float:
+    """Seconds ``single`` per-lead draws and ``quads`` draws of four take alone, spread over
+    ``leads`` leads' substreams, less the loop that makes the calls."""
+    streams = Streams(0)
+    keys = [streams.lead_key(0, rank) for rank in range(leads)]
+    one, four = streams.lead_uniforms(keys, "bench.one"), streams.lead_quads(keys, "bench.four")
+    start = time.perf_counter()
+    for i in range(single):
+        one(i % leads)
+    for i in range(quads):
+        four(i % leads)
+    calls = time.perf_counter() - start
+    start = time.perf_counter()
+    for i in range(single + quads):
+        i % leads
+    return max(0.0, calls - (time.perf_counter() - start))
+
+
 def bench(scenario: Scenario, seed: int = 0, repeats: int = 3) -> BenchResult:
     """Time ``repeats`` replications of ``scenario``, as many bare loops of equal size and as
-    many of :data:`REFERENCE_EVENTS` events, interleaved."""
-    model, bare, reference, build = [], [], [], []
-    leads = events = 0
+    many of :data:`REFERENCE_EVENTS` events, interleaved; and, for the floor, the
+    replication's events on the engine's clock with empty callbacks and its per-lead draws
+    alone."""
+    model, bare, reference, build, clock, drawing = [], [], [], [], [], []
+    leads = events = made = 0
     for r in range(repeats):
         start = time.perf_counter()
         world = World(scenario, seed + r)
@@ -138,8 +194,13 @@ def bench(scenario: Scenario, seed: int = 0, repeats: int = 3) -> BenchResult:
         build.append(built - start)
         events = int(ledger.totals["events"])
         leads = len(ledger.leads["state"])
+        single, quads = world.ctx.streams.lead_draws_made()
+        made = single + quads
+        del world, ledger
         bare.append(bare_loop(events))
         reference.append(bare_loop(REFERENCE_EVENTS))
+        clock.append(clock_loop(events))
+        drawing.append(draw_seconds(single, quads))
     return BenchResult(
         leads=leads,
         events=events,
@@ -147,6 +208,9 @@ def bench(scenario: Scenario, seed: int = 0, repeats: int = 3) -> BenchResult:
         bare_seconds=statistics.median(bare),
         reference_seconds=statistics.median(reference),
         build_seconds=statistics.median(build),
+        clock_seconds=statistics.median(clock),
+        draws=made,
+        draw_seconds=statistics.median(drawing),
     )
 
 
