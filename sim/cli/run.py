@@ -308,6 +308,9 @@ def bench(
 ) -> None:
     """Time the model against a bare SimPy loop (default: the bundled base scenario).
 
+    Also times the floor: the replication's events on the engine's clock with empty
+    callbacks and its per-lead draws alone, what it would cost with no logic at all.
+
     With --pair-with, also run --pairs paired replications of the scenario and of the
     variant and report, per KPI, how much common random numbers cut the variance of their
     difference (var A + var B over var(B - A), with a 95% bootstrap CI). With --planner, also
